@@ -1,0 +1,58 @@
+"""Resource models of `kontinue.cloud/v1alpha1`: Execution, Suspension, Function, Mutex."""
+
+from kontinue.api._duration import Duration, DurationError, format_duration, parse_duration
+from kontinue.api._execution import (
+    TERMINAL_PHASES,
+    ChildPolicy,
+    ErrorRecord,
+    Execution,
+    ExecutionMutex,
+    ExecutionRetry,
+    ExecutionSpec,
+    ExecutionStatus,
+    ExecutionTimeout,
+    Lease,
+    Phase,
+    Progress,
+    WaitingOn,
+)
+from kontinue.api._function import Function, FunctionSpec, Mutex, MutexStatus
+from kontinue.api._meta import API_GROUP, API_VERSION, ObjectMeta, OwnerReference, Resource
+from kontinue.api._suspension import Suspension, SuspensionSpec, SuspensionStatus
+
+KINDS: dict[str, type[Resource]] = {
+    cls.KIND: cls for cls in (Execution, Suspension, Function, Mutex)
+}
+
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "KINDS",
+    "TERMINAL_PHASES",
+    "ChildPolicy",
+    "Duration",
+    "DurationError",
+    "ErrorRecord",
+    "Execution",
+    "ExecutionMutex",
+    "ExecutionRetry",
+    "ExecutionSpec",
+    "ExecutionStatus",
+    "ExecutionTimeout",
+    "Function",
+    "FunctionSpec",
+    "Lease",
+    "Mutex",
+    "MutexStatus",
+    "ObjectMeta",
+    "OwnerReference",
+    "Phase",
+    "Progress",
+    "Resource",
+    "Suspension",
+    "SuspensionSpec",
+    "SuspensionStatus",
+    "WaitingOn",
+    "format_duration",
+    "parse_duration",
+]

@@ -1,0 +1,135 @@
+"""The Execution resource: one run of one function, with its spec and status."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from kontinue.api._duration import Duration
+from kontinue.api._meta import Resource, WireModel
+
+__all__ = [
+    "TERMINAL_PHASES",
+    "ChildPolicy",
+    "ErrorRecord",
+    "Execution",
+    "ExecutionMutex",
+    "ExecutionRetry",
+    "ExecutionSpec",
+    "ExecutionStatus",
+    "ExecutionTimeout",
+    "Lease",
+    "Phase",
+    "Progress",
+    "WaitingOn",
+]
+
+Phase = Literal["Pending", "Executing", "Suspended", "Backoff", "Completed", "Failed", "Canceled"]
+TERMINAL_PHASES: frozenset[str] = frozenset({"Completed", "Failed", "Canceled"})
+ChildPolicy = Literal["None", "RetryFailed"]
+
+
+class ExecutionRetry(WireModel):
+    """Automatic retries: how many, how long to wait between them, what happens to children."""
+
+    retries: int = Field(default=0, ge=0)
+    backoff: Duration = timedelta(seconds=5)
+    child_policy: ChildPolicy = "None"
+
+
+class ExecutionTimeout(WireModel):
+    """Limits: `attempt` per attempt (retryable), `overall` from the first start (not)."""
+
+    attempt: Duration | None = None
+    overall: Duration | None = None
+
+
+class ExecutionMutex(WireModel):
+    """Executions sharing a mutex key run one at a time, in order of creation."""
+
+    key: str
+
+
+class ExecutionSpec(WireModel):
+    """What to run: the function, its arguments and how to retry and time it out."""
+
+    function: str
+    arguments: Any = None
+    retry: ExecutionRetry | None = None
+    timeout: ExecutionTimeout | None = None
+    mutex: ExecutionMutex | None = None
+    display_name: str | None = None
+    description: str | None = None
+
+
+class Progress(WireModel):
+    """A progress indicator: step `current` of `max`."""
+
+    current: int
+    max: int
+
+
+class ErrorRecord(WireModel):
+    """A failure as recorded: kind, message, whether a retry may help, the child involved."""
+
+    kind: str = "Execution"
+    message: str
+    retryable: bool = True
+    child: str | None = None
+
+
+class Lease(WireModel):
+    """Which worker runs the Execution, until when unless renewed."""
+
+    holder: str
+    acquire_time: datetime
+    renew_time: datetime
+    expire_time: datetime
+
+
+class WaitingOn(WireModel):
+    """What a Suspended Execution waits for; the controller wakes it when that holds."""
+
+    kind: Literal["suspension", "children", "job", "mutex", "poll"]
+    names: list[str] = Field(default_factory=list)
+    until: datetime | None = None
+    step: str | None = None
+    runner: str | None = None
+    mode: Literal["all", "any"] = "all"
+
+
+class ExecutionStatus(WireModel):
+    """What happened so far; written only through the status subresource."""
+
+    phase: Phase = "Pending"
+    attempts: int = 0
+    resumptions: int = 0
+    message: str | None = None
+    progress: Progress | None = None
+    result: Any = None
+    error: ErrorRecord | None = None
+    start_time: datetime | None = None
+    attempt_start_time: datetime | None = None
+    finish_time: datetime | None = None
+    backoff_until: datetime | None = None
+    lease: Lease | None = None
+    waiting_on: WaitingOn | None = None
+    steps: int = 0
+    observed_cancel: bool | None = None
+
+
+class Execution(Resource):
+    """One run of one function (`kind: Execution`, `kontinue.cloud/v1alpha1`)."""
+
+    KIND: ClassVar[str] = "Execution"
+    PLURAL: ClassVar[str] = "executions"
+
+    spec: ExecutionSpec
+    status: ExecutionStatus = Field(default_factory=ExecutionStatus)
+
+    @property
+    def terminal(self) -> bool:
+        """True once the Execution is Completed, Failed or Canceled."""
+        return self.status.phase in TERMINAL_PHASES

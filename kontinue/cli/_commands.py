@@ -1,0 +1,300 @@
+"""The CLI verbs: each takes the parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from kontinue.api import Execution, Function, parse_duration
+from kontinue.cli._args import load_args_file, parse_assignments
+from kontinue.cli._errors import UsageError
+from kontinue.cli._imports import import_user_code
+from kontinue.cli._render import age, dump, print_table, progress_text, render_tree
+from kontinue.cli._run import SERVER_LOCK, run_in_process, server_running
+from kontinue.runtime import (
+    REGISTRY,
+    Controller,
+    Engine,
+    Worker,
+    cancel_execution,
+    resume_execution,
+    retry_execution,
+    start_execution,
+)
+from kontinue.store import AlreadyExistsError, SQLiteStore, open_store
+
+__all__ = ["EXTRA"]
+
+EXTRA: list[Callable[..., None]] = []
+"""Hooks that add more verbs (pipelines, logs) to the parser."""
+
+
+def _store(args: argparse.Namespace, create: bool = False) -> SQLiteStore:
+    return open_store(args.state_dir, create=create)
+
+
+def make_engine(store: SQLiteStore, args: argparse.Namespace) -> Engine:
+    """The in-process engine with the runners of the embedded mode."""
+    from kontinue.cli._runners import embedded_runners
+
+    return Engine(store, runners=embedded_runners(args.state_dir))
+
+
+def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
+    if server_running(args.state_dir):
+        sys.stderr.write(
+            f"Execution {name} handed to the kontinue server; follow it with "
+            f"`kontinue get {name}` or `kontinue tree {name}`\n"
+        )
+        return 0
+    engine = make_engine(store, args)
+    try:
+        return run_in_process(engine, name, args.namespace, output=getattr(args, "output", None))
+    finally:
+        engine.close()
+
+
+def execute(args: argparse.Namespace) -> int:
+    import_user_code(args.imports)
+    arguments: dict[str, Any] = load_args_file(args.args_file) if args.args_file else {}
+    arguments.update(parse_assignments(args.args))
+    store = _store(args, create=True)
+    if args.function in REGISTRY:
+        try:
+            REGISTRY.get(args.function).parse_arguments(arguments)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    elif not (server_running(args.state_dir) or args.no_wait):
+        REGISTRY.get(args.function)  # raises the "unknown function" error with the fix
+    try:
+        ex = start_execution(
+            store, args.function, arguments, name=args.name, namespace=args.namespace
+        )
+    except AlreadyExistsError:
+        raise UsageError(
+            f"an Execution named {args.name!r} already exists; choose another --name, or "
+            f"remove it with `kontinue delete {args.name}`"
+        ) from None
+    name = ex.metadata.name
+    sys.stderr.write(f"Execution {name} created\n")
+    if args.no_wait:
+        print(name)
+        return 0
+    return _run_here(store, args, name)
+
+
+def worker(args: argparse.Namespace) -> int:
+    import_user_code(args.imports)
+    if not REGISTRY.names():
+        raise UsageError("no functions registered; pass --import MODULE or --import FILE.py")
+    store = _store(args, create=True)
+    from kontinue.cli._runners import embedded_runners
+
+    runners = embedded_runners(args.state_dir)
+    w = Worker(
+        store,
+        concurrency=args.concurrency,
+        group=args.group,
+        lease_duration=parse_duration(args.lease_duration),
+        services={"runners": runners},
+    )
+    w.publish_functions(args.namespace)
+    sys.stderr.write(
+        f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
+    )
+    threads = []
+    if args.with_controller:
+        ctl = Controller(store, runners=runners)
+        threads.append(threading.Thread(target=ctl.run, args=(args.stop,), daemon=True))
+        threads[-1].start()
+    try:
+        w.run(args.stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        args.stop.set()
+        w.close(wait=False)
+    return 0
+
+
+def controller(args: argparse.Namespace) -> int:
+    store = _store(args, create=True)
+    from kontinue.cli._runners import embedded_runners
+
+    ctl = Controller(store, runners=embedded_runners(args.state_dir))
+    sys.stderr.write("controller running\n")
+    try:
+        ctl.run(args.stop)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def server(args: argparse.Namespace) -> int:
+    import_user_code(args.imports)
+    store = _store(args, create=True)
+    lock = open(args.state_dir / SERVER_LOCK, "a+")  # noqa: SIM115 - held for the process' life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UsageError(f"a kontinue server already runs for {args.state_dir}") from None
+    engine = make_engine(store, args)
+    engine.worker.publish_functions(args.namespace)
+    running = ", ".join(REGISTRY.names()) or "no functions"
+    sys.stderr.write(f"kontinue server on {args.state_dir} running {running}\n")
+    try:
+        engine.run_until(args.stop.is_set, tick=0.25)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+    return 0
+
+
+def list_(args: argparse.Namespace) -> int:
+    store = _store(args)
+    namespace = None if args.all_namespaces else args.namespace
+    items = store.list(Execution, namespace, args.selector)
+    if args.output in ("json", "yaml"):
+        doc = {"apiVersion": "v1", "kind": "List", "items": [e.wire() for e in items]}
+        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
+        return 0
+    if not items:
+        sys.stderr.write(f"No Executions found in namespace {args.namespace}.\n")
+        return 0
+    header = ["NAME", "FUNCTION", "PHASE", "PROGRESS", "AGE", "MESSAGE"]
+    rows = [
+        [
+            e.metadata.name,
+            e.spec.function,
+            e.status.phase,
+            progress_text(e),
+            age(e.metadata.creation_timestamp),
+            (e.status.error.message if e.status.error and e.terminal else e.status.message) or "",
+        ]
+        for e in items
+    ]
+    if args.output != "wide":
+        rows = [[*r[:5], r[5][:60]] for r in rows]
+    print_table(rows, header)
+    return 0
+
+
+def get(args: argparse.Namespace) -> int:
+    store = _store(args)
+    ex = store.get(Execution, args.namespace, args.name)
+    ex.status.steps = len(store.read_journal(args.namespace, args.name))
+    if args.output:
+        sys.stdout.write(dump(ex.wire(), args.output) + ("\n" if args.output == "json" else ""))
+        return 0
+    print_table(
+        [
+            [
+                ex.metadata.name,
+                ex.spec.function,
+                ex.status.phase,
+                progress_text(ex),
+                str(ex.status.attempts),
+                str(ex.status.resumptions),
+                age(ex.metadata.creation_timestamp),
+            ]
+        ],
+        ["NAME", "FUNCTION", "PHASE", "PROGRESS", "ATTEMPTS", "RESUMPTIONS", "AGE"],
+    )
+    if ex.status.message:
+        print(f"Message: {ex.status.message}")
+    if ex.status.error:
+        print(f"Error:   {ex.status.error.kind}: {ex.status.error.message}")
+    if ex.status.result is not None:
+        print("Result:  " + dump(ex.status.result, "json"))
+    return 0
+
+
+def functions(args: argparse.Namespace) -> int:
+    import_user_code(args.imports)
+    published = {}
+    try:
+        published = {f.metadata.name: f for f in _store(args).list(Function, args.namespace)}
+    except UsageError:
+        raise
+    except Exception:
+        published = {}
+    rows: dict[str, tuple[str, str, str]] = {
+        name: (name, f.spec.worker_group, f.spec.description or "") for name, f in published.items()
+    }
+    for fdef in REGISTRY.all():
+        rows.setdefault(fdef.name, (fdef.name, "(imported)", fdef.description or ""))
+    if args.output:
+        doc = [f.wire() for f in published.values()]
+        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
+        return 0
+    if not rows:
+        sys.stderr.write("No functions published; start a worker or pass --import.\n")
+        return 0
+    print_table([list(r) for _, r in sorted(rows.items())], ["NAME", "GROUP", "DESCRIPTION"])
+    return 0
+
+
+def resume(args: argparse.Namespace) -> int:
+    import_user_code(args.imports)
+    store = _store(args)
+    names = resume_execution(store, args.namespace, args.name, args.suspension)
+    sys.stderr.write(f"resumed {', '.join(names)}\n")
+    if args.no_wait:
+        return 0
+    return _continue(store, args)
+
+
+def _continue(store: SQLiteStore, args: argparse.Namespace) -> int:
+    root = store.get(Execution, args.namespace, args.name)
+    while root.metadata.owner_references:
+        parent_name = root.metadata.labels.get("kontinue.cloud/parent")
+        if not parent_name:
+            break
+        root = store.get(Execution, args.namespace, parent_name)
+    missing = {
+        e.spec.function
+        for e in store.list(Execution, args.namespace)
+        if not e.terminal and e.spec.function not in REGISTRY
+    }
+    if missing and not server_running(args.state_dir):
+        sys.stderr.write(
+            f"not running it here: function(s) {', '.join(sorted(missing))} are not imported; "
+            "pass --import, or let a worker run it\n"
+        )
+        return 0
+    return _run_here(store, args, root.metadata.name)
+
+
+def cancel(args: argparse.Namespace) -> int:
+    store = _store(args)
+    names = cancel_execution(store, args.namespace, args.name)
+    sys.stderr.write(f"canceled {', '.join(names)}\n")
+    return 0
+
+
+def retry(args: argparse.Namespace) -> int:
+    import_user_code(args.imports)
+    store = _store(args)
+    retry_execution(store, args.namespace, args.name)
+    sys.stderr.write(f"Execution {args.name} will run a new attempt\n")
+    if args.no_wait:
+        return 0
+    return _continue(store, args)
+
+
+def tree(args: argparse.Namespace) -> int:
+    store = _store(args)
+    print(render_tree(store, store.get(Execution, args.namespace, args.name)))
+    return 0
+
+
+def delete(args: argparse.Namespace) -> int:
+    store = _store(args)
+    store.delete(Execution, args.namespace, args.name)
+    sys.stderr.write(f"deleted Execution {args.name} and everything it owned\n")
+    return 0

@@ -1,0 +1,73 @@
+"""Loading the user's code: `--import MODULE` or `--import path/to/file.py`."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+
+from kontinue.cli._errors import UsageError
+
+__all__ = ["import_user_code"]
+
+
+def import_user_code(targets: list[str], base: Path | None = None) -> None:
+    """Import modules and files so their `@kontinue.function`s register.
+
+    Raises:
+        UsageError: a module or file cannot be found or fails to import; the message gives
+            the file, line and the error.
+    """
+    for target in targets:
+        if target.endswith(".py") or "/" in target or (base and (base / target).exists()):
+            _import_file(Path(target) if base is None else base / target, target)
+        else:
+            _import_module(target)
+
+
+def _import_module(name: str) -> None:
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name or (exc.name and name.startswith(exc.name)):
+            raise UsageError(
+                f"cannot import module {name!r}: no such module on the path; pass a file "
+                "with --import path/to/file.py, or run from the directory that holds it"
+            ) from None
+        raise UsageError(_describe(name, exc)) from None
+    except Exception as exc:
+        raise UsageError(_describe(name, exc)) from None
+
+
+def _import_file(path: Path, shown: str) -> None:
+    if not path.is_file():
+        raise UsageError(f"cannot import {shown}: file {path} does not exist")
+    module_name = f"kontinue_user_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    if module_name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot import {shown}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    parent = str(path.resolve().parent)
+    if parent not in sys.path:
+        sys.path.insert(0, parent)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise UsageError(_describe(shown, exc)) from None
+
+
+def _describe(target: str, exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"cannot import {target}: {exc.filename}:{exc.lineno}:{exc.offset or 0}: {exc.msg}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "importlib" not in f.filename]
+    where = f"{user[-1].filename}:{user[-1].lineno}: " if user else ""
+    return f"cannot import {target}: {where}{type(exc).__name__}: {exc}"

@@ -1,0 +1,175 @@
+"""`kontinue`: the command line (argparse, with shell completion through argcomplete)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import argcomplete
+
+from kontinue.api import Execution, Function
+from kontinue.cli import _commands as commands
+from kontinue.cli._errors import UsageError
+from kontinue.runtime import OperationError, UnknownFunctionError
+from kontinue.store import NotFoundError, StoreError, default_state_dir, open_store
+
+__all__ = ["build_parser", "main"]
+
+
+def _names_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    try:
+        store = open_store(parsed_args.state_dir)
+    except StoreError:
+        return []
+    return [
+        e.metadata.name
+        for e in store.list(Execution, parsed_args.namespace)
+        if e.metadata.name.startswith(prefix)
+    ]
+
+
+def _functions_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    try:
+        store = open_store(parsed_args.state_dir)
+    except StoreError:
+        return []
+    return [f.metadata.name for f in store.list(Function) if f.metadata.name.startswith(prefix)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    parser = argparse.ArgumentParser(
+        prog="kontinue",
+        description="Durable functions and pipelines, on your laptop or on Kubernetes.",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="embedded store directory (default: $KONTINUE_HOME or ./.kontinue)",
+    )
+    parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=fn)
+        return p
+
+    def imports(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--import",
+            dest="imports",
+            action="append",
+            default=[],
+            metavar="MODULE|FILE.py",
+            help="module or file registering functions (repeatable)",
+        )
+
+    p = add("execute", commands.execute, "start an Execution of a function and run it")
+    p.add_argument("function", help="registered function name").completer = _functions_completer  # type: ignore[attr-defined]
+    p.add_argument(
+        "-a",
+        "--arg",
+        dest="args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an argument (value read as YAML: 3, true, 'text'); repeatable",
+    )
+    p.add_argument("--args-file", help="YAML or JSON file with the arguments")
+    p.add_argument("--name", help="name of the Execution (default: FUNCTION-xxxxx)")
+    p.add_argument("--no-wait", action="store_true", help="create it and return; a worker runs it")
+    p.add_argument("-o", "--output", choices=["json", "yaml"], help="print the result as")
+    imports(p)
+
+    p = add("worker", commands.worker, "run a long-lived worker")
+    imports(p)
+    p.add_argument("--concurrency", type=int, default=16, help="functions run at once")
+    p.add_argument("--group", default="default", help="worker group")
+    p.add_argument("--lease-duration", default="10s", help="lease length (e.g. 10s)")
+    p.add_argument("--with-controller", action="store_true", help="also run the controller")
+
+    p = add("controller", commands.controller, "run the controller (timers, retries, wake-ups)")
+
+    p = add("server", commands.server, "run worker and controller for the state directory")
+    imports(p)
+    p.add_argument("--concurrency", type=int, default=16, help="functions run at once")
+
+    p = add("list", commands.list_, "list Executions")
+    p.add_argument("-o", "--output", choices=["json", "yaml", "wide"], help="output format")
+    p.add_argument("-l", "--selector", help="label selector, e.g. kontinue.cloud/parent=x")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+
+    p = add("get", commands.get, "show one Execution")
+    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
+
+    p = add("functions", commands.functions, "list published functions")
+    imports(p)
+    p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
+
+    p = add("resume", commands.resume, "resolve a sleep or an approval gate")
+    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    p.add_argument("suspension", nargs="?", help="which suspension (default: every open one)")
+    imports(p)
+    p.add_argument("--no-wait", action="store_true", help="only resolve; do not run on here")
+
+    p = add("cancel", commands.cancel, "cancel an Execution and everything it started")
+    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+
+    p = add("retry", commands.retry, "start a new attempt of a failed Execution")
+    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    imports(p)
+    p.add_argument("--no-wait", action="store_true", help="only mark it; do not run it here")
+
+    p = add("tree", commands.tree, "show an Execution with its children, suspensions and steps")
+    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+
+    p = add("delete", commands.delete, "delete an Execution and everything it owns")
+    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+
+    for extra in commands.EXTRA:
+        extra(add, imports)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `kontinue` console script."""
+    parser = build_parser()
+    argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    if args.state_dir is None:
+        args.state_dir = default_state_dir()
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    args.stop = stop
+    try:
+        code: int = args.func(args)
+        return code
+    except (UsageError, OperationError, UnknownFunctionError, NotFoundError, StoreError) as exc:
+        sys.stderr.write(f"kontinue: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("kontinue: interrupted; the Execution's state is kept\n")
+        return 130

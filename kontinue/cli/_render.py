@@ -1,0 +1,112 @@
+"""Rendering resources for people: tables, YAML/JSON, ages, progress and trees."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from kontinue.api import Execution, Suspension
+from kontinue.store import Store
+
+__all__ = ["age", "dump", "execution_line", "print_table", "render_tree"]
+
+
+def dump(obj: Any, fmt: str) -> str:
+    """JSON (indented) or YAML text of a JSON-plain value."""
+    if fmt == "json":
+        return json.dumps(obj, indent=2, default=str)
+    yaml = YAML()
+    yaml.default_flow_style = False
+    out = io.StringIO()
+    yaml.dump(obj, out)
+    return out.getvalue()
+
+
+def age(ts: datetime | None, now: datetime | None = None) -> str:
+    """kubectl-style age: 5s, 3m, 2h, 4d."""
+    if ts is None:
+        return "-"
+    seconds = int(((now or datetime.now(UTC)) - ts).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def progress_text(ex: Execution) -> str:
+    """`3/5` or `-`."""
+    p = ex.status.progress
+    return f"{p.current}/{p.max}" if p else "-"
+
+
+def execution_line(ex: Execution) -> str:
+    """One status line: name, phase, progress and message."""
+    parts = [ex.metadata.name, ex.status.phase]
+    if ex.status.progress:
+        parts.append(f"[{progress_text(ex)}]")
+    if ex.status.message:
+        parts.append(ex.status.message)
+    return "  ".join(parts)
+
+
+def print_table(rows: list[list[str]], header: list[str], out: Any = None) -> None:
+    """Print columns aligned like kubectl."""
+    out = out or sys.stdout
+    table = [header, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for row in table:
+        out.write("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def render_tree(store: Store, root: Execution) -> str:
+    """The Execution with its steps, suspensions and children, indented."""
+    ns = root.metadata.namespace
+    everything = store.list(Execution, ns)
+    owned: dict[str, list[Execution]] = {}
+    for ex in everything:
+        for ref in ex.metadata.owner_references:
+            owned.setdefault(ref.uid, []).append(ex)
+    suspensions = {s.metadata.name: s for s in store.list(Suspension, ns)}
+    lines: list[str] = []
+
+    def visit(ex: Execution, indent: str) -> None:
+        title = ex.spec.display_name or ex.spec.function
+        lines.append(f"{indent}{ex.metadata.name} ({title})  {_status(ex)}")
+        kids = {c.metadata.name: c for c in owned.get(ex.metadata.uid or "", [])}
+        for entry in store.read_journal(ns, ex.metadata.name):
+            if entry.get("replaces") is not None:
+                continue
+            kind, name = entry["kind"], entry["name"]
+            if kind == "spawn" and entry.get("child") in kids:
+                continue  # shown with the child itself below
+            if kind == "wait":
+                continue
+            label = entry.get("displayName") or name
+            outcome = "failed: " + entry["error"]["message"] if "error" in entry else "done"
+            lines.append(f"{indent}  - {kind} {label}: {outcome}")
+        for sus in suspensions.values():
+            if sus.spec.execution == ex.metadata.name and not sus.status.resolved:
+                what = sus.spec.display_name or sus.spec.step
+                until = f" until {sus.spec.resume_at.isoformat()}" if sus.spec.resume_at else ""
+                lines.append(f"{indent}  - {sus.spec.type.lower()} {what}: waiting{until}")
+        for name in sorted(kids, key=lambda n: str(kids[n].metadata.creation_timestamp)):
+            visit(kids[name], indent + "  ")
+
+    visit(root, "")
+    return "\n".join(lines)
+
+
+def _status(ex: Execution) -> str:
+    parts: list[str] = [ex.status.phase]
+    if ex.status.progress:
+        parts.append(f"[{progress_text(ex)}]")
+    if ex.status.error and ex.status.phase in ("Failed", "Backoff"):
+        parts.append(ex.status.error.message)
+    elif ex.status.message:
+        parts.append(ex.status.message)
+    return "  ".join(parts)

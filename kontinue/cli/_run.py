@@ -1,0 +1,146 @@
+"""Running an Execution in the CLI process on the embedded store, with a live status display."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from kontinue.api import Execution
+from kontinue.cli._render import dump, execution_line
+from kontinue.runtime import Engine, TreeState, tree_state
+from kontinue.store import Store
+
+__all__ = ["SERVER_LOCK", "follow", "run_in_process", "server_running"]
+
+SERVER_LOCK = "server.lock"
+
+
+def server_running(state_dir: Path) -> bool:
+    """Whether a `kontinue server` holds the state directory's lock."""
+    path = state_dir / SERVER_LOCK
+    if not path.exists():
+        return False
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+class Display:
+    """Prints what changed in an Execution tree: one line per change, or a live line on a TTY."""
+
+    def __init__(self, store: Store, root: str, namespace: str, out: TextIO) -> None:
+        self.store, self.root, self.namespace, self.out = store, root, namespace, out
+        self.seen: dict[str, str] = {}
+        self.last = 0.0
+
+    def update(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        for ex in self.store.list(Execution, self.namespace):
+            name = ex.metadata.name
+            if name != self.root and not name.startswith(self.root + "-"):
+                continue
+            line = execution_line(ex)
+            if self.seen.get(name) != line:
+                self.seen[name] = line
+                self.out.write(line + "\n")
+                self.out.flush()
+
+
+def _waiter(store: Store, namespace: str, name: str) -> tuple[Any, list[TreeState]]:
+    last: list[TreeState] = []
+    checked = [0.0]
+
+    def done() -> bool:
+        root = store.get(Execution, namespace, name)
+        if root.terminal:
+            last[:] = [TreeState(root, True, ())]
+            return True
+        now = time.monotonic()
+        if now - checked[0] < 0.05:
+            return False
+        checked[0] = now
+        state = tree_state(store, namespace, name)
+        last[:] = [state]
+        return state.parked_at_gate
+
+    return done, last
+
+
+def run_in_process(
+    engine: Engine,
+    name: str,
+    namespace: str,
+    *,
+    out: TextIO | None = None,
+    output: str | None = None,
+) -> int:
+    """Run the tree of Execution `name` here until it ends or parks at a manual gate.
+
+    Returns:
+        The exit code: 0 Completed or waiting at a gate, 1 Failed or Canceled.
+    """
+    out = out or sys.stderr
+    store = engine.store
+    display = Display(store, name, namespace, out)
+    done, last = _waiter(store, namespace, name)
+    engine.run_until(done, on_tick=display.update)
+    display.update(force=True)
+    return report(last[0], out, output)
+
+
+def follow(store: Store, name: str, namespace: str, *, out: TextIO | None = None) -> int:
+    """Watch an Execution run elsewhere (a `kontinue server`) until it ends or parks."""
+    out = out or sys.stderr
+    display = Display(store, name, namespace, out)
+    done, last = _waiter(store, namespace, name)
+    while not done():
+        display.update()
+        for _ in store.watch(timeout=0.5):
+            break
+    display.update(force=True)
+    return report(last[0], out, None)
+
+
+def report(state: TreeState, out: TextIO, output: str | None) -> int:
+    """Say how an Execution ended (or where it waits) and return the exit code."""
+    ex = state.root
+    name = ex.metadata.name
+    if state.finished:
+        if ex.status.phase == "Completed":
+            if output:
+                sys.stdout.write(
+                    dump(ex.status.result, output) + ("\n" if output == "json" else "")
+                )
+            elif ex.status.result is not None:
+                sys.stdout.write(dump(ex.status.result, "json") + "\n")
+            out.write(f"Execution {name} completed\n")
+            return 0
+        error = ex.status.error
+        detail = f"{error.kind}: {error.message}" if error else ex.status.message or ""
+        out.write(f"Execution {name} {ex.status.phase.lower()}: {detail}\n")
+        if ex.status.phase == "Failed":
+            out.write(f"  retry it with: kontinue retry {name}\n")
+        return 1
+    for gate in state.gates:
+        what = gate.spec.display_name or gate.spec.step
+        out.write(
+            f"Execution {name} is waiting for approval: {what}\n"
+            f"  approve with: kontinue resume {gate.spec.execution} {gate.metadata.name}\n"
+        )
+    return 0
+
+
+def interactive() -> bool:
+    """Whether stderr is a terminal and CI is not set."""
+    return sys.stderr.isatty() and not os.environ.get("CI")

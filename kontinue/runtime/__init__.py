@@ -1,0 +1,89 @@
+"""The engine: worker, controller, replay context, clock and registry."""
+
+from kontinue.runtime._claim import Claim
+from kontinue.runtime._clock import Clock, SystemClock, VirtualClock
+from kontinue.runtime._context import CancelScope, ExecutionContext, JournalEntry
+from kontinue.runtime._controller import Controller
+from kontinue.runtime._engine import Engine, TreeState, tree_state
+from kontinue.runtime._errors import (
+    ErrAttemptTimeout,
+    ErrCanceled,
+    ErrChildCanceled,
+    ErrChildFailed,
+    ErrDuplicateStep,
+    ErrExecution,
+    ErrJobFailed,
+    ErrNonDeterminism,
+    Error,
+    ErrorKind,
+    ErrOverallTimeout,
+    error_from_record,
+    error_to_record,
+    get_error_kind,
+    is_retryable_error,
+    new_non_retryable_error,
+    new_retryable_error,
+)
+from kontinue.runtime._informer import Informer
+from kontinue.runtime._mutex import mutex_resource_name
+from kontinue.runtime._naming import StepOptions, child_resource_name, is_valid_step_name
+from kontinue.runtime._operations import (
+    PARENT_LABEL,
+    OperationError,
+    cancel_execution,
+    children_of,
+    resume_execution,
+    retry_execution,
+    start_execution,
+)
+from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry, UnknownFunctionError
+from kontinue.runtime._worker import GROUP_LABEL, Worker
+
+__all__ = [
+    "GROUP_LABEL",
+    "PARENT_LABEL",
+    "REGISTRY",
+    "CancelScope",
+    "Claim",
+    "Clock",
+    "Controller",
+    "Engine",
+    "ErrAttemptTimeout",
+    "ErrCanceled",
+    "ErrChildCanceled",
+    "ErrChildFailed",
+    "ErrDuplicateStep",
+    "ErrExecution",
+    "ErrJobFailed",
+    "ErrNonDeterminism",
+    "ErrOverallTimeout",
+    "Error",
+    "ErrorKind",
+    "ExecutionContext",
+    "FunctionDef",
+    "Informer",
+    "JournalEntry",
+    "OperationError",
+    "Registry",
+    "StepOptions",
+    "SystemClock",
+    "TreeState",
+    "UnknownFunctionError",
+    "VirtualClock",
+    "Worker",
+    "cancel_execution",
+    "child_resource_name",
+    "children_of",
+    "error_from_record",
+    "error_to_record",
+    "get_error_kind",
+    "is_retryable_error",
+    "is_valid_step_name",
+    "mutex_resource_name",
+    "new_non_retryable_error",
+    "new_retryable_error",
+    "resume_execution",
+    "retry_execution",
+    "start_execution",
+    "tree_state",
+]

@@ -1,0 +1,132 @@
+"""A worker's hold on one Execution: its lease, fenced journal writes and status updates."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from kontinue.api import Execution, ExecutionRetry, ExecutionTimeout, Lease
+from kontinue.runtime._clock import Clock
+from kontinue.runtime._context import CancelScope
+from kontinue.runtime._errors import ErrCanceled
+from kontinue.runtime._signals import Stop
+from kontinue.store import ConflictError, FencedError, NotFoundError, Store
+
+__all__ = ["Claim"]
+
+_MAX_CAS_RETRIES = 50
+
+
+class Claim:
+    """The Execution a worker runs, guarded by its lease.
+
+    Every write checks that this worker still holds the lease; when it does not (the lease
+    expired and another worker took over, or the Execution was canceled) the function is
+    unwound and nothing is written.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        execution: Execution,
+        holder: str,
+        clock: Clock,
+        lease_duration: timedelta,
+        retry: ExecutionRetry,
+        timeout: ExecutionTimeout,
+    ) -> None:
+        self.store = store
+        self.execution = execution
+        self.holder = holder
+        self.clock = clock
+        self.lease_duration = lease_duration
+        self.retry = retry
+        self.timeout = timeout
+        self.lock = threading.RLock()
+        st = execution.status
+        self.attempt_deadline: datetime | None = (
+            st.attempt_start_time + timeout.attempt
+            if timeout.attempt and st.attempt_start_time
+            else None
+        )
+        self.overall_deadline: datetime | None = (
+            st.start_time + timeout.overall if timeout.overall and st.start_time else None
+        )
+        deadlines = [d for d in (self.attempt_deadline, self.overall_deadline) if d]
+        self.scope = CancelScope(clock, min(deadlines) if deadlines else None)
+        self.lost = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(namespace, name) of the Execution."""
+        return self.execution.metadata.namespace, self.execution.metadata.name
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Append a journal entry, fenced by the lease."""
+        try:
+            self.store.append_journal(*self.key, entry["seq"], entry, self.holder)
+        except (FencedError, ConflictError) as exc:
+            self._lose(str(exc), getattr(exc, "phase", None))
+
+    def _lose(self, reason: str, phase: str | None) -> None:
+        self.lost = True
+        if phase == "Canceled":
+            self.scope.cancel("canceled")
+            raise ErrCanceled(f'Execution "{self.key[1]}" was canceled', retryable=False)
+        self.scope.cancel("taken over by another worker")
+        raise Stop(reason)
+
+    def write_status(self, mutate: Callable[[Execution], bool | None]) -> Execution:
+        """Apply `mutate` to the status and write it with compare-and-swap.
+
+        `mutate` may return False to skip the write. On a conflict the Execution is re-read;
+        if this worker still holds it, the change is applied again, else the run is unwound.
+        """
+        with self.lock:
+            current = self.execution
+            for _ in range(_MAX_CAS_RETRIES):
+                draft = current.model_copy(deep=True)
+                if mutate(draft) is False:
+                    return current
+                try:
+                    self.execution = self.store.update_status(draft)
+                    return self.execution
+                except ConflictError:
+                    try:
+                        current = self.store.get(Execution, *self.key)
+                    except NotFoundError:
+                        self._lose("the Execution was deleted", "Canceled")
+                    self._check_owner(current)
+                    self.execution = current
+            raise Stop(f"could not write the status of {self.key[1]}: too many conflicts")
+
+    def _check_owner(self, current: Execution) -> None:
+        lease = current.status.lease
+        if current.status.phase != "Executing" or lease is None or lease.holder != self.holder:
+            self._lose(
+                f"Execution {self.key[1]} is now {current.status.phase}, held by "
+                f"{lease.holder if lease else 'nobody'}",
+                current.status.phase,
+            )
+
+    def renew(self) -> bool:
+        """Extend the lease; False if it was lost (then the function is told to stop)."""
+        now = self.clock.now()
+
+        def extend(ex: Execution) -> None:
+            lease = ex.status.lease
+            assert lease is not None
+            ex.status.lease = Lease(
+                holder=self.holder,
+                acquire_time=lease.acquire_time,
+                renew_time=now,
+                expire_time=now + self.lease_duration,
+            )
+
+        try:
+            self.write_status(extend)
+            return True
+        except (Stop, ErrCanceled):
+            return False

@@ -1,0 +1,315 @@
+"""The controller: wakes parked Executions, runs retries, timeouts, cancellation and mutexes.
+
+It is level-triggered: every pass looks at the whole cached state and moves each Execution
+one step towards where it should be, so a missed event or a crash never leaves one stuck.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from kontinue.api import (
+    TERMINAL_PHASES,
+    ErrorRecord,
+    Execution,
+    Mutex,
+    ObjectMeta,
+    Suspension,
+)
+from kontinue.runtime._clock import Clock, SystemClock
+from kontinue.runtime._errors import ErrAttemptTimeout, ErrOverallTimeout, error_to_record
+from kontinue.runtime._informer import Informer
+from kontinue.runtime._mutex import mutex_resource_name
+from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
+
+__all__ = ["Controller"]
+
+log = logging.getLogger("kontinue.controller")
+
+JOB_POLL = timedelta(seconds=0.5)
+
+
+class Controller:
+    """Reconciles Executions, Suspensions and Mutexes in one namespace (or all)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        namespace: str | None = None,
+        runners: dict[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.runners = runners or {}
+        self.informer = Informer(store, (Execution, Suspension, Mutex), namespace)
+        self.next_timer: datetime | None = None
+
+    def run(self, stop: threading.Event, interval: float = 0.5) -> None:
+        """Reconcile until `stop` is set, waking on changes and on timers."""
+        while not stop.is_set():
+            self.informer.sync()
+            self.reconcile()
+            wait = interval
+            if self.next_timer is not None and not self.clock.virtual:
+                wait = min(wait, max(0.0, (self.next_timer - self.clock.now()).total_seconds()))
+            self.informer.sync(timeout=wait)
+
+    def reconcile(self) -> int:
+        """One pass over everything cached; returns how many writes it made."""
+        self.informer.sync()
+        now = self.clock.now()
+        self.next_timer = None
+        executions: list[Execution] = self.informer.of(Execution)
+        children: defaultdict[str, list[Execution]] = defaultdict(list)
+        by_name: dict[tuple[str, str], Execution] = {}
+        for ex in executions:
+            by_name[(ex.metadata.namespace, ex.metadata.name)] = ex
+            for ref in ex.metadata.owner_references:
+                if ref.kind == "Execution":
+                    children[ref.uid].append(ex)
+        writes = 0
+        for ex in executions:
+            try:
+                writes += self._reconcile_one(ex, now, by_name, children)
+            except (ConflictError, NotFoundError):
+                writes += 1  # changed meanwhile; the next pass sees the new state
+        writes += self._reconcile_mutexes(executions, now)
+        return writes
+
+    def _timer(self, when: datetime) -> None:
+        if self.next_timer is None or when < self.next_timer:
+            self.next_timer = when
+
+    # -- per Execution ----------------------------------------------------------------------
+
+    def _reconcile_one(
+        self,
+        ex: Execution,
+        now: datetime,
+        by_name: dict[tuple[str, str], Execution],
+        children: dict[str, list[Execution]],
+    ) -> int:
+        st = ex.status
+        ns = ex.metadata.namespace
+        if st.phase == "Canceled":
+            return self._cascade_cancel(ex, children)
+        if st.phase in TERMINAL_PHASES:
+            return 0
+        timeout = ex.spec.timeout
+        if timeout and timeout.overall and st.start_time:
+            deadline = st.start_time + timeout.overall
+            if now >= deadline:
+                err = ErrOverallTimeout(
+                    f'Execution "{ex.metadata.name}" ran past its overall timeout '
+                    f"({timeout.overall.total_seconds():g}s)"
+                )
+                return self._finish(ex, "Failed", error_to_record(err), children)
+            self._timer(deadline)
+        if st.phase == "Backoff":
+            if st.backoff_until is None or st.backoff_until <= now:
+                return self._write(ex, _retry_now)
+            self._timer(st.backoff_until)
+            return 0
+        if st.phase != "Suspended":
+            return 0
+        if timeout and timeout.attempt and st.attempt_start_time:
+            deadline = st.attempt_start_time + timeout.attempt
+            if now >= deadline:
+                return self._attempt_timed_out(ex, now, children)
+            self._timer(deadline)
+        waiting = st.waiting_on
+        if waiting is None:
+            return self._write(ex, _wake)
+        if waiting.kind == "suspension":
+            return self._check_suspensions(ex, waiting.names, now)
+        if waiting.kind == "children":
+            kids = [by_name.get((ns, n)) for n in waiting.names]
+            done = [k is None or k.terminal for k in kids]
+            failed = any(k is not None and k.status.phase in ("Failed", "Canceled") for k in kids)
+            ready = all(done) or (waiting.mode == "any" and any(done)) or failed
+            return self._write(ex, _wake) if ready else 0
+        if waiting.kind == "poll":
+            if waiting.until is None or waiting.until <= now:
+                return self._write(ex, _wake)
+            self._timer(waiting.until)
+            return 0
+        if waiting.kind == "job":
+            return self._check_jobs(ex, waiting.names, waiting.runner, now)
+        return 0
+
+    def _check_suspensions(self, ex: Execution, names: list[str], now: datetime) -> int:
+        ns = ex.metadata.namespace
+        for name in names:
+            sus: Suspension | None = self.informer.get(Suspension, ns, name)
+            if sus is None or sus.status.resolved:
+                continue
+            if sus.spec.resume_at is not None:
+                if sus.spec.resume_at <= now:
+                    sus.status.resolved = True
+                    sus.status.resolved_at = now
+                    sus.status.resolved_by = "timer"
+                    self.store.update_status(sus)
+                    continue
+                self._timer(sus.spec.resume_at)
+            return 0
+        return self._write(ex, _wake)
+
+    def _check_jobs(
+        self, ex: Execution, names: list[str], runner: str | None, now: datetime
+    ) -> int:
+        backend = self.runners.get(runner or "local")
+        if backend is None:
+            return 0
+        for name in names:
+            record = backend.poll(name, ex.metadata.namespace)
+            if record is not None and record.phase == "Running":
+                self._timer(now + JOB_POLL)
+                return 0
+        return self._write(ex, _wake)
+
+    def _attempt_timed_out(
+        self, ex: Execution, now: datetime, children: dict[str, list[Execution]]
+    ) -> int:
+        assert ex.spec.timeout and ex.spec.timeout.attempt
+        err = ErrAttemptTimeout(
+            f'attempt {ex.status.attempts + 1} of Execution "{ex.metadata.name}" ran past its '
+            f"attempt timeout ({ex.spec.timeout.attempt.total_seconds():g}s)"
+        )
+        retry = ex.spec.retry
+        self._cancel_children(ex, children, "its parent's attempt timed out")
+        if retry and ex.status.attempts < retry.retries:
+            record = error_to_record(err)
+
+            def backoff(e: Execution) -> None:
+                e.status.phase = "Backoff"
+                e.status.error = ErrorRecord.model_validate(record)
+                e.status.backoff_until = now + (retry.backoff if retry else timedelta(0))
+                e.status.waiting_on = None
+
+            return self._write(ex, backoff)
+        return self._finish(ex, "Failed", error_to_record(err), children)
+
+    def _finish(
+        self,
+        ex: Execution,
+        phase: str,
+        error: dict[str, Any],
+        children: dict[str, list[Execution]],
+    ) -> int:
+        now = self.clock.now()
+
+        def mutate(e: Execution) -> None:
+            e.status.phase = phase  # type: ignore[assignment]
+            e.status.error = ErrorRecord.model_validate(error)
+            e.status.finish_time = now
+            e.status.lease = None
+            e.status.waiting_on = None
+
+        writes = self._write(ex, mutate)
+        return writes + self._cancel_children(ex, children, f"its parent {phase.lower()}")
+
+    def _cascade_cancel(self, ex: Execution, children: dict[str, list[Execution]]) -> int:
+        writes = self._cancel_children(ex, children, "its parent was canceled")
+        waiting = ex.status.waiting_on
+        if waiting is not None and waiting.kind == "job":
+            backend = self.runners.get(waiting.runner or "local")
+            if backend is not None:
+                for name in waiting.names:
+                    backend.cancel(name, ex.metadata.namespace)
+        return writes
+
+    def _cancel_children(
+        self, ex: Execution, children: dict[str, list[Execution]], why: str
+    ) -> int:
+        writes = 0
+        for child in children.get(ex.metadata.uid or "", []):
+            if not child.terminal:
+                writes += self._write(child, _canceler(self.clock.now(), why))
+        return writes
+
+    def _write(self, ex: Execution, mutate: Callable[[Execution], None]) -> int:
+        draft = ex.model_copy(deep=True)
+        mutate(draft)
+        self.store.update_status(draft)
+        return 1
+
+    # -- mutexes ----------------------------------------------------------------------------
+
+    def _reconcile_mutexes(self, executions: list[Execution], now: datetime) -> int:
+        queues: defaultdict[tuple[str, str], list[Execution]] = defaultdict(list)
+        for ex in executions:
+            if ex.spec.mutex is not None and not ex.terminal:
+                queues[(ex.metadata.namespace, ex.spec.mutex.key)].append(ex)
+        writes = 0
+        for mutex in self.informer.of(Mutex):
+            owner = (mutex.metadata.namespace, mutex.metadata.annotations.get("kontinue.cloud/key"))
+            if mutex.status.holder and owner not in queues:
+                mutex.status.holder = None
+                writes += self._try(self.store.update_status, mutex)
+        for (ns, key), queue in queues.items():
+            queue.sort(key=lambda e: (e.metadata.creation_timestamp or now, e.metadata.name))
+            name = mutex_resource_name(key)
+            current: Mutex | None = self.informer.get(Mutex, ns, name)
+            if current is None:
+                meta = ObjectMeta(name=name, namespace=ns, annotations={"kontinue.cloud/key": key})
+                writes += self._try(self.store.create, Mutex(metadata=meta))
+                continue
+            if current.status.holder not in {e.metadata.name for e in queue}:
+                current.status.holder = queue[0].metadata.name
+                writes += self._try(self.store.update_status, current)
+            for position, ex in enumerate(queue):
+                if ex.metadata.name == current.status.holder or ex.status.phase != "Pending":
+                    continue
+                message = (
+                    f"waiting for mutex {key!r} held by {current.status.holder} "
+                    f"({position} ahead in the queue)"
+                )
+                if ex.status.message != message:
+                    writes += self._try(self._write, ex, _say(message))
+        return writes
+
+    @staticmethod
+    def _try(write: Callable[..., Any], *args: Any) -> int:
+        try:
+            write(*args)
+            return 1
+        except (ConflictError, AlreadyExistsError, NotFoundError):
+            return 1
+
+
+def _wake(ex: Execution) -> None:
+    ex.status.phase = "Pending"
+    ex.status.waiting_on = None
+
+
+def _retry_now(ex: Execution) -> None:
+    ex.status.phase = "Pending"
+    ex.status.attempts += 1
+    ex.status.backoff_until = None
+
+
+def _say(message: str) -> Callable[[Execution], None]:
+    def mutate(ex: Execution) -> None:
+        ex.status.message = message
+
+    return mutate
+
+
+def _canceler(now: datetime, why: str) -> Callable[[Execution], None]:
+    def mutate(ex: Execution) -> None:
+        ex.status.phase = "Canceled"
+        ex.status.finish_time = now
+        ex.status.lease = None
+        ex.status.message = f"canceled because {why}"
+        ex.status.error = ErrorRecord(
+            kind="ChildCanceled", message=f"canceled because {why}", retryable=False
+        )
+
+    return mutate

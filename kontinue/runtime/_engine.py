@@ -1,0 +1,139 @@
+"""The in-process engine: a worker and a controller in one loop, for the embedded mode."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from kontinue.api import Execution, Suspension
+from kontinue.runtime._clock import Clock, SystemClock
+from kontinue.runtime._controller import Controller
+from kontinue.runtime._registry import REGISTRY, Registry
+from kontinue.runtime._worker import DEFAULT_LEASE, Worker
+from kontinue.store import Store
+
+__all__ = ["Engine", "TreeState", "tree_state"]
+
+
+@dataclass(frozen=True)
+class TreeState:
+    """Where an Execution tree stands: finished, parked at a manual gate, or still going."""
+
+    root: Execution
+    finished: bool
+    gates: tuple[Suspension, ...]
+
+    @property
+    def parked_at_gate(self) -> bool:
+        """True when nothing can move until someone resolves a manual gate."""
+        return not self.finished and bool(self.gates)
+
+
+def tree_state(store: Store, namespace: str, name: str) -> TreeState:
+    """Read the root Execution and the open manual gates anywhere in its tree."""
+    root = store.get(Execution, namespace, name)
+    if root.terminal:
+        return TreeState(root, True, ())
+    everything = store.list(Execution, namespace)
+    by_owner: dict[str, list[Execution]] = {}
+    for ex in everything:
+        for ref in ex.metadata.owner_references:
+            by_owner.setdefault(ref.uid, []).append(ex)
+    members, todo = set(), [root]
+    active = False
+    while todo:
+        ex = todo.pop()
+        members.add(ex.metadata.name)
+        if ex.status.phase in ("Pending", "Executing", "Backoff"):
+            active = True
+        todo.extend(by_owner.get(ex.metadata.uid or "", []))
+    gates = tuple(
+        s
+        for s in store.list(Suspension, namespace)
+        if s.spec.execution in members and s.spec.type == "Suspend" and not s.status.resolved
+    )
+    return TreeState(root, False, gates if not active else ())
+
+
+class Engine:
+    """Runs a worker and a controller together until a condition holds.
+
+    With a virtual clock and `skip_time=True`, idle periods are skipped: when nothing can
+    run, time jumps to the controller's next timer (a sleep's end, a backoff, a timeout).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry = REGISTRY,
+        *,
+        clock: Clock | None = None,
+        namespace: str | None = None,
+        concurrency: int = 16,
+        lease_duration: timedelta = DEFAULT_LEASE,
+        services: dict[str, Any] | None = None,
+        runners: dict[str, Any] | None = None,
+        identity: str | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        runners = runners or {}
+        services = {**(services or {}), "runners": runners}
+        self.worker = Worker(
+            store,
+            registry,
+            clock=self.clock,
+            namespace=namespace,
+            concurrency=concurrency,
+            lease_duration=lease_duration,
+            services=services,
+            identity=identity,
+        )
+        self.controller = Controller(store, clock=self.clock, namespace=namespace, runners=runners)
+
+    def step(self) -> int:
+        """One round: start what can run, reconcile once. Returns how much happened."""
+        return self.worker.poll() + self.controller.reconcile()
+
+    def run_until(
+        self,
+        done: Callable[[], bool],
+        *,
+        timeout: float | None = None,
+        skip_time: bool = False,
+        on_tick: Callable[[], None] | None = None,
+        tick: float = 0.2,
+    ) -> bool:
+        """Run until `done()` is true; False if `timeout` (real seconds) passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if done():
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            moved = self.step()
+            if on_tick is not None:
+                on_tick()
+            if moved:
+                continue
+            if self.worker.busy:
+                self.worker.informer.sync(timeout=tick)  # wakes on any write in this process
+                continue
+            timer = self.controller.next_timer
+            if self.clock.virtual:
+                if skip_time and timer is not None and not done():
+                    self.clock.advance_to(timer)  # type: ignore[attr-defined]
+                    continue
+                self.worker.informer.sync(timeout=tick)
+                continue
+            wait = tick
+            if timer is not None:
+                wait = min(wait, max(0.0, (timer - self.clock.now()).total_seconds()))
+            self.worker.informer.sync(timeout=wait)
+
+    def close(self) -> None:
+        """Stop the worker (waiting for running functions)."""
+        self.worker.close()

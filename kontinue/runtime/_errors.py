@@ -1,0 +1,198 @@
+"""The error tree of durable functions, as in the Go SDK reference.
+
+    kontinue.Error                 kind, message, retryable, child, cause
+    ├── ErrDuplicateStep           Validation, not retryable: a step name used twice
+    ├── ErrNonDeterminism          Validation, not retryable: replay met a different step
+    ├── ErrChildFailed             ChildFailed, retryable: a child Execution failed
+    ├── ErrChildCanceled           ChildCanceled, retryable: a child Execution was canceled
+    ├── ErrJobFailed               Execution, retryable: a Job or Pod failed
+    ├── ErrExecution               Execution: the function itself failed
+    ├── ErrOverallTimeout          Timeout, not retryable
+    ├── ErrAttemptTimeout          Timeout, retryable
+    └── ErrCanceled                Validation, not retryable: the Execution was canceled
+
+The sentinels are subclasses, so `except kontinue.ErrChildFailed` and
+`isinstance(err, kontinue.ErrChildFailed)` play the part of Go's `errors.Is`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from kontinue.api import ErrorRecord
+
+__all__ = [
+    "ErrAttemptTimeout",
+    "ErrCanceled",
+    "ErrChildCanceled",
+    "ErrChildFailed",
+    "ErrDuplicateStep",
+    "ErrExecution",
+    "ErrJobFailed",
+    "ErrNonDeterminism",
+    "ErrOverallTimeout",
+    "Error",
+    "ErrorKind",
+    "error_from_record",
+    "error_to_record",
+    "get_error_kind",
+    "is_retryable_error",
+    "new_non_retryable_error",
+    "new_retryable_error",
+]
+
+
+class ErrorKind(StrEnum):
+    """Error categories; the value is what `status.error.kind` shows."""
+
+    INFRASTRUCTURE = "Infrastructure"
+    VALIDATION = "Validation"
+    CHILD_FAILED = "ChildFailed"
+    CHILD_CANCELED = "ChildCanceled"
+    TIMEOUT = "Timeout"
+    INTERNAL = "Internal"
+    EXECUTION = "Execution"
+
+
+class Error(Exception):
+    """A kontinue error: a kind, a message, whether a retry may help, and its cause."""
+
+    default_kind: ClassVar[ErrorKind] = ErrorKind.EXECUTION
+    default_retryable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ErrorKind | str | None = None,
+        retryable: bool | None = None,
+        child: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = ErrorKind(kind) if kind is not None else self.default_kind
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.child = child
+        self.cause = cause
+        if cause is not None:
+            self.__cause__ = cause
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, kind={self.kind.value!r})"
+
+
+class ErrDuplicateStep(Error):
+    """A step name was used more than once in one Execution."""
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
+
+
+class ErrNonDeterminism(Error):
+    """Replay met a step that differs from the one recorded at that position."""
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
+
+
+class ErrChildFailed(Error):
+    """A child Execution failed."""
+
+    default_kind, default_retryable = ErrorKind.CHILD_FAILED, True
+
+
+class ErrChildCanceled(Error):
+    """A child Execution was canceled."""
+
+    default_kind, default_retryable = ErrorKind.CHILD_CANCELED, True
+
+
+class ErrJobFailed(Error):
+    """A Job, Pod or script failed."""
+
+    default_kind, default_retryable = ErrorKind.EXECUTION, True
+
+
+class ErrExecution(Error):
+    """The function failed."""
+
+    default_kind, default_retryable = ErrorKind.EXECUTION, True
+
+
+class ErrOverallTimeout(Error):
+    """The overall timeout passed; not retryable."""
+
+    default_kind, default_retryable = ErrorKind.TIMEOUT, False
+
+
+class ErrAttemptTimeout(Error):
+    """The attempt timeout passed; the next attempt may succeed."""
+
+    default_kind, default_retryable = ErrorKind.TIMEOUT, True
+
+
+class ErrCanceled(Error):
+    """The Execution was canceled from outside."""
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
+
+
+_SENTINELS: dict[str, type[Error]] = {
+    cls.__name__: cls
+    for cls in (
+        Error,
+        ErrDuplicateStep,
+        ErrNonDeterminism,
+        ErrChildFailed,
+        ErrChildCanceled,
+        ErrJobFailed,
+        ErrExecution,
+        ErrOverallTimeout,
+        ErrAttemptTimeout,
+        ErrCanceled,
+    )
+}
+
+
+def new_non_retryable_error(cause: BaseException | None, message: str) -> Error:
+    """An error that stops retries: `raise kontinue.new_non_retryable_error(err, "bad config")`."""
+    return Error(message, retryable=False, cause=cause)
+
+
+def new_retryable_error(cause: BaseException | None, message: str) -> Error:
+    """An error explicitly marked retryable."""
+    return Error(message, retryable=True, cause=cause)
+
+
+def is_retryable_error(err: BaseException) -> bool:
+    """Whether a retry may help; errors that are not kontinue errors count as retryable."""
+    return err.retryable if isinstance(err, Error) else True
+
+
+def get_error_kind(err: BaseException) -> str:
+    """The error's kind, or "" if it is not a kontinue error."""
+    return err.kind.value if isinstance(err, Error) else ""
+
+
+def error_to_record(err: BaseException) -> dict[str, Any]:
+    """The JSON-plain form of an error, kept in the journal and in `status.error`."""
+    if isinstance(err, Error):
+        rec = ErrorRecord(
+            kind=err.kind.value, message=err.message, retryable=err.retryable, child=err.child
+        ).wire()
+        rec["type"] = type(err).__name__
+        return rec
+    message = str(err) or type(err).__name__
+    plain = ErrorRecord(kind=ErrorKind.EXECUTION.value, message=f"{type(err).__name__}: {message}")
+    return {**plain.wire(), "type": type(err).__name__}
+
+
+def error_from_record(rec: dict[str, Any]) -> Error:
+    """Rebuild the error a journal entry recorded, as the sentinel class it was."""
+    cls = _SENTINELS.get(str(rec.get("type")), Error)
+    return cls(
+        rec.get("message", ""),
+        kind=rec.get("kind", ErrorKind.EXECUTION.value),
+        retryable=rec.get("retryable", True),
+        child=rec.get("child"),
+    )

@@ -1,0 +1,202 @@
+"""Operations from outside a function: start, resume, cancel and retry Executions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kontinue.api import (
+    ErrorRecord,
+    Execution,
+    ExecutionMutex,
+    ExecutionRetry,
+    ExecutionSpec,
+    ExecutionTimeout,
+    ObjectMeta,
+    Suspension,
+)
+from kontinue.runtime._clock import Clock, SystemClock
+from kontinue.store import ConflictError, NotFoundError, Store
+
+__all__ = [
+    "OperationError",
+    "cancel_execution",
+    "children_of",
+    "resume_execution",
+    "retry_execution",
+    "start_execution",
+]
+
+PARENT_LABEL = "kontinue.cloud/parent"
+
+
+class OperationError(Exception):
+    """An operation that does not apply (e.g. resuming a Completed Execution)."""
+
+
+def start_execution(
+    store: Store,
+    function: str,
+    arguments: Any = None,
+    *,
+    name: str | None = None,
+    namespace: str = "default",
+    retry: ExecutionRetry | None = None,
+    timeout: ExecutionTimeout | None = None,
+    mutex: ExecutionMutex | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    display_name: str | None = None,
+    description: str | None = None,
+) -> Execution:
+    """Create a Pending Execution of `function` (named `name`, else `<function>-xxxxx`)."""
+    meta = ObjectMeta(
+        name=name or "",
+        generate_name=None if name else f"{function.replace('.', '-').lower()}-",
+        namespace=namespace,
+        labels=labels or {},
+        annotations=annotations or {},
+    )
+    spec = ExecutionSpec(
+        function=function,
+        arguments=arguments,
+        retry=retry,
+        timeout=timeout,
+        mutex=mutex,
+        display_name=display_name,
+        description=description,
+    )
+    return store.create(Execution(metadata=meta, spec=spec))
+
+
+def _mutate(
+    store: Store, namespace: str, name: str, change: Callable[[Execution], None]
+) -> Execution:
+    for _ in range(20):
+        ex = store.get(Execution, namespace, name)
+        change(ex)
+        try:
+            return store.update_status(ex)
+        except ConflictError:
+            continue
+    raise OperationError(f'Execution "{name}" keeps changing; try again')
+
+
+def children_of(store: Store, ex: Execution) -> list[Execution]:
+    """The Executions owned by `ex`."""
+    uid = ex.metadata.uid
+    return [
+        c
+        for c in store.list(Execution, ex.metadata.namespace, {PARENT_LABEL: ex.metadata.name})
+        if any(ref.uid == uid for ref in c.metadata.owner_references)
+    ]
+
+
+def cancel_execution(
+    store: Store, namespace: str, name: str, *, clock: Clock | None = None, why: str = ""
+) -> list[str]:
+    """Cancel an Execution and its whole subtree; returns the names it canceled."""
+    now = (clock or SystemClock()).now()
+    canceled: list[str] = []
+
+    def visit(ex_name: str, reason: str) -> None:
+        def change(ex: Execution) -> None:
+            if ex.terminal:
+                raise _AlreadyDone(ex.status.phase)
+            ex.status.phase = "Canceled"
+            ex.status.finish_time = now
+            ex.status.lease = None
+            ex.status.message = reason
+            ex.status.error = ErrorRecord(kind="ChildCanceled", message=reason, retryable=False)
+
+        try:
+            ex = _mutate(store, namespace, ex_name, change)
+            canceled.append(ex_name)
+        except _AlreadyDone:
+            ex = store.get(Execution, namespace, ex_name)
+        for child in children_of(store, ex):
+            visit(child.metadata.name, f"canceled because its parent {ex_name} was canceled")
+
+    root = store.get(Execution, namespace, name)
+    if root.terminal:
+        raise OperationError(
+            f'Execution "{name}" is already {root.status.phase}; there is nothing to cancel'
+        )
+    visit(name, why or "canceled by request")
+    return canceled
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def resume_execution(
+    store: Store,
+    namespace: str,
+    name: str,
+    suspension: str | None = None,
+    *,
+    clock: Clock | None = None,
+    by: str = "kontinue resume",
+) -> list[str]:
+    """Resolve the open Suspensions of an Execution (or the one named); returns their names.
+
+    Raises:
+        OperationError: nothing to resume, naming what the Execution is doing instead.
+        NotFoundError: no such Execution or Suspension.
+    """
+    now = (clock or SystemClock()).now()
+    ex = store.get(Execution, namespace, name)
+    if suspension is not None:
+        targets = [store.get(Suspension, namespace, suspension)]
+        if targets[0].spec.execution != name:
+            raise OperationError(
+                f'Suspension "{suspension}" belongs to Execution "{targets[0].spec.execution}", '
+                f'not to "{name}"'
+            )
+    else:
+        targets = [
+            s
+            for s in store.list(Suspension, namespace, {"kontinue.cloud/execution": name})
+            if not s.status.resolved
+        ]
+    if not targets:
+        raise OperationError(
+            f'Execution "{name}" is {ex.status.phase} and has no open suspension to resume'
+        )
+    resolved = []
+    for sus in targets:
+        if sus.status.resolved:
+            raise OperationError(f'Suspension "{sus.metadata.name}" is already resolved')
+        sus.status.resolved = True
+        sus.status.resolved_at = now
+        sus.status.resolved_by = by
+        store.update_status(sus)
+        resolved.append(sus.metadata.name)
+    return resolved
+
+
+def retry_execution(store: Store, namespace: str, name: str) -> Execution:
+    """Start a new attempt of a Failed (or Canceled) Execution, keeping its journal.
+
+    Raises:
+        OperationError: the Execution has not failed.
+    """
+
+    def change(ex: Execution) -> None:
+        if ex.status.phase not in ("Failed", "Canceled"):
+            raise OperationError(
+                f'Execution "{name}" is {ex.status.phase}; only a Failed or Canceled Execution '
+                "can be retried"
+            )
+        ex.status.phase = "Pending"
+        ex.status.attempts += 1
+        ex.status.finish_time = None
+        ex.status.backoff_until = None
+        ex.status.waiting_on = None
+        ex.status.message = f"retry requested (attempt {ex.status.attempts + 1})"
+
+    try:
+        return _mutate(store, namespace, name, change)
+    except NotFoundError:
+        raise

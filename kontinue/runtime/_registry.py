@@ -1,0 +1,136 @@
+"""The registry of durable functions a worker can run, with their argument and result types."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from kontinue.api import ExecutionRetry, ExecutionTimeout
+
+__all__ = ["REGISTRY", "FunctionDef", "Registry", "UnknownFunctionError"]
+
+
+class UnknownFunctionError(LookupError):
+    """No function of that name is registered."""
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    """A registered function: name, callable, types and defaults."""
+
+    name: str
+    fn: Callable[..., Any]
+    arg_type: Any = dict
+    result_type: Any = None
+    description: str | None = None
+    retry: ExecutionRetry | None = None
+    timeout: ExecutionTimeout | None = None
+    worker_group: str = "default"
+    module: str | None = None
+    origin: Callable[..., Any] | None = None
+    _adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict, compare=False)
+
+    def _adapter(self, which: str) -> TypeAdapter[Any] | None:
+        tp = self.arg_type if which == "arg" else self.result_type
+        if tp is None:
+            return None
+        if which not in self._adapters:
+            self._adapters[which] = TypeAdapter(tp)
+        return self._adapters[which]
+
+    def parse_arguments(self, arguments: Any) -> Any:
+        """Turn JSON arguments into the function's argument type.
+
+        Raises:
+            ValueError: the arguments do not fit; the message lists every problem.
+        """
+        adapter = self._adapter("arg")
+        if adapter is None:
+            return arguments
+        if arguments is None and self.arg_type is dict:
+            return {}
+        try:
+            return adapter.validate_python({} if arguments is None else arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValueError(f"invalid arguments for function {self.name!r}: {problems}") from None
+
+    def dump_result(self, value: Any) -> Any:
+        """The JSON-plain form of a result."""
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json")
+        adapter = self._adapter("result")
+        if adapter is not None:
+            return adapter.dump_python(value, mode="json")
+        return TypeAdapter(Any).dump_python(value, mode="json")
+
+    def argument_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema of the arguments, published on the Function resource."""
+        adapter = self._adapter("arg")
+        return adapter.json_schema() if adapter is not None else None
+
+    def result_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema of the result, if the function declares one."""
+        adapter = self._adapter("result")
+        try:
+            return adapter.json_schema() if adapter is not None else None
+        except Exception:  # some result types have no JSON Schema; that is fine
+            return None
+
+
+class Registry:
+    """Functions by name. Registering a name twice from different code is an error."""
+
+    def __init__(self) -> None:
+        self._functions: dict[str, FunctionDef] = {}
+        self._lock = threading.Lock()
+
+    def register(self, definition: FunctionDef) -> FunctionDef:
+        """Add a function; re-registering the same callable (a module re-import) is allowed."""
+        with self._lock:
+            old = self._functions.get(definition.name)
+            if old is not None and _origin(old) != _origin(definition):
+                raise ValueError(
+                    f"function {definition.name!r} is registered twice: by "
+                    f"{_origin(old)} and by {_origin(definition)}; give one another name"
+                )
+            self._functions[definition.name] = definition
+            return definition
+
+    def get(self, name: str) -> FunctionDef:
+        """Look a function up. Raises UnknownFunctionError naming the known ones."""
+        try:
+            return self._functions[name]
+        except KeyError:
+            known = ", ".join(sorted(self._functions)) or "none"
+            raise UnknownFunctionError(
+                f"unknown function {name!r} (registered: {known}); import the module that "
+                "defines it with --import MODULE or --import FILE.py"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._functions
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._functions)
+
+    def all(self) -> list[FunctionDef]:
+        """Every registered function, sorted by name."""
+        return [self._functions[n] for n in self.names()]
+
+
+def _origin(definition: FunctionDef) -> str:
+    fn = definition.origin or definition.fn
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+REGISTRY = Registry()
+"""The process-wide registry that `@kontinue.function` adds to."""

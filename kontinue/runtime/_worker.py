@@ -1,0 +1,330 @@
+"""The worker: claims runnable Executions of its group and runs their functions with replay."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from kontinue.api import (
+    ErrorRecord,
+    Execution,
+    ExecutionRetry,
+    ExecutionTimeout,
+    Function,
+    FunctionSpec,
+    Lease,
+    Mutex,
+    ObjectMeta,
+)
+from kontinue.runtime._claim import Claim
+from kontinue.runtime._clock import Clock, SystemClock
+from kontinue.runtime._context import ExecutionContext
+from kontinue.runtime._errors import (
+    ErrCanceled,
+    Error,
+    ErrorKind,
+    error_to_record,
+    is_retryable_error,
+)
+from kontinue.runtime._informer import Informer
+from kontinue.runtime._mutex import mutex_resource_name
+from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
+from kontinue.runtime._signals import Park, Stop
+from kontinue.store import AlreadyExistsError, ConflictError, Store
+
+__all__ = ["GROUP_LABEL", "Worker"]
+
+log = logging.getLogger("kontinue.worker")
+
+GROUP_LABEL = "kontinue.cloud/worker-group"
+DEFAULT_LEASE = timedelta(seconds=10)
+
+
+def _identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class Worker:
+    """Runs Executions of the registered functions, one worker at a time per Execution.
+
+    A worker claims an Execution by writing its lease with compare-and-swap, renews the
+    lease while the function runs, and takes over Executions whose worker's lease expired.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry = REGISTRY,
+        *,
+        clock: Clock | None = None,
+        identity: str | None = None,
+        namespace: str | None = None,
+        group: str = "default",
+        concurrency: int = 16,
+        lease_duration: timedelta = DEFAULT_LEASE,
+        services: dict[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock or SystemClock()
+        self.identity = identity or _identity()
+        self.namespace = namespace
+        self.group = group
+        self.lease_duration = lease_duration
+        self.services = services or {}
+        self.informer = Informer(store, (Execution, Mutex), namespace)
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="kontinue-fn")
+        self._capacity = concurrency
+        self._running: dict[tuple[str, str], Claim] = {}
+        self._futures: set[Future[None]] = set()
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew_loop, daemon=True, name="lease")
+        self._renewer.start()
+
+    # -- public ---------------------------------------------------------------------------
+
+    def publish_functions(self, namespace: str = "default") -> None:
+        """Create or update a Function resource for every registered function."""
+        for fdef in self.registry.all():
+            spec = FunctionSpec(
+                description=fdef.description,
+                argument_schema=fdef.argument_schema(),
+                result_schema=fdef.result_schema(),
+                worker_group=self.group,
+                retry=fdef.retry,
+                timeout=fdef.timeout,
+            )
+            meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: self.group})
+            try:
+                self.store.create(Function(metadata=meta, spec=spec))
+            except AlreadyExistsError:
+                current = self.store.get(Function, namespace, fdef.name)
+                if current.spec != spec or current.metadata.labels != meta.labels:
+                    current.spec = spec
+                    current.metadata.labels.update(meta.labels)
+                    try:
+                        self.store.update(current)
+                    except ConflictError:
+                        pass  # another worker published it at the same moment
+
+    @property
+    def busy(self) -> int:
+        """How many functions run now."""
+        with self._lock:
+            return len(self._running)
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Sync with the store and start every runnable Execution there is room for.
+
+        Returns:
+            How many Executions were started.
+        """
+        self.informer.sync(timeout)
+        started = 0
+        for ex in sorted(self.informer.of(Execution), key=_creation_order):
+            if self.busy >= self._capacity:
+                break
+            if self._runnable(ex) and self._start(ex):
+                started += 1
+        return started
+
+    def wait_idle_event(self, timeout: float) -> bool:
+        """Wait until some function run finishes (or `timeout`); True if one did."""
+        fired = self._done.wait(timeout)
+        self._done.clear()
+        return fired
+
+    def run(self, stop: threading.Event, interval: float = 0.25) -> None:
+        """Poll until `stop` is set."""
+        while not stop.is_set():
+            self.poll(timeout=interval)
+
+    def close(self, wait: bool = True) -> None:
+        """Stop renewing leases and wait for running functions (if `wait`)."""
+        self._stop.set()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    def _runnable(self, ex: Execution) -> bool:
+        if ex.spec.function not in self.registry:
+            return False
+        if ex.metadata.labels.get(GROUP_LABEL, self.group) != self.group:
+            return False
+        key = (ex.metadata.namespace, ex.metadata.name)
+        with self._lock:
+            if key in self._running:
+                return False
+        st = ex.status
+        if st.phase == "Executing":
+            if st.lease is not None and st.lease.expire_time > self.clock.now():
+                return False
+        elif st.phase != "Pending":
+            return False
+        if ex.spec.mutex is not None:
+            mutex = self.informer.get(Mutex, ex.metadata.namespace, _mutex_name(ex))
+            if mutex is None or mutex.status.holder != ex.metadata.name:
+                return False
+        return True
+
+    def _start(self, ex: Execution) -> bool:
+        fdef = self.registry.get(ex.spec.function)
+        now = self.clock.now()
+        draft = ex.model_copy(deep=True)
+        st = draft.status
+        if st.start_time is not None:
+            st.resumptions += 1
+        st.start_time = st.start_time or now
+        st.attempt_start_time = now
+        st.phase = "Executing"
+        st.waiting_on = None
+        st.lease = Lease(
+            holder=self.identity,
+            acquire_time=now,
+            renew_time=now,
+            expire_time=now + self.lease_duration,
+        )
+        try:
+            claimed = self.store.update_status(draft)
+        except ConflictError:
+            return False  # another worker was faster, or the Execution changed
+        claim = Claim(
+            self.store,
+            claimed,
+            self.identity,
+            self.clock,
+            self.lease_duration,
+            claimed.spec.retry or fdef.retry or ExecutionRetry(),
+            claimed.spec.timeout or fdef.timeout or ExecutionTimeout(),
+        )
+        key = claim.key
+        with self._lock:
+            self._running[key] = claim
+        future = self._pool.submit(self._run, claim, fdef)
+        self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+        return True
+
+    # -- running ----------------------------------------------------------------------------
+
+    def _run(self, claim: Claim, fdef: FunctionDef) -> None:
+        try:
+            self._execute(claim, fdef)
+        except Exception:
+            log.exception("worker failed while finishing Execution %s", claim.key[1])
+        finally:
+            with self._lock:
+                self._running.pop(claim.key, None)
+            self._done.set()
+
+    def _execute(self, claim: Claim, fdef: FunctionDef) -> None:
+        ex = claim.execution
+        journal = self.store.read_journal(*claim.key)
+        ktx = ExecutionContext(
+            store=self.store,
+            claim=claim,
+            journal=journal,
+            clock=self.clock,
+            registry=self.registry,
+            services=self.services,
+        )
+        try:
+            try:
+                args = fdef.parse_arguments(ex.spec.arguments)
+            except ValueError as exc:
+                raise Error(str(exc), kind=ErrorKind.VALIDATION, retryable=False) from None
+            result = fdef.fn(ktx, args)
+            payload = fdef.dump_result(result)
+        except Park as park:
+            waiting = park.waiting_on
+            self._finish(claim, lambda e: _park(e, waiting))
+            return
+        except Stop:
+            return
+        except Exception as exc:
+            if claim.lost or (isinstance(exc, ErrCanceled) and claim.scope.reason == "canceled"):
+                return
+            self._fail(claim, exc)
+            return
+        self._finish(claim, lambda e: _complete(e, payload, self.clock))
+
+    def _fail(self, claim: Claim, exc: BaseException) -> None:
+        record = error_to_record(exc)
+        retry = claim.retry
+        now = self.clock.now()
+        attempts = claim.execution.status.attempts
+        overall = claim.overall_deadline
+        again = (
+            is_retryable_error(exc)
+            and attempts < retry.retries
+            and (overall is None or now + retry.backoff < overall)
+        )
+
+        def mutate(e: Execution) -> None:
+            st = e.status
+            st.error = ErrorRecord.model_validate(record)
+            st.lease = None
+            st.waiting_on = None
+            if again:
+                st.phase = "Backoff"
+                st.backoff_until = now + retry.backoff
+                st.message = (
+                    f"attempt {attempts + 1} failed: {record['message']}; retrying in "
+                    f"{retry.backoff.total_seconds():g}s"
+                )
+            else:
+                st.phase = "Failed"
+                st.finish_time = now
+
+        if not again and not isinstance(exc, Error):
+            log.info("Execution %s failed: %s", claim.key[1], record["message"])
+        self._finish(claim, mutate)
+
+    def _finish(self, claim: Claim, mutate: Any) -> None:
+        try:
+            claim.write_status(mutate)
+        except (Stop, ErrCanceled):
+            pass  # no longer ours: another worker or a cancel took over
+
+    def _renew_loop(self) -> None:
+        interval = max(0.05, self.lease_duration.total_seconds() / 3)
+        while not self._stop.wait(interval):
+            with self._lock:
+                claims = list(self._running.values())
+            for claim in claims:
+                if not claim.lost:
+                    claim.renew()
+
+
+def _creation_order(ex: Execution) -> tuple[str, int]:
+    ts = ex.metadata.creation_timestamp
+    return (ts.isoformat() if ts else "", int(ex.metadata.resource_version or 0))
+
+
+def _mutex_name(ex: Execution) -> str:
+    assert ex.spec.mutex is not None
+    return mutex_resource_name(ex.spec.mutex.key)
+
+
+def _park(ex: Execution, waiting: Any) -> None:
+    ex.status.phase = "Suspended"
+    ex.status.waiting_on = waiting
+    ex.status.lease = None
+
+
+def _complete(ex: Execution, payload: Any, clock: Clock) -> None:
+    st = ex.status
+    st.phase = "Completed"
+    st.result = payload
+    st.error = None
+    st.lease = None
+    st.waiting_on = None
+    st.finish_time = clock.now()

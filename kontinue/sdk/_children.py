@@ -1,0 +1,206 @@
+"""Child Executions: spawn, wait, execute, and fan-out in parallel or in sequence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kontinue.api import Execution, ExecutionSpec, ObjectMeta, WaitingOn
+from kontinue.runtime import (
+    GROUP_LABEL,
+    PARENT_LABEL,
+    ErrChildCanceled,
+    ErrChildFailed,
+    Error,
+    ErrorKind,
+    ExecutionContext,
+    child_resource_name,
+    error_from_record,
+    error_to_record,
+    retry_execution,
+)
+from kontinue.sdk._options import ChildExecution, ChildExecutionOptions, ExecuteOptions
+from kontinue.sdk._values import from_json, to_json
+from kontinue.store import AlreadyExistsError
+
+__all__ = [
+    "execute",
+    "execute_parallel",
+    "execute_sequential",
+    "spawn_execution",
+    "wait_execution",
+]
+
+STEP_LABEL = "kontinue.cloud/step"
+RETRIED_FOR = "kontinue.cloud/retried-for-parent-attempt"
+
+
+def spawn_execution(
+    ktx: ExecutionContext, function: str, args: Any = None, opts: ExecuteOptions | None = None
+) -> ChildExecution:
+    """Start a child Execution without waiting; on replay, return the existing child."""
+    step = ktx.step_name("execute", opts)
+    entry = ktx.replay(step, "spawn")
+    if entry is not None:
+        return ChildExecution(name=entry["child"], namespace=ktx.namespace, step=step)
+    parent = ktx.execution()
+    name = child_resource_name(parent.metadata.name, step)
+    labels = {PARENT_LABEL: parent.metadata.name, STEP_LABEL: step}
+    if GROUP_LABEL in parent.metadata.labels:
+        labels[GROUP_LABEL] = parent.metadata.labels[GROUP_LABEL]
+    opts = opts or ExecuteOptions()
+    child = Execution(
+        metadata=ObjectMeta(
+            name=name,
+            namespace=parent.metadata.namespace,
+            labels=labels,
+            owner_references=[parent.owner_reference()],
+        ),
+        spec=ExecutionSpec(
+            function=function,
+            arguments=to_json(args),
+            retry=opts.retry,
+            timeout=opts.timeout,
+            mutex=opts.mutex,
+            display_name=opts.display_name,
+            description=opts.description,
+        ),
+    )
+    try:
+        ktx.store_.create(child)
+    except AlreadyExistsError:
+        existing = ktx.store_.get(Execution, parent.metadata.namespace, name)
+        if not any(r.uid == parent.metadata.uid for r in existing.metadata.owner_references):
+            raise Error(
+                f'cannot start child "{name}" of Execution "{parent.metadata.name}": an '
+                "Execution of that name exists and belongs to someone else; rename the step",
+                kind=ErrorKind.VALIDATION,
+                retryable=False,
+            ) from None
+    ktx.record(step, "spawn", child=name, function=function, displayName=opts.display_name)
+    return ChildExecution(name=name, namespace=parent.metadata.namespace, step=step)
+
+
+def wait_execution(ktx: ExecutionContext, child: ChildExecution, *, result_type: Any = None) -> Any:
+    """Wait for a spawned child to finish and return its result.
+
+    Raises:
+        ErrChildFailed: the child failed (its name and error are in the message).
+        ErrChildCanceled: the child was canceled.
+    """
+    return _wait_all(ktx, [child], result_type)[0]
+
+
+def execute(
+    ktx: ExecutionContext,
+    function: str,
+    args: Any = None,
+    *,
+    result_type: Any = None,
+    opts: ExecuteOptions | None = None,
+) -> Any:
+    """Run a child Execution of `function` and return its result (typed by `result_type`)."""
+    child = spawn_execution(ktx, function, args, opts)
+    return wait_execution(ktx, child, result_type=result_type)
+
+
+def execute_parallel(
+    ktx: ExecutionContext, specs: list[ChildExecutionOptions], *, result_type: Any = None
+) -> list[Any]:
+    """Start every child in order, wait for all together; results in input order."""
+    children = [spawn_execution(ktx, s.function, s.arguments, s.options) for s in specs]
+    return _wait_all(ktx, children, result_type, progress=True)
+
+
+def execute_sequential(
+    ktx: ExecutionContext, specs: list[ChildExecutionOptions], *, result_type: Any = None
+) -> list[Any]:
+    """Run the children one after the other; results in input order."""
+    results = []
+    for index, spec in enumerate(specs):
+        ktx.auto_progress(index, len(specs))
+        child = spawn_execution(ktx, spec.function, spec.arguments, spec.options)
+        results.append(wait_execution(ktx, child, result_type=result_type))
+    if specs:
+        ktx.auto_progress(len(specs), len(specs))
+    return results
+
+
+def _wait_all(
+    ktx: ExecutionContext,
+    children: list[ChildExecution],
+    result_type: Any,
+    progress: bool = False,
+) -> list[Any]:
+    """Record each child's outcome in input order, parking until the rest are done."""
+    ktx.checkpoint()
+    outcomes: list[dict[str, Any]] = []
+    pending: list[str] = []
+    states: dict[str, Execution] = {}
+    for child in children:
+        step = f"wait/{child.name}"
+        if pending:
+            pending.append(child.name)
+            continue
+        entry = ktx.replay(step, "wait")
+        if entry is None:
+            ex = ktx.store_.get(Execution, child.namespace, child.name)
+            states[child.name] = ex
+            if _retry_failed_child(ktx, ex):
+                pending.append(child.name)
+                continue
+            if not ex.terminal:
+                pending.append(child.name)
+                continue
+            entry = ktx.record(step, "wait", child=child.name, **_outcome(ex))
+        outcomes.append(entry)
+    if progress and len(children) > 1:
+        done = len(outcomes) + sum(1 for n in pending if n in states and states[n].terminal)
+        ktx.auto_progress(done, len(children))
+    if pending:
+        for name in pending[1:]:
+            ex = states.get(name) or ktx.store_.get(Execution, ktx.namespace, name)
+            if ex.status.phase in ("Failed", "Canceled") and not _retryable_later(ktx, ex):
+                raise _child_error(ex)
+        ktx.park(WaitingOn(kind="children", names=pending, step=f"wait/{pending[0]}"))
+    results = []
+    for entry in outcomes:
+        if "error" in entry:
+            raise error_from_record(entry["error"])
+        results.append(from_json(entry.get("result"), result_type))
+    return results
+
+
+def _outcome(ex: Execution) -> dict[str, Any]:
+    if ex.status.phase == "Completed":
+        return {"result": ex.status.result}
+    return {"error": error_to_record(_child_error(ex))}
+
+
+def _child_error(ex: Execution) -> Error:
+    name = ex.metadata.name
+    cause = ex.status.error.message if ex.status.error else "no error recorded"
+    if ex.status.phase == "Canceled":
+        return ErrChildCanceled(f'child Execution "{name}" was canceled: {cause}', child=name)
+    return ErrChildFailed(
+        f'child Execution "{name}" ({ex.spec.function}) failed: {cause}', child=name
+    )
+
+
+def _retryable_later(ktx: ExecutionContext, ex: Execution) -> bool:
+    return (
+        ktx.attempts() > 0
+        and ktx.retry_options().child_policy == "RetryFailed"
+        and ex.metadata.annotations.get(RETRIED_FOR) != str(ktx.attempts())
+    )
+
+
+def _retry_failed_child(ktx: ExecutionContext, ex: Execution) -> bool:
+    """Under `childPolicy: RetryFailed`, a retried parent re-runs a child that failed."""
+    if ktx.attempts() == 0 or ex.status.phase not in ("Failed", "Canceled"):
+        return False
+    if not _retryable_later(ktx, ex):
+        return False
+    ex.metadata.annotations[RETRIED_FOR] = str(ktx.attempts())
+    ktx.store_.update(ex)
+    retry_execution(ktx.store_, ex.metadata.namespace, ex.metadata.name)
+    return True

@@ -1,0 +1,103 @@
+"""State steps: `store` a value once, and status updates (message, progress)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kontinue.api import Execution, Progress
+from kontinue.runtime import ExecutionContext, error_from_record, error_to_record
+from kontinue.sdk._options import StoreOptions
+from kontinue.sdk._values import from_json, to_json
+
+__all__ = ["clear_progress", "set_message", "set_progress", "store", "store_named"]
+
+T = TypeVar("T")
+
+
+def store(
+    ktx: ExecutionContext,
+    fn: Callable[[], T],
+    opts: StoreOptions | None = None,
+    *,
+    result_type: Any = None,
+) -> T:
+    """Run `fn` once and record its result; replays return the recorded value.
+
+    Use it for anything that must not change on replay: ids, timestamps, API calls with
+    side effects. An exception `fn` raises is recorded too and raised again on replay
+    (within the attempt; a retry runs `fn` again).
+
+    Args:
+        ktx: the execution context.
+        fn: computes the value; its result must be JSON-serializable (or a pydantic model).
+        opts: naming options.
+        result_type: the type to rebuild the recorded JSON into (e.g. a pydantic model).
+    """
+    name = ktx.step_name("store", opts)
+    entry = ktx.replay(name, "store")
+    if entry is None:
+        try:
+            value = fn()
+        except Exception as exc:
+            entry = ktx.record(name, "store", error=error_to_record(exc), **_display(opts))
+        else:
+            entry = ktx.record(name, "store", result=to_json(value), **_display(opts))
+            if result_type is None:
+                return value if _plain(value) else from_json(entry["result"])
+    if "error" in entry:
+        raise error_from_record(entry["error"])
+    return from_json(entry.get("result"), result_type)  # type: ignore[no-any-return]
+
+
+def store_named(
+    ktx: ExecutionContext, opts: StoreOptions, fn: Callable[[], T], *, result_type: Any = None
+) -> T:
+    """`store` with an explicit step name or prefix (from `opts`)."""
+    return store(ktx, fn, opts, result_type=result_type)
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _display(opts: StoreOptions | None) -> dict[str, Any]:
+    if opts is None:
+        return {}
+    return {"displayName": opts.display_name, "description": opts.description}
+
+
+def set_message(ktx: ExecutionContext, message: str) -> None:
+    """Show `message` on the Execution (CLI and UI); later calls overwrite it."""
+    ktx.checkpoint()
+
+    def change(ex: Execution) -> bool:
+        if ex.status.message == message:
+            return False
+        ex.status.message = message
+        return True
+
+    ktx.update_status(change)
+
+
+def set_progress(ktx: ExecutionContext, current: int, max: int) -> None:
+    """Show progress `current` of `max` (a bar in the UI, a fraction in the CLI)."""
+    ktx.checkpoint()
+    ktx.mark_progress_set()
+    _write_progress(ktx, Progress(current=current, max=max))
+
+
+def clear_progress(ktx: ExecutionContext) -> None:
+    """Remove the progress indicator."""
+    ktx.checkpoint()
+    _write_progress(ktx, None)
+
+
+def _write_progress(ktx: ExecutionContext, progress: Progress | None) -> None:
+    def change(ex: Execution) -> bool:
+        if ex.status.progress == progress:
+            return False
+        ex.status.progress = progress
+        return True
+
+    ktx.update_status(change)

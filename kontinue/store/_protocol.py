@@ -1,0 +1,113 @@
+"""The `Store` protocol: Kubernetes API semantics that every backend provides."""
+
+from __future__ import annotations
+
+import builtins
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
+
+from kontinue.api import Resource
+from kontinue.store._selectors import Selector
+
+__all__ = ["R", "Store", "WatchEvent"]
+
+R = TypeVar("R", bound=Resource)
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change: ADDED, MODIFIED or DELETED, with the object as it was then."""
+
+    type: Literal["ADDED", "MODIFIED", "DELETED"]
+    kind: str
+    namespace: str
+    name: str
+    resource_version: str
+    object: dict[str, Any]
+
+
+class Store(Protocol):
+    """Named, namespaced resources with resourceVersion compare-and-swap.
+
+    Every component (worker, controller, CLI, UI) reads and writes state only through this
+    interface, so the same code runs on the SQLite file and on a Kubernetes API server.
+    """
+
+    def create(self, obj: R) -> R:
+        """Create `obj` (name, or `generateName` plus a random suffix); return it as stored.
+
+        Raises:
+            AlreadyExistsError: a resource of that kind, namespace and name exists.
+        """
+        ...
+
+    def get(self, cls: type[R], namespace: str, name: str) -> R:
+        """Read one resource. Raises NotFoundError."""
+        ...
+
+    def list(
+        self,
+        cls: type[R],
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+    ) -> builtins.list[R]:
+        """All resources of a kind (in one namespace, or all), matching a label selector."""
+        ...
+
+    def update(self, obj: R) -> R:
+        """Write metadata and spec (status untouched) if resourceVersion is current.
+
+        Raises:
+            ConflictError: the stored resourceVersion differs; nothing was written.
+        """
+        ...
+
+    def update_status(self, obj: R) -> R:
+        """Write only the status if resourceVersion is current. Raises ConflictError."""
+        ...
+
+    def delete(self, cls: type[Resource], namespace: str, name: str) -> None:
+        """Delete a resource and, in cascade, everything it owns. Raises NotFoundError."""
+        ...
+
+    def watch(
+        self,
+        since: str | None = None,
+        kinds: tuple[str, ...] | None = None,
+        namespace: str | None = None,
+        timeout: float = 0.0,
+    ) -> Iterator[WatchEvent]:
+        """Changes after version `since`, waiting up to `timeout` seconds for the first.
+
+        Raises:
+            GoneError: `since` is older than the oldest change kept; list and watch again.
+        """
+        ...
+
+    def current_version(self) -> str:
+        """The newest resourceVersion, to start a watch from after a list."""
+        ...
+
+    def append_journal(
+        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+    ) -> None:
+        """Append step `seq` to an Execution's journal, durably, before returning.
+
+        The write is fenced: it succeeds only while `holder` holds the Execution's lease and
+        the Execution is Executing, and only if `seq` is the next position.
+
+        Raises:
+            FencedError: the lease is lost or the Execution was canceled meanwhile.
+            ConflictError: position `seq` is already taken.
+        """
+        ...
+
+    def read_journal(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
+        """The journal entries of an Execution, in order."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,371 @@
+"""The embedded store: every resource, change and journal entry in one SQLite file.
+
+Durability: WAL with `synchronous=FULL`, so a write this store acknowledged is on disk and
+survives `kill -9` of every process. Several processes may share the file; writers take the
+database lock with `BEGIN IMMEDIATE`, so compare-and-swap checks and writes are atomic.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import json
+import secrets
+import sqlite3
+import string
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kontinue.api import KINDS, Resource
+from kontinue.store._errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FencedError,
+    GoneError,
+    NotFoundError,
+    StoreUnavailableError,
+)
+from kontinue.store._protocol import R, WatchEvent
+from kontinue.store._selectors import Selector, parse_selector
+
+__all__ = ["DB_FILE", "SQLiteStore"]
+
+DB_FILE = "kontinue.db"
+_EVENTS_KEPT = 50_000
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    uid TEXT NOT NULL UNIQUE, rv INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (kind, namespace, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS owners (
+    owner_uid TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    PRIMARY KEY (owner_uid, kind, namespace, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    rv INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, kind TEXT NOT NULL,
+    namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+    uid TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (uid, seq)
+) WITHOUT ROWID;
+"""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SQLiteStore:
+    """A `Store` on one SQLite file, safe for several threads and processes at once."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        poll_interval: float = 0.02,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise StoreUnavailableError(
+                f"state directory {self.path.parent} does not exist; create it or pass "
+                "--state-dir / set KONTINUE_HOME to an existing directory"
+            )
+        self._now = now
+        self._poll = poll_interval
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._writes = 0
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=OFF")
+            with self._tx():
+                self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailableError(f"cannot open the state file {self.path}: {exc}") from exc
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    class _Tx:
+        def __init__(self, store: SQLiteStore, begin: bool) -> None:
+            self.store, self.begin = store, begin
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.store._lock.acquire()
+            if self.begin:
+                self.store._db.execute("BEGIN IMMEDIATE")
+            return self.store._db
+
+        def __exit__(self, exc_type: object, *_: object) -> None:
+            try:
+                if self.begin:
+                    self.store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                if self.begin and not exc_type:
+                    self.store._changed.notify_all()
+                self.store._lock.release()
+
+    def _tx(self, begin: bool = False) -> SQLiteStore._Tx:
+        return SQLiteStore._Tx(self, begin)
+
+    def _event(self, db: sqlite3.Connection, type_: str, body: dict[str, Any]) -> int:
+        meta = body["metadata"]
+        cur = db.execute(
+            "INSERT INTO events (type, kind, namespace, name, body) VALUES (?, ?, ?, ?, '')",
+            (type_, body["kind"], meta["namespace"], meta["name"]),
+        )
+        rv = int(cur.lastrowid or 0)
+        meta["resourceVersion"] = str(rv)
+        db.execute("UPDATE events SET body = ? WHERE rv = ?", (json.dumps(body), rv))
+        self._writes += 1
+        if self._writes % 1000 == 0:
+            db.execute("DELETE FROM events WHERE rv < ?", (rv - _EVENTS_KEPT,))
+        return rv
+
+    @staticmethod
+    def _load(cls: type[R], body: str) -> R:
+        return cls.model_validate_json(body)
+
+    # -- Store ----------------------------------------------------------------------------
+
+    def create(self, obj: R) -> R:
+        body = obj.wire()
+        meta = body["metadata"]
+        meta.setdefault("namespace", "default")
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = self._now().isoformat()
+        meta["generation"] = 1
+        meta.pop("resourceVersion", None)
+        with self._tx(begin=True) as db:
+            if not meta.get("name"):
+                if not meta.get("generateName"):
+                    raise ValueError(f"{obj.kind} needs metadata.name or metadata.generateName")
+                meta["name"] = self._generated_name(db, obj.kind, meta)
+            key = (obj.kind, meta["namespace"], meta["name"])
+            if db.execute(
+                "SELECT 1 FROM objects WHERE kind=? AND namespace=? AND name=?", key
+            ).fetchone():
+                raise AlreadyExistsError(*key)
+            rv = self._event(db, "ADDED", body)
+            db.execute(
+                "INSERT INTO objects (kind, namespace, name, uid, rv, body) VALUES (?,?,?,?,?,?)",
+                (*key, meta["uid"], rv, json.dumps(body)),
+            )
+            for ref in meta.get("ownerReferences", []):
+                db.execute("INSERT OR IGNORE INTO owners VALUES (?,?,?,?)", (ref["uid"], *key))
+        return type(obj).model_validate(body)
+
+    def _generated_name(self, db: sqlite3.Connection, kind: str, meta: dict[str, Any]) -> str:
+        for _ in range(20):
+            suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+            name = f"{meta['generateName']}{suffix}"
+            if not db.execute(
+                "SELECT 1 FROM objects WHERE kind=? AND namespace=? AND name=?",
+                (kind, meta["namespace"], name),
+            ).fetchone():
+                return name
+        raise AlreadyExistsError(kind, meta["namespace"], meta["generateName"] + "*")
+
+    def get(self, cls: type[R], namespace: str, name: str) -> R:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?",
+                (cls.KIND, namespace, name),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(cls.KIND, namespace, name)
+        return self._load(cls, row[0])
+
+    def list(
+        self,
+        cls: type[R],
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+    ) -> builtins.list[R]:
+        sel = parse_selector(selector)
+        sql, args = "SELECT body FROM objects WHERE kind=?", [cls.KIND]
+        if namespace is not None:
+            sql += " AND namespace=?"
+            args.append(namespace)
+        for key, value in sel.equalities().items():
+            sql += " AND json_extract(body, ?) = ?"
+            args += [f'$.metadata.labels."{key}"', value]
+        with self._tx() as db:
+            rows = db.execute(sql + " ORDER BY rv", args).fetchall()
+        out = [self._load(cls, r[0]) for r in rows]
+        return [o for o in out if sel.matches(o.metadata.labels)] if sel.requirements else out
+
+    def _replace(self, obj: R, part: str) -> R:
+        incoming = obj.wire()
+        meta = incoming["metadata"]
+        key = (obj.kind, meta.get("namespace", "default"), meta["name"])
+        with self._tx(begin=True) as db:
+            row = db.execute(
+                "SELECT rv, body FROM objects WHERE kind=? AND namespace=? AND name=?", key
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(*key)
+            stored = json.loads(row[1])
+            if meta.get("resourceVersion") != str(row[0]):
+                raise ConflictError(
+                    f'{key[0]} "{key[2]}" was modified meanwhile (your resourceVersion '
+                    f"{meta.get('resourceVersion')}, stored {row[0]}); re-read it and try again"
+                )
+            if part == "status":
+                stored["status"] = incoming.get("status", {})
+            else:
+                keep = {k: stored["metadata"][k] for k in ("uid", "creationTimestamp", "name")}
+                if incoming.get("spec") != stored.get("spec"):
+                    keep["generation"] = int(stored["metadata"].get("generation", 1)) + 1
+                stored = {**incoming, "status": stored.get("status")}
+                stored["metadata"].update(keep)
+                if stored["status"] is None:
+                    del stored["status"]
+                db.execute("DELETE FROM owners WHERE kind=? AND namespace=? AND name=?", key)
+                for ref in stored["metadata"].get("ownerReferences", []):
+                    db.execute("INSERT OR IGNORE INTO owners VALUES (?,?,?,?)", (ref["uid"], *key))
+            rv = self._event(db, "MODIFIED", stored)
+            db.execute(
+                "UPDATE objects SET rv=?, body=? WHERE kind=? AND namespace=? AND name=?",
+                (rv, json.dumps(stored), *key),
+            )
+        return type(obj).model_validate(stored)
+
+    def update(self, obj: R) -> R:
+        return self._replace(obj, "main")
+
+    def update_status(self, obj: R) -> R:
+        return self._replace(obj, "status")
+
+    def delete(self, cls: type[Resource], namespace: str, name: str) -> None:
+        with self._tx(begin=True) as db:
+            row = db.execute(
+                "SELECT uid FROM objects WHERE kind=? AND namespace=? AND name=?",
+                (cls.KIND, namespace, name),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(cls.KIND, namespace, name)
+            self._delete_tree(db, cls.KIND, namespace, name, row[0])
+
+    def _delete_tree(
+        self, db: sqlite3.Connection, kind: str, namespace: str, name: str, uid: str
+    ) -> None:
+        for child in db.execute(
+            "SELECT o.kind, o.namespace, o.name, o.uid FROM owners w JOIN objects o "
+            "ON o.kind=w.kind AND o.namespace=w.namespace AND o.name=w.name "
+            "WHERE w.owner_uid=?",
+            (uid,),
+        ).fetchall():
+            self._delete_tree(db, *child)
+        body = json.loads(
+            db.execute(
+                "SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?",
+                (kind, namespace, name),
+            ).fetchone()[0]
+        )
+        self._event(db, "DELETED", body)
+        db.execute("DELETE FROM objects WHERE uid=?", (uid,))
+        db.execute(
+            "DELETE FROM owners WHERE owner_uid=? OR (kind=? AND namespace=? AND name=?)",
+            (uid, kind, namespace, name),
+        )
+        db.execute("DELETE FROM journal WHERE uid=?", (uid,))
+
+    def current_version(self) -> str:
+        with self._tx() as db:
+            row = db.execute("SELECT max(rv) FROM events").fetchone()
+        return str(row[0] or 0)
+
+    def watch(
+        self,
+        since: str | None = None,
+        kinds: tuple[str, ...] | None = None,
+        namespace: str | None = None,
+        timeout: float = 0.0,
+    ) -> Iterator[WatchEvent]:
+        after = int(since) if since is not None else int(self.current_version())
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._tx() as db:
+                oldest = db.execute("SELECT min(rv) FROM events").fetchone()[0]
+                if oldest is not None and after < oldest - 1:
+                    raise GoneError(
+                        f"changes since version {after} are no longer kept (oldest is {oldest}); "
+                        "list again and watch from the version the list returned"
+                    )
+                rows = db.execute(
+                    "SELECT rv, type, kind, namespace, name, body FROM events WHERE rv > ? "
+                    "ORDER BY rv LIMIT 1000",
+                    (after,),
+                ).fetchall()
+            found = False
+            for rv, type_, kind, ns, name, body in rows:
+                after = rv
+                if (kinds and kind not in kinds) or (namespace and ns != namespace):
+                    continue
+                found = True
+                yield WatchEvent(type_, kind, ns, name, str(rv), json.loads(body))
+            if found or len(rows) == 1000:
+                if len(rows) < 1000:
+                    return
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with self._changed:
+                self._changed.wait(min(self._poll, remaining))
+
+    def append_journal(
+        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+    ) -> None:
+        text = json.dumps(entry, separators=(",", ":"))
+        with self._tx(begin=True) as db:
+            row = db.execute(
+                "SELECT uid, json_extract(body, '$.status.lease.holder'), "
+                "json_extract(body, '$.status.phase') FROM objects "
+                "WHERE kind='Execution' AND namespace=? AND name=?",
+                (namespace, name),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError("Execution", namespace, name)
+            uid, lease_holder, phase = row
+            if phase != "Executing" or lease_holder != holder:
+                raise FencedError(
+                    f'Execution "{name}" is {phase} and held by {lease_holder or "no worker"}, '
+                    f"not by {holder}; this worker must stop running it",
+                    phase,
+                )
+            try:
+                db.execute("INSERT INTO journal (uid, seq, body) VALUES (?,?,?)", (uid, seq, text))
+            except sqlite3.IntegrityError:
+                raise ConflictError(
+                    f'step {seq} of Execution "{name}" was already recorded by another worker'
+                ) from None
+
+    def read_journal(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT j.body FROM journal j JOIN objects o ON o.uid = j.uid "
+                "WHERE o.kind='Execution' AND o.namespace=? AND o.name=? ORDER BY j.seq",
+                (namespace, name),
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+assert KINDS  # the kinds this store serves are the api's
