@@ -33,29 +33,43 @@ class TreeState:
 
 
 def tree_state(store: Store, namespace: str, name: str) -> TreeState:
-    """Read the root Execution and the open manual gates anywhere in its tree."""
+    """Read the root Execution and, unless it ended, the open manual gates of its tree.
+
+    The tree is parked at a gate when nothing in it can move by itself: every unfinished
+    Execution waits on a manual gate or on its children.
+    """
     root = store.get(Execution, namespace, name)
     if root.terminal:
         return TreeState(root, True, ())
-    everything = store.list(Execution, namespace)
     by_owner: dict[str, list[Execution]] = {}
-    for ex in everything:
+    for ex in store.list(Execution, namespace):
         for ref in ex.metadata.owner_references:
             by_owner.setdefault(ref.uid, []).append(ex)
-    members, todo = set(), [root]
+    suspensions = {s.metadata.name: s for s in store.list(Suspension, namespace)}
+    gates: list[Suspension] = []
     active = False
+    todo = [root]
     while todo:
         ex = todo.pop()
-        members.add(ex.metadata.name)
-        if ex.status.phase in ("Pending", "Executing", "Backoff"):
-            active = True
         todo.extend(by_owner.get(ex.metadata.uid or "", []))
-    gates = tuple(
-        s
-        for s in store.list(Suspension, namespace)
-        if s.spec.execution in members and s.spec.type == "Suspend" and not s.status.resolved
-    )
-    return TreeState(root, False, gates if not active else ())
+        if ex.terminal:
+            continue
+        waiting = ex.status.waiting_on
+        if ex.status.phase != "Suspended" or waiting is None:
+            active = True
+        elif waiting.kind == "suspension":
+            open_gates = [
+                suspensions[n]
+                for n in waiting.names
+                if n in suspensions
+                and suspensions[n].spec.type == "Suspend"
+                and not suspensions[n].status.resolved
+            ]
+            gates.extend(open_gates)
+            active = active or not open_gates
+        elif waiting.kind != "children":
+            active = True
+    return TreeState(root, False, () if active else tuple(gates))
 
 
 class Engine:
@@ -120,7 +134,8 @@ class Engine:
             if moved:
                 continue
             if self.worker.busy:
-                self.worker.informer.sync(timeout=tick)  # wakes on any write in this process
+                # a running function writes (wakes this at once) or ends (seen within 20 ms)
+                self.worker.informer.sync(timeout=min(tick, 0.02))
                 continue
             timer = self.controller.next_timer
             if self.clock.virtual:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -53,7 +54,10 @@ def function(
                 f"durable function {name!r} must take (ktx) or (ktx, args), "
                 f"not {len(params)} parameters"
             )
-        hints = typing.get_type_hints(fn)
+        try:
+            hints = typing.get_type_hints(fn)
+        except NameError:  # types defined in a local scope, with postponed annotations
+            hints = typing.get_type_hints(fn, localns=sys._getframe(1).f_locals)
         arg_type: Any = None
         call: Callable[..., Any]
         if len(params) == 2:
