@@ -154,7 +154,7 @@ def test_non_determinism_names_everything(tmp_path: Path, registry: Registry) ->
     @kontinue.function("changes", registry=registry)
     def changes(ktx: kontinue.ExecutionContext, args: dict) -> None:
         for step in flip["order"]:
-            kontinue.store_named(ktx, kontinue.StoreOptions(name=step), lambda: step)
+            kontinue.store_named(ktx, kontinue.StoreOptions(name=step), lambda s=step: s)
         kontinue.sleep(ktx, timedelta(minutes=1))
 
     with Environment(tmp_path, registry=registry) as env:
