@@ -6,9 +6,9 @@ import argparse
 import fcntl
 import sys
 import threading
-from collections.abc import Callable
 from typing import Any
 
+import kontinue.dsl._interpreter  # noqa: F401 - registers the built-in pipeline function
 from kontinue.api import Execution, Function, parse_duration
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
@@ -17,6 +17,7 @@ from kontinue.cli._render import age, dump, print_table, progress_text, render_t
 from kontinue.cli._run import SERVER_LOCK, run_in_process, server_running
 from kontinue.runtime import (
     REGISTRY,
+    OperationError,
     Controller,
     Engine,
     Worker,
@@ -27,10 +28,23 @@ from kontinue.runtime import (
 )
 from kontinue.store import AlreadyExistsError, SQLiteStore, open_store
 
-__all__ = ["EXTRA"]
-
-EXTRA: list[Callable[..., None]] = []
-"""Hooks that add more verbs (pipelines, logs) to the parser."""
+__all__ = [
+    "cancel",
+    "controller",
+    "delete",
+    "execute",
+    "functions",
+    "get",
+    "list_",
+    "logs",
+    "resume",
+    "retry",
+    "server",
+    "submit",
+    "tree",
+    "validate",
+    "worker",
+]
 
 
 def _store(args: argparse.Namespace, create: bool = False) -> SQLiteStore:
@@ -242,8 +256,15 @@ def functions(args: argparse.Namespace) -> int:
 def resume(args: argparse.Namespace) -> int:
     import_user_code(args.imports)
     store = _store(args)
-    names = resume_execution(store, args.namespace, args.name, args.suspension)
-    sys.stderr.write(f"resumed {', '.join(names)}\n")
+    try:
+        names = resume_execution(store, args.namespace, args.name, args.suspension)
+    except OperationError:
+        ex = store.get(Execution, args.namespace, args.name)
+        if ex.terminal or args.suspension:
+            raise
+        sys.stderr.write(f"Execution {args.name} has no open suspension; running it on\n")
+    else:
+        sys.stderr.write(f"resumed {', '.join(names)}\n")
     if args.no_wait:
         return 0
     return _continue(store, args)
@@ -298,3 +319,22 @@ def delete(args: argparse.Namespace) -> int:
     store.delete(Execution, args.namespace, args.name)
     sys.stderr.write(f"deleted Execution {args.name} and everything it owned\n")
     return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+    from kontinue.cli import _pipelines
+
+    return _pipelines.validate(args)
+
+
+def submit(args: argparse.Namespace) -> int:
+    from kontinue.cli import _pipelines
+
+    return _pipelines.submit(args, _run_here)
+
+
+def logs(args: argparse.Namespace) -> int:
+    from kontinue.cli import _logs
+    from kontinue.cli._runners import embedded_runners
+
+    return _logs.logs(args, embedded_runners(args.state_dir))

@@ -139,8 +139,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("delete", commands.delete, "delete an Execution and everything it owns")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
 
-    for extra in commands.EXTRA:
-        extra(add, imports)
+    p = add("validate", commands.validate, "check pipeline files (exit 0 valid, 2 invalid)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    p = add("submit", commands.submit, "validate a pipeline file, then run it")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "-p",
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a pipeline parameter (value read as YAML)",
+    )
+    p.add_argument("--params-file", help="YAML or JSON file with the parameters")
+    p.add_argument("--name", help="name of the Execution (default: PIPELINE-xxxxx)")
+    p.add_argument("--no-wait", action="store_true", help="store it and return")
+    imports(p)
+
+    p = add("logs", commands.logs, "print the logs of an Execution's job, pod or script steps")
+    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    p.add_argument("step", nargs="?", help="the step (default: every step with logs)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing as logs come")
+    p.add_argument("--tail", type=int, default=None, help="only the last N lines")
     return parser
 
 
@@ -168,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except (UsageError, OperationError, UnknownFunctionError, NotFoundError, StoreError) as exc:
-        sys.stderr.write(f"kontinue: error: {exc}\n")
+        if str(exc):  # an empty message: the problems were printed already
+            sys.stderr.write(f"kontinue: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("kontinue: interrupted; the Execution's state is kept\n")

@@ -184,6 +184,7 @@ class Controller:
         )
         retry = ex.spec.retry
         self._cancel_children(ex, children, "its parent's attempt timed out")
+        self._cancel_jobs(ex)
         if retry and ex.status.attempts < retry.retries:
             record = error_to_record(err)
 
@@ -217,13 +218,20 @@ class Controller:
 
     def _cascade_cancel(self, ex: Execution, children: dict[str, list[Execution]]) -> int:
         writes = self._cancel_children(ex, children, "its parent was canceled")
-        waiting = ex.status.waiting_on
-        if waiting is not None and waiting.kind == "job":
-            backend = self.runners.get(waiting.runner or "local")
-            if backend is not None:
-                for name in waiting.names:
-                    backend.cancel(name, ex.metadata.namespace)
+        self._cancel_jobs(ex)
         return writes
+
+    def _cancel_jobs(self, ex: Execution) -> None:
+        waiting = ex.status.waiting_on
+        if waiting is None or waiting.kind != "job":
+            return
+        backend = self.runners.get(waiting.runner or "local")
+        if backend is None:
+            return
+        for name in waiting.names:
+            record = backend.poll(name, ex.metadata.namespace)
+            if record is not None and record.phase == "Running":
+                backend.cancel(name, ex.metadata.namespace)
 
     def _cancel_children(
         self, ex: Execution, children: dict[str, list[Execution]], why: str

@@ -40,6 +40,7 @@ def start_execution(
     arguments: Any = None,
     *,
     name: str | None = None,
+    generate_name: str | None = None,
     namespace: str = "default",
     retry: ExecutionRetry | None = None,
     timeout: ExecutionTimeout | None = None,
@@ -52,7 +53,7 @@ def start_execution(
     """Create a Pending Execution of `function` (named `name`, else `<function>-xxxxx`)."""
     meta = ObjectMeta(
         name=name or "",
-        generate_name=None if name else f"{function.replace('.', '-').lower()}-",
+        generate_name=None if name else generate_name or f"{function.replace('.', '-').lower()}-",
         namespace=namespace,
         labels=labels or {},
         annotations=annotations or {},

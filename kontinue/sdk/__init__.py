@@ -31,6 +31,17 @@ from kontinue.sdk._children import (
     wait_execution,
 )
 from kontinue.sdk._function import function
+from kontinue.sdk._jobs import (
+    JobOptions,
+    JobResult,
+    LogOptions,
+    PodOptions,
+    PodResult,
+    ScriptOptions,
+    run_job,
+    run_pod,
+    run_script,
+)
 from kontinue.sdk._options import (
     ChildExecution,
     ChildExecutionOptions,
@@ -69,8 +80,14 @@ __all__ = [
     "ExecutionContext",
     "ExecutionMutex",
     "FunctionName",
+    "JobOptions",
+    "JobResult",
+    "LogOptions",
+    "PodOptions",
+    "PodResult",
     "PollOptions",
     "RetryOptions",
+    "ScriptOptions",
     "SleepOptions",
     "StepOptions",
     "StoreOptions",
@@ -86,6 +103,9 @@ __all__ = [
     "new_non_retryable_error",
     "new_retryable_error",
     "poll_until",
+    "run_job",
+    "run_pod",
+    "run_script",
     "poll_until_named",
     "set_message",
     "set_progress",

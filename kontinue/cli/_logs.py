@@ -1,0 +1,95 @@
+"""`kontinue logs NAME [STEP] [-f]`: the logs of an Execution's jobs, pods and scripts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kontinue.api import Execution
+from kontinue.cli._errors import UsageError
+from kontinue.store import Store
+
+__all__ = ["logs"]
+
+_JOB_KINDS = ("job", "pod", "script")
+
+
+@dataclass(frozen=True)
+class _Target:
+    execution: str
+    step: str
+    job: str
+    runner: str
+    running: bool
+
+
+def _tree(store: Store, root: Execution) -> list[Execution]:
+    everything = store.list(Execution, root.metadata.namespace)
+    owned: dict[str, list[Execution]] = {}
+    for ex in everything:
+        for ref in ex.metadata.owner_references:
+            owned.setdefault(ref.uid, []).append(ex)
+    out, todo = [], [root]
+    while todo:
+        ex = todo.pop(0)
+        out.append(ex)
+        todo.extend(sorted(owned.get(ex.metadata.uid or "", []), key=lambda e: e.metadata.name))
+    return out
+
+
+def _targets(store: Store, root: Execution) -> list[_Target]:
+    found: list[_Target] = []
+    for ex in _tree(store, root):
+        ns, name = ex.metadata.namespace, ex.metadata.name
+        for entry in store.read_journal(ns, name):
+            if entry["kind"] in _JOB_KINDS and "job" in entry:
+                job = entry["job"]
+                found.append(_Target(name, entry["name"], job["name"], job["runner"], False))
+        waiting = ex.status.waiting_on
+        if waiting is not None and waiting.kind == "job" and waiting.names:
+            found.append(
+                _Target(name, waiting.step or "", waiting.names[0], waiting.runner or "local", True)
+            )
+    return found
+
+
+def logs(args: argparse.Namespace, runners: dict[str, Any]) -> int:
+    """Print (or follow) the logs of one step, or of every job step in the tree."""
+    from kontinue.cli._commands import _store
+
+    store = _store(args)
+    root = store.get(Execution, args.namespace, args.name)
+    targets = _targets(store, root)
+    if args.step:
+        chosen = [t for t in targets if t.step == args.step]
+        if not chosen:
+            steps = ", ".join(sorted({t.step for t in targets})) or "none"
+            raise UsageError(
+                f"Execution {args.name} has no job, pod or script step {args.step!r} "
+                f"(steps with logs: {steps})"
+            )
+        targets = chosen
+    elif not targets:
+        raise UsageError(f"Execution {args.name} has run no job, pod or script step yet")
+    for target in targets:
+        runner = runners.get(target.runner)
+        if runner is None:
+            raise UsageError(f"step {target.step!r} ran on the {target.runner} runner, not here")
+        if len(targets) > 1:
+            sys.stdout.write(f"==> {target.step} ({target.execution}) <==\n")
+        if args.follow and hasattr(runner, "follow"):
+            for line in runner.follow(target.job, args.namespace, tail_lines=args.tail):
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+        else:
+            text = runner.logs(target.job, args.namespace, tail_lines=args.tail)
+            sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return 0
+
+
+def wait_briefly() -> None:
+    """A short pause between polls of a following log."""
+    time.sleep(0.2)

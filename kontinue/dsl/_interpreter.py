@@ -1,0 +1,317 @@
+"""The built-in durable function that runs a compiled pipeline plan through the SDK.
+
+There is no second engine: each plan node becomes the SDK call a hand-written function
+would make (`run_script`, `sleep_named`, `suspend`, `execute_parallel`, `execute`), so a
+pipeline is journaled, parked, resumed and retried exactly like Python code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from kontinue.api import ExecutionRetry, ExecutionTimeout, parse_duration
+from kontinue.dsl._errors import TemplateError
+from kontinue.dsl._template import condition, render
+from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext
+from kontinue.sdk import (
+    ChildExecutionOptions,
+    ExecuteOptions,
+    ScriptOptions,
+    SleepOptions,
+    SuspendOptions,
+    execute,
+    execute_parallel,
+    function,
+    run_script,
+    set_message,
+    sleep_named,
+    suspend,
+)
+
+__all__ = ["PIPELINE_FUNCTION", "PipelineArgs", "import_plan_modules"]
+
+PIPELINE_FUNCTION = "kontinue.pipeline"
+
+
+class PipelineArgs(BaseModel):
+    """What an Execution of a pipeline carries: the plan itself, so file edits never matter."""
+
+    plan: dict[str, Any]
+    params: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[str, Any] = Field(default_factory=dict)
+    base_dir: str | None = Field(default=None, alias="baseDir")
+    branch: bool = False
+
+    model_config = {"populate_by_name": True}
+
+
+def import_plan_modules(plan: dict[str, Any], base_dir: str | None) -> None:
+    """Import the plan's `imports` (files relative to the pipeline's directory, or modules)."""
+    from importlib import import_module
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    for target in plan.get("imports") or []:
+        if target.endswith(".py"):
+            path = Path(base_dir or ".") / target
+            key = f"kontinue_user_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+            if key in sys.modules:
+                continue
+            spec = spec_from_file_location(key, path)
+            if spec is None or spec.loader is None:
+                raise Error(f"cannot import {target}: {path} is not a Python file", retryable=False)
+            module = module_from_spec(spec)
+            sys.modules[key] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                del sys.modules[key]
+                raise Error(f"cannot import {target}: {exc}", retryable=False, cause=exc) from None
+        else:
+            import_module(target)
+
+
+class _Run:
+    """One Execution's walk over plan nodes, with the template context it builds up."""
+
+    def __init__(self, ktx: ExecutionContext, args: PipelineArgs) -> None:
+        self.ktx = ktx
+        self.args = args
+        ex = ktx.execution()
+        self.context: dict[str, Any] = {
+            "params": args.params,
+            "steps": dict(args.steps),
+            "execution": {
+                "name": ex.metadata.name,
+                "namespace": ex.metadata.namespace,
+                "labels": dict(ex.metadata.labels),
+                "attempts": ktx.attempts(),
+            },
+            "pipeline": {
+                "name": args.plan.get("name"),
+                "description": args.plan.get("description"),
+            },
+        }
+        self.own: dict[str, Any] = {}
+
+    def render(self, node: dict[str, Any], value: Any, what: str) -> Any:
+        try:
+            return render(value, self.context)
+        except TemplateError as exc:
+            raise Error(
+                f'step "{node["name"]}" of pipeline {self.args.plan.get("name")!r}: {what}: {exc}',
+                kind=ErrorKind.VALIDATION,
+                retryable=False,
+            ) from None
+
+    def done(self, name: str, outcome: dict[str, Any]) -> None:
+        self.context["steps"][name] = outcome
+        self.own[name] = outcome
+
+    def steps(self, nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            self.node(node)
+
+    def node(self, node: dict[str, Any]) -> None:
+        name = node["name"]
+        when = node.get("when")
+        if when is not None:
+            try:
+                go = condition(when, self.context)
+            except TemplateError as exc:
+                raise Error(
+                    f'step "{name}": cannot evaluate when: {exc}',
+                    kind=ErrorKind.VALIDATION,
+                    retryable=False,
+                ) from None
+            if not go:
+                self.done(name, {"phase": "Skipped", "result": None})
+                return
+        kind = node["type"]
+        if kind != "call" and (node.get("retry") or node.get("timeout")):
+            self.as_child(node)
+            return
+        getattr(self, f"run_{kind}")(node)
+
+    # -- node kinds ---------------------------------------------------------------------
+
+    def run_script(self, node: dict[str, Any]) -> None:
+        spec = node["script"]
+        command = self.render(node, spec["command"], "command")
+        env = {k: str(v) for k, v in (self.render(node, spec.get("env") or {}, "env")).items()}
+        result = run_script(
+            self.ktx,
+            ScriptOptions(
+                name=node["name"],
+                display_name=node.get("displayName"),
+                description=node.get("description"),
+                image=spec["image"],
+                command=str(command),
+                shell=spec.get("shell") or ["/bin/sh", "-c"],
+                env=env,
+                working_dir=spec.get("workingDir"),
+            ),
+        )
+        logs = result.logs(self.ktx) if result.pod.containers else ""
+        outcome = {
+            "phase": "Succeeded" if result.succeeded() else "Failed",
+            "exitCode": result.exit_code,
+            "result": logs.strip(),
+            "logs": logs,
+        }
+        self.done(node["name"], outcome)
+        if not result.succeeded():
+            summary = result.log_error_summary(self.ktx)
+            raise ErrJobFailed(
+                f'script step "{node["name"]}" failed with exit code {result.exit_code}: {summary}'
+            )
+
+    def run_sleep(self, node: dict[str, Any]) -> None:
+        duration = parse_duration(node["sleep"]["duration"])
+        sleep_named(
+            self.ktx,
+            SleepOptions(
+                name=node["name"],
+                duration=duration,
+                display_name=node.get("displayName"),
+                description=node.get("description"),
+            ),
+        )
+        self.done(node["name"], {"phase": "Completed", "result": None})
+
+    def run_suspend(self, node: dict[str, Any]) -> None:
+        spec = node.get("suspend") or {}
+        display = self.render(node, spec.get("displayName"), "displayName")
+        description = self.render(node, spec.get("description"), "description")
+        suspend(
+            self.ktx,
+            SuspendOptions(
+                name=node["name"],
+                display_name=display or node.get("displayName") or node["name"],
+                description=description or node.get("description"),
+            ),
+        )
+        self.done(node["name"], {"phase": "Completed", "result": None})
+
+    def run_sequence(self, node: dict[str, Any]) -> None:
+        self.steps(node["sequence"]["steps"])
+        self.done(node["name"], {"phase": "Completed", "result": None})
+
+    def run_parallel(self, node: dict[str, Any]) -> None:
+        branches = node["parallel"]["branches"]
+        specs = [
+            ChildExecutionOptions(
+                function=PIPELINE_FUNCTION,
+                arguments=self.child_args({"steps": [_without_limits(branch)]}),
+                options=ExecuteOptions(
+                    name=branch["name"],
+                    display_name=branch.get("displayName") or branch["name"],
+                    description=branch.get("description"),
+                    retry=_retry(branch),
+                    timeout=_timeout(branch),
+                ),
+            )
+            for branch in branches
+        ]
+        results = execute_parallel(self.ktx, specs)
+        for branch_result in results:
+            for step, outcome in (branch_result or {}).get("steps", {}).items():
+                self.done(step, outcome)
+        self.done(
+            node["name"],
+            {"phase": "Completed", "result": [self.context["steps"][b["name"]] for b in branches]},
+        )
+
+    def run_call(self, node: dict[str, Any]) -> None:
+        spec = node["call"]
+        arguments = self.render(node, spec.get("with"), "with")
+        opts = ExecuteOptions(
+            name=node["name"],
+            display_name=node.get("displayName"),
+            description=node.get("description"),
+            retry=_retry(node),
+            timeout=_timeout(node),
+        )
+        if "pipeline" in spec:
+            from kontinue.dsl._arguments import validate_arguments
+
+            plan = spec["pipeline"]
+            try:
+                params = validate_arguments(plan, arguments or {})
+            except Exception as exc:
+                raise Error(
+                    f'step "{node["name"]}" calls pipeline {plan.get("name")!r} with bad '
+                    f"arguments: {exc}",
+                    kind=ErrorKind.VALIDATION,
+                    retryable=False,
+                ) from None
+            args = {
+                "plan": plan,
+                "params": params,
+                "baseDir": self.args.base_dir,
+            }
+            result = execute(self.ktx, PIPELINE_FUNCTION, args, opts=opts)
+        else:
+            result = execute(self.ktx, spec["function"], arguments, opts=opts)
+        self.done(node["name"], {"phase": "Completed", "result": result})
+
+    def as_child(self, node: dict[str, Any]) -> None:
+        """A step with its own retry or timeout runs as a child Execution that has them."""
+        inner = {k: v for k, v in _without_limits(node).items() if k != "when"}
+        result = execute(
+            self.ktx,
+            PIPELINE_FUNCTION,
+            self.child_args({"steps": [inner]}),
+            opts=ExecuteOptions(
+                name=node["name"],
+                display_name=node.get("displayName") or node["name"],
+                description=node.get("description"),
+                retry=_retry(node),
+                timeout=_timeout(node),
+            ),
+        )
+        for step, outcome in (result or {}).get("steps", {}).items():
+            self.done(step, outcome)
+
+    def child_args(self, plan_part: dict[str, Any]) -> dict[str, Any]:
+        plan = {**self.args.plan, **plan_part, "result": None}
+        return {
+            "plan": plan,
+            "params": self.args.params,
+            "steps": self.context["steps"],
+            "baseDir": self.args.base_dir,
+            "branch": True,
+        }
+
+
+def _without_limits(node: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if k not in ("retry", "timeout")}
+
+
+def _retry(node: dict[str, Any]) -> ExecutionRetry | None:
+    retry = node.get("retry")
+    return ExecutionRetry.model_validate(retry) if retry else None
+
+
+def _timeout(node: dict[str, Any]) -> ExecutionTimeout | None:
+    timeout = node.get("timeout")
+    if not timeout:
+        return None
+    return ExecutionTimeout.model_validate({k: v for k, v in timeout.items() if v is not None})
+
+
+@function(PIPELINE_FUNCTION, description="Runs a compiled YAML pipeline (kontinue submit)")
+def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
+    """Run the plan's steps in order; return the declared result, or every step's outcome."""
+    import_plan_modules(args.plan, args.base_dir)
+    run = _Run(ktx, args)
+    run.steps(args.plan["steps"])
+    if args.branch:
+        return {"steps": run.own}
+    set_message(ktx, f"pipeline {args.plan.get('name')}: {len(run.own)} steps done")
+    if args.plan.get("result") is not None:
+        return run.render({"name": "result"}, args.plan["result"], "result")
+    return {"steps": {k: v.get("result") for k, v in run.context["steps"].items()}}

@@ -1,0 +1,250 @@
+"""Jobs, pods and scripts: `run_job`, `run_pod`, `run_script`, and their results and logs.
+
+A job is started once per step and attempt under a deterministic name, so a worker that
+takes over after a crash finds it again instead of starting it twice. While it runs the
+Execution parks and holds no worker; the controller wakes it when the job finishes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kontinue.api import Execution, WaitingOn
+from kontinue.runners import (
+    DEFAULT_SHELL,
+    JobRecord,
+    JobRequest,
+    OwnerRef,
+    PodRecord,
+    Runner,
+    RunnerError,
+    job_spec_from_pod_spec,
+    log_error_summary,
+    script_pod_spec,
+    to_plain,
+)
+from kontinue.runtime import Error, ErrorKind, ExecutionContext, StepOptions, child_resource_name
+
+__all__ = [
+    "JobOptions",
+    "JobResult",
+    "LogOptions",
+    "PodOptions",
+    "PodResult",
+    "ScriptOptions",
+    "run_job",
+    "run_pod",
+    "run_script",
+]
+
+
+class JobOptions(StepOptions):
+    """Options of `run_job`: a `batch/v1` JobSpec (a `V1JobSpec` or its JSON)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    spec: Any
+    extra_annotations: dict[str, str] = Field(default_factory=dict)
+    extra_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class PodOptions(StepOptions):
+    """Options of `run_pod`: a PodSpec (a `V1PodSpec` or its JSON), run once."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    spec: Any
+    extra_annotations: dict[str, str] = Field(default_factory=dict)
+    extra_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ScriptOptions(StepOptions):
+    """Options of `run_script`: a command run by a shell in an image."""
+
+    image: str
+    command: str
+    shell: list[str] = Field(default_factory=lambda: list(DEFAULT_SHELL))
+    env: dict[str, str] = Field(default_factory=dict)
+    working_dir: str | None = None
+    extra_annotations: dict[str, str] = Field(default_factory=dict)
+    extra_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class LogOptions(BaseModel):
+    """Which logs to read: how many lines from the end, of which container."""
+
+    tail_lines: int = 100
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class PodResult:
+    """One finished pod: its record, phase and message; logs are read on demand."""
+
+    pod: PodRecord
+    message: str
+    phase: str
+    job: str = field(repr=False, default="")
+    namespace: str = field(repr=False, default="default")
+    runner: str = field(repr=False, default="local")
+
+    def succeeded(self) -> bool:
+        """True if every container exited with code 0."""
+        return self.pod.all_exited_zero
+
+    @property
+    def exit_code(self) -> int | None:
+        """The first non-zero exit code, else 0 (None if nothing ran)."""
+        codes = [c.exit_code for c in self.pod.containers]
+        if not codes or any(c is None for c in codes):
+            return None
+        return next((c for c in codes if c), 0)
+
+    def logs(self, ktx: ExecutionContext, opts: LogOptions | None = None) -> str:
+        """The pod's logs (default: the last 100 lines of the first container)."""
+        opts = opts or LogOptions()
+        try:
+            return _runner(ktx, self.runner).logs(
+                self.job, self.namespace, self.pod.name, opts.container, opts.tail_lines
+            )
+        except RunnerError as exc:
+            raise Error(str(exc), kind=ErrorKind.INFRASTRUCTURE, cause=exc) from None
+
+    def log_error_summary(self, ktx: ExecutionContext) -> str:
+        """The last meaningful error lines of the failed container's log."""
+        failed = next((c for c in self.pod.containers if c.exit_code not in (0, None)), None)
+        name = failed.name if failed else None
+        text = self.logs(ktx, LogOptions(tail_lines=400, container=name))
+        summary = log_error_summary(text)
+        return summary or self.message
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """A finished job: how many pods succeeded and failed, and each pod's result."""
+
+    succeeded_pods: int
+    failed_pods: int
+    message: str
+    pods: list[PodResult]
+
+    def succeeded(self) -> bool:
+        """True if some pod succeeded and none failed."""
+        return self.succeeded_pods > 0 and self.failed_pods == 0
+
+
+def run_job(ktx: ExecutionContext, opts: JobOptions) -> JobResult:
+    """Run a Kubernetes Job (locally: its pod as processes) and wait for it to finish."""
+    spec = to_plain(opts.spec)
+    return _job_result(_run(ktx, "job", opts, spec, opts.extra_labels, opts.extra_annotations))
+
+
+def run_pod(ktx: ExecutionContext, opts: PodOptions) -> PodResult:
+    """Run one pod through a Job with `backoffLimit: 0` and return its result."""
+    spec = job_spec_from_pod_spec(opts.spec, backoff_limit=0)
+    record = _run(ktx, "pod", opts, spec, opts.extra_labels, opts.extra_annotations)
+    return _pod_result(record)
+
+
+def run_script(ktx: ExecutionContext, opts: ScriptOptions) -> PodResult:
+    """Run `command` with a shell in `image` (locally: the image is recorded, not pulled)."""
+    pod = script_pod_spec(
+        opts.image, opts.command, shell=opts.shell, env=opts.env, working_dir=opts.working_dir
+    )
+    spec = job_spec_from_pod_spec(pod, backoff_limit=0)
+    record = _run(ktx, "script", opts, spec, opts.extra_labels, opts.extra_annotations)
+    return _pod_result(record)
+
+
+def _runner(ktx: ExecutionContext, kind: str | None = None) -> Runner:
+    runners: dict[str, Runner] = ktx.service("runners")
+    if kind is None:
+        kind = "local" if "local" in runners else next(iter(runners), "local")
+    try:
+        return runners[kind]
+    except KeyError:
+        raise Error(
+            f"no {kind} job runner is configured for this worker", kind=ErrorKind.INFRASTRUCTURE
+        ) from None
+
+
+def _run(
+    ktx: ExecutionContext,
+    op: str,
+    opts: StepOptions,
+    spec: dict[str, Any],
+    labels: dict[str, str],
+    annotations: dict[str, str],
+) -> JobRecord:
+    step = ktx.step_name(op, opts)
+    entry = ktx.replay(step, op)
+    if entry is not None:
+        return JobRecord.from_json(entry["job"])
+    runner = _runner(ktx)
+    ex = ktx.execution()
+    attempt = ktx.attempts()
+    name = child_resource_name(ex.metadata.name, step if not attempt else f"{step}-a{attempt}")
+    remaining = ktx.context().remaining()
+    if remaining is not None and "activeDeadlineSeconds" not in spec:
+        spec = {**spec, "activeDeadlineSeconds": max(1, math.ceil(remaining))}
+    try:
+        record = runner.poll(name, ex.metadata.namespace)
+        if record is None:
+            record = runner.start(
+                JobRequest(
+                    name=name,
+                    namespace=ex.metadata.namespace,
+                    spec=spec,
+                    step=step,
+                    owner=OwnerRef(name=ex.metadata.name, uid=ex.metadata.uid or ""),
+                    labels=labels,
+                    annotations=annotations,
+                )
+            )
+    except (RunnerError, ValueError) as exc:
+        raise Error(
+            f'cannot start {op} step "{step}" of Execution "{ex.metadata.name}": {exc}',
+            kind=ErrorKind.INFRASTRUCTURE,
+            cause=exc,
+        ) from None
+    message = _running_message(op, opts.display_name or step, spec, runner.kind)
+    if record.finished:
+        ktx.record(step, op, job=record.to_json(), displayName=opts.display_name)
+        ktx.update_status(lambda e: _clear(e, message))
+        return record
+    ktx.update_status(lambda e: setattr(e.status, "message", message))
+    ktx.park(WaitingOn(kind="job", names=[record.name], runner=runner.kind, step=step))
+
+
+def _clear(ex: Execution, message: str) -> bool:
+    if ex.status.message != message:
+        return False
+    ex.status.message = None
+    return True
+
+
+def _running_message(op: str, what: str, spec: dict[str, Any], runner: str) -> str:
+    containers = spec.get("template", {}).get("spec", {}).get("containers", [])
+    images = ", ".join(sorted({c.get("image", "?") for c in containers}))
+    if runner == "local":
+        return f"running {op} {what} locally (image {images} not pulled: ran as a local process)"
+    return f"running {op} {what} in {images}"
+
+
+def _pod_result(record: JobRecord) -> PodResult:
+    pod = record.last_pod or PodRecord(name=record.name, phase="Failed", message=record.message)
+    phase = pod.phase if record.phase != "Failed" or pod.phase != "Succeeded" else "Failed"
+    message = record.message or pod.message
+    return PodResult(pod, message, phase, record.name, record.namespace, record.runner)
+
+
+def _job_result(record: JobRecord) -> JobResult:
+    pods = [
+        PodResult(p, p.message, p.phase, record.name, record.namespace, record.runner)
+        for p in record.pods
+    ]
+    return JobResult(record.succeeded, record.failed, record.message, pods)
