@@ -17,9 +17,9 @@ from kontinue.cli._render import age, dump, print_table, progress_text, render_t
 from kontinue.cli._run import SERVER_LOCK, run_in_process, server_running
 from kontinue.runtime import (
     REGISTRY,
-    OperationError,
     Controller,
     Engine,
+    OperationError,
     Worker,
     cancel_execution,
     resume_execution,

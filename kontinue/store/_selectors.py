@@ -5,10 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 __all__ = ["Requirement", "Selector", "parse_selector"]
 
-_TOKEN = re.compile(r"\s*(!=|==|=|!|,|\(|\)|[A-Za-z0-9_./-]+)\s*")
+_TOKEN = re.compile(r"\s*(?:(!=|==|=|!|,|\(|\))|([A-Za-z0-9_./-]+)|(\S))")
+# Kubernetes' rules: a key is an optional DNS-subdomain prefix and "/" and a name; a value is
+# empty or a name. Names start and end with an alphanumeric and may hold "-", "_" and ".".
+_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?"
+_KEY = re.compile(rf"(?:{_NAME}/)?{_NAME}")
+_VALUE = re.compile(rf"(?:{_NAME})?")
+_OPERATORS = ("=", "==", "!=", "in", "notin")
 
 
 @dataclass(frozen=True)
@@ -58,43 +65,78 @@ def parse_selector(selector: str | Mapping[str, str] | Selector | None) -> Selec
         return selector
     if isinstance(selector, Mapping):
         return Selector(tuple(Requirement(k, "=", (v,)) for k, v in selector.items()))
-    tokens = [t for t in _TOKEN.findall(selector)]
-    if "".join(tokens).replace(" ", "") != re.sub(r"\s+", "", selector):
-        raise ValueError(f"label selector {selector!r} contains characters that are not allowed")
-    reqs: list[Requirement] = []
-    pos = 0
+    return _Parser(selector).parse()
 
-    def take() -> str:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise ValueError(f"label selector {selector!r} ends too early")
-        pos += 1
-        return str(tokens[pos - 1])
 
-    while pos < len(tokens):
-        tok = take()
-        if tok == "!":
-            reqs.append(Requirement(take(), "!exists"))
-        else:
-            key = tok
-            nxt = tokens[pos] if pos < len(tokens) else ","
-            if nxt in ("=", "=="):
-                pos += 1
-                reqs.append(Requirement(key, "=", (take(),)))
-            elif nxt == "!=":
-                pos += 1
-                reqs.append(Requirement(key, "!=", (take(),)))
-            elif nxt in ("in", "notin"):
-                pos += 1
-                if take() != "(":
-                    raise ValueError(f"label selector {selector!r}: expected '(' after {nxt}")
-                values: list[str] = []
-                while (tok := take()) != ")":
-                    if tok != ",":
-                        values.append(tok)
-                reqs.append(Requirement(key, nxt, tuple(values)))
-            else:
-                reqs.append(Requirement(key, "exists"))
-        if pos < len(tokens) and take() != ",":
-            raise ValueError(f"label selector {selector!r}: clauses must be separated by ','")
-    return Selector(tuple(reqs))
+class _Parser:
+    """Recursive descent over Kubernetes' selector grammar::
+
+    selector    := requirement ("," requirement)*
+    requirement := "!" KEY
+                 | KEY [("=" | "==" | "!=") VALUE | ("in" | "notin") "(" values ")"]
+    values      := VALUE ("," VALUE)*
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens: list[str] = []
+        self.pos = 0
+        for match in _TOKEN.finditer(text.rstrip()):
+            symbol, word, other = match.groups()
+            if other is not None:
+                self.fail(f"the character {other!r} at position {match.start(3)} is not allowed")
+            self.tokens.append(symbol or word)
+
+    def fail(self, problem: str) -> NoReturn:
+        raise ValueError(f"label selector {self.text!r} is malformed: {problem}")
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self, what: str) -> str:
+        token = self.peek()
+        if token is None:
+            self.fail(f"it ends where {what} was expected")
+        self.pos += 1
+        return token
+
+    def word(self, pattern: re.Pattern[str], what: str) -> str:
+        token = self.take(f"a {what}")
+        if not pattern.fullmatch(token):
+            self.fail(f"{token!r} is not a valid {what}")
+        return token
+
+    def parse(self) -> Selector:
+        if not self.tokens:
+            return Selector()
+        reqs = [self.requirement()]
+        while self.peek() is not None:
+            if (token := self.take("','")) != ",":
+                self.fail(f"expected ',' between clauses, found {token!r}")
+            reqs.append(self.requirement())
+        return Selector(tuple(reqs))
+
+    def requirement(self) -> Requirement:
+        if self.peek() == "!":
+            self.pos += 1
+            key = self.word(_KEY, "label key")
+            if self.peek() not in (None, ","):
+                self.fail(f"'!{key}' tests that the label is absent and takes no operator")
+            return Requirement(key, "!exists")
+        key = self.word(_KEY, "label key")
+        if self.peek() in (None, ","):
+            return Requirement(key, "exists")
+        op = self.take("an operator")
+        if op not in _OPERATORS:
+            self.fail(f"expected one of =, ==, !=, in, notin after {key!r}, found {op!r}")
+        if op in ("=", "==", "!="):
+            value = "" if self.peek() in (None, ",") else self.word(_VALUE, "label value")
+            return Requirement(key, "!=" if op == "!=" else "=", (value,))
+        if self.take("'('") != "(":
+            self.fail(f"expected '(' after {op!r}")
+        values = [self.word(_VALUE, "label value")]
+        while (token := self.take("')'")) != ")":
+            if token != ",":
+                self.fail(f"expected ',' or ')' in the values of {key!r}, found {token!r}")
+            values.append(self.word(_VALUE, "label value"))
+        return Requirement(key, op, tuple(values))

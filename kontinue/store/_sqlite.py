@@ -8,7 +8,6 @@ database lock with `BEGIN IMMEDIATE`, so compare-and-swap checks and writes are 
 from __future__ import annotations
 
 import builtins
-
 import json
 import secrets
 import sqlite3
@@ -37,6 +36,7 @@ __all__ = ["DB_FILE", "SQLiteStore"]
 
 DB_FILE = "kontinue.db"
 _EVENTS_KEPT = 50_000
+_WATCH_BATCH = 1000
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 _SCHEMA = """
@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS owners (
     owner_uid TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
     PRIMARY KEY (owner_uid, kind, namespace, name)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS owners_by_dependent ON owners (kind, namespace, name);
 CREATE TABLE IF NOT EXISTS events (
     rv INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, kind TEXT NOT NULL,
     namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL
@@ -83,56 +84,97 @@ class SQLiteStore:
         self._poll = poll_interval
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._writes = 0
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=60.0, isolation_level=None, check_same_thread=False
             )
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailableError(f"cannot open the state file {self.path}: {exc}") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=OFF")
-            with self._tx():
-                self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            with self._tx(begin=True) as db:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise StoreUnavailableError(f"cannot open the state file {self.path}: {exc}") from exc
 
     # -- plumbing -------------------------------------------------------------------------
 
     class _Tx:
-        def __init__(self, store: SQLiteStore, begin: bool) -> None:
+        """Holds the connection's lock and, with `begin`, one transaction ("IMMEDIATE" to
+        write: it takes the database's write lock up front, so a compare-and-swap reads and
+        writes under one lock; "DEFERRED" for a consistent multi-statement read)."""
+
+        def __init__(self, store: SQLiteStore, begin: str | None) -> None:
             self.store, self.begin = store, begin
 
         def __enter__(self) -> sqlite3.Connection:
             self.store._lock.acquire()
             if self.begin:
-                self.store._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self.store._db.execute(f"BEGIN {self.begin}")
+                except BaseException:
+                    # e.g. "database is locked" after the busy timeout: without this the
+                    # lock stays held and every later call of this store blocks for ever.
+                    self.store._lock.release()
+                    raise
             return self.store._db
 
         def __exit__(self, exc_type: object, *_: object) -> None:
+            db = self.store._db
             try:
-                if self.begin:
-                    self.store._db.execute("ROLLBACK" if exc_type else "COMMIT")
-            finally:
                 if self.begin and not exc_type:
-                    self.store._changed.notify_all()
+                    try:
+                        db.execute("COMMIT")
+                    except BaseException:
+                        if db.in_transaction:
+                            db.execute("ROLLBACK")
+                        raise
+                    if self.begin == "IMMEDIATE":
+                        self.store._changed.notify_all()
+                elif self.begin and db.in_transaction:
+                    # SQLite may already have rolled back (SQLITE_FULL, IOERR...); a second
+                    # ROLLBACK would then raise and hide the original error.
+                    db.execute("ROLLBACK")
+            finally:
                 self.store._lock.release()
 
     def _tx(self, begin: bool = False) -> SQLiteStore._Tx:
-        return SQLiteStore._Tx(self, begin)
+        return SQLiteStore._Tx(self, "IMMEDIATE" if begin else None)
 
-    def _event(self, db: sqlite3.Connection, type_: str, body: dict[str, Any]) -> int:
+    def _snapshot(self) -> SQLiteStore._Tx:
+        return SQLiteStore._Tx(self, "DEFERRED")
+
+    @staticmethod
+    def _newest(db: sqlite3.Connection) -> int:
+        # The AUTOINCREMENT counter: the newest version ever handed out, even when the
+        # events holding it were pruned.
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _event(self, db: sqlite3.Connection, type_: str, body: dict[str, Any]) -> tuple[int, str]:
+        """Record a change inside a write transaction; return its version and the body text.
+
+        The version is known before the insert (the write lock is held), so the body is
+        serialised once, with its resourceVersion, for both the event and the object row.
+        """
         meta = body["metadata"]
-        cur = db.execute(
-            "INSERT INTO events (type, kind, namespace, name, body) VALUES (?, ?, ?, ?, '')",
-            (type_, body["kind"], meta["namespace"], meta["name"]),
-        )
-        rv = int(cur.lastrowid or 0)
+        rv = self._newest(db) + 1
         meta["resourceVersion"] = str(rv)
-        db.execute("UPDATE events SET body = ? WHERE rv = ?", (json.dumps(body), rv))
-        self._writes += 1
-        if self._writes % 1000 == 0:
-            db.execute("DELETE FROM events WHERE rv < ?", (rv - _EVENTS_KEPT,))
-        return rv
+        text = json.dumps(body)
+        db.execute(
+            "INSERT INTO events (rv, type, kind, namespace, name, body) VALUES (?,?,?,?,?,?)",
+            (rv, type_, body["kind"], meta["namespace"], meta["name"], text),
+        )
+        # Pruning is keyed on the shared version, not on a per-process count, so changes
+        # are pruned even when every writer is a short-lived process.
+        if rv % 1000 == 0:
+            db.execute("DELETE FROM events WHERE rv <= ?", (rv - _EVENTS_KEPT,))
+        return rv, text
 
     @staticmethod
     def _load(cls: type[R], body: str) -> R:
@@ -158,10 +200,10 @@ class SQLiteStore:
                 "SELECT 1 FROM objects WHERE kind=? AND namespace=? AND name=?", key
             ).fetchone():
                 raise AlreadyExistsError(*key)
-            rv = self._event(db, "ADDED", body)
+            rv, text = self._event(db, "ADDED", body)
             db.execute(
                 "INSERT INTO objects (kind, namespace, name, uid, rv, body) VALUES (?,?,?,?,?,?)",
-                (*key, meta["uid"], rv, json.dumps(body)),
+                (*key, meta["uid"], rv, text),
             )
             for ref in meta.get("ownerReferences", []):
                 db.execute("INSERT OR IGNORE INTO owners VALUES (?,?,?,?)", (ref["uid"], *key))
@@ -226,9 +268,12 @@ class SQLiteStore:
             if part == "status":
                 stored["status"] = incoming.get("status", {})
             else:
-                keep = {k: stored["metadata"][k] for k in ("uid", "creationTimestamp", "name")}
+                kept = stored["metadata"]
+                # The server owns identity and generation; a client cannot rewrite them.
+                keep = {k: kept[k] for k in ("uid", "creationTimestamp", "name") if k in kept}
+                keep["generation"] = int(kept.get("generation", 1))
                 if incoming.get("spec") != stored.get("spec"):
-                    keep["generation"] = int(stored["metadata"].get("generation", 1)) + 1
+                    keep["generation"] += 1
                 stored = {**incoming, "status": stored.get("status")}
                 stored["metadata"].update(keep)
                 if stored["status"] is None:
@@ -236,10 +281,10 @@ class SQLiteStore:
                 db.execute("DELETE FROM owners WHERE kind=? AND namespace=? AND name=?", key)
                 for ref in stored["metadata"].get("ownerReferences", []):
                     db.execute("INSERT OR IGNORE INTO owners VALUES (?,?,?,?)", (ref["uid"], *key))
-            rv = self._event(db, "MODIFIED", stored)
+            rv, text = self._event(db, "MODIFIED", stored)
             db.execute(
                 "UPDATE objects SET rv=?, body=? WHERE kind=? AND namespace=? AND name=?",
-                (rv, json.dumps(stored), *key),
+                (rv, text, *key),
             )
         return type(obj).model_validate(stored)
 
@@ -257,36 +302,41 @@ class SQLiteStore:
             ).fetchone()
             if row is None:
                 raise NotFoundError(cls.KIND, namespace, name)
-            self._delete_tree(db, cls.KIND, namespace, name, row[0])
+            self._delete_tree(db, (cls.KIND, namespace, name), row[0], set())
 
     def _delete_tree(
-        self, db: sqlite3.Connection, kind: str, namespace: str, name: str, uid: str
+        self, db: sqlite3.Connection, key: tuple[str, str, str], uid: str, doomed: set[str]
     ) -> None:
-        for child in db.execute(
+        """Delete an object and, as Kubernetes' garbage collector does, every dependent left
+        without an owner; `doomed` holds the uids going in this cascade (ownership may loop)."""
+        doomed.add(uid)
+        for *child, child_uid in db.execute(
             "SELECT o.kind, o.namespace, o.name, o.uid FROM owners w JOIN objects o "
             "ON o.kind=w.kind AND o.namespace=w.namespace AND o.name=w.name "
             "WHERE w.owner_uid=?",
             (uid,),
         ).fetchall():
-            self._delete_tree(db, *child)
-        body = json.loads(
-            db.execute(
-                "SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?",
-                (kind, namespace, name),
-            ).fetchone()[0]
-        )
-        self._event(db, "DELETED", body)
-        db.execute("DELETE FROM objects WHERE uid=?", (uid,))
-        db.execute(
-            "DELETE FROM owners WHERE owner_uid=? OR (kind=? AND namespace=? AND name=?)",
-            (uid, kind, namespace, name),
-        )
+            if child_uid in doomed:
+                continue
+            owners = db.execute(
+                "SELECT w.owner_uid FROM owners w JOIN objects o ON o.uid = w.owner_uid "
+                "WHERE w.kind=? AND w.namespace=? AND w.name=?",
+                child,
+            ).fetchall()
+            if all(owner in doomed for (owner,) in owners):
+                self._delete_tree(db, (child[0], child[1], child[2]), child_uid, doomed)
+        row = db.execute(
+            "SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?", key
+        ).fetchone()
+        self._event(db, "DELETED", json.loads(row[0]))
+        db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?", key)
+        db.execute("DELETE FROM owners WHERE kind=? AND namespace=? AND name=?", key)
+        db.execute("DELETE FROM owners WHERE owner_uid=?", (uid,))
         db.execute("DELETE FROM journal WHERE uid=?", (uid,))
 
     def current_version(self) -> str:
         with self._tx() as db:
-            row = db.execute("SELECT max(rv) FROM events").fetchone()
-        return str(row[0] or 0)
+            return str(self._newest(db))
 
     def watch(
         self,
@@ -295,21 +345,30 @@ class SQLiteStore:
         namespace: str | None = None,
         timeout: float = 0.0,
     ) -> Iterator[WatchEvent]:
+        # Not a generator itself: the start version and the deadline are fixed when watch()
+        # is called, not when the caller first iterates.
         after = int(since) if since is not None else int(self.current_version())
-        deadline = time.monotonic() + timeout
+        return self._watch(after, kinds, namespace, time.monotonic() + timeout)
+
+    def _watch(
+        self,
+        after: int,
+        kinds: tuple[str, ...] | None,
+        namespace: str | None,
+        deadline: float,
+    ) -> Iterator[WatchEvent]:
         while True:
-            with self._tx() as db:
-                oldest = db.execute("SELECT min(rv) FROM events").fetchone()[0]
-                if oldest is not None and after < oldest - 1:
-                    raise GoneError(
-                        f"changes since version {after} are no longer kept (oldest is {oldest}); "
-                        "list again and watch from the version the list returned"
-                    )
-                rows = db.execute(
-                    "SELECT rv, type, kind, namespace, name, body FROM events WHERE rv > ? "
-                    "ORDER BY rv LIMIT 1000",
-                    (after,),
-                ).fetchall()
+            with self._changed:
+                rows = self._changes_after(after)
+                if not rows:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    # Still holding the lock taken for the read, so a write of this process
+                    # cannot slip in between the read and the wait; other processes' writes
+                    # are seen by polling.
+                    self._changed.wait(min(self._poll, remaining))
+                    continue
             found = False
             for rv, type_, kind, ns, name, body in rows:
                 after = rv
@@ -317,42 +376,60 @@ class SQLiteStore:
                     continue
                 found = True
                 yield WatchEvent(type_, kind, ns, name, str(rv), json.loads(body))
-            if found or len(rows) == 1000:
-                if len(rows) < 1000:
-                    return
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if len(rows) < _WATCH_BATCH and (found or time.monotonic() >= deadline):
                 return
-            with self._changed:
-                self._changed.wait(min(self._poll, remaining))
+
+    def _changes_after(self, after: int) -> builtins.list[tuple[Any, ...]]:
+        """The next batch of changes after `after`, read in one snapshot with the Gone check
+        (a prune committed between two separate reads would otherwise hide a gap)."""
+        with self._snapshot() as db:
+            oldest = db.execute("SELECT min(rv) FROM events").fetchone()[0]
+            first_kept = int(oldest) if oldest is not None else self._newest(db) + 1
+            if after < first_kept - 1:
+                raise GoneError(
+                    f"changes since version {after} are no longer kept (the oldest kept is "
+                    f"{first_kept}); list again and watch from the version the list returned"
+                )
+            return db.execute(
+                "SELECT rv, type, kind, namespace, name, body FROM events WHERE rv > ? "
+                "ORDER BY rv LIMIT ?",
+                (after, _WATCH_BATCH),
+            ).fetchall()
 
     def append_journal(
         self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
     ) -> None:
         text = json.dumps(entry, separators=(",", ":"))
         with self._tx(begin=True) as db:
+            # One indexed lookup and one B-tree insert: the cost does not grow with the
+            # journal's length (the last seq is read from the end of the primary key).
             row = db.execute(
-                "SELECT uid, json_extract(body, '$.status.lease.holder'), "
-                "json_extract(body, '$.status.phase') FROM objects "
-                "WHERE kind='Execution' AND namespace=? AND name=?",
+                "SELECT o.uid, json_extract(o.body, '$.status.lease.holder'), "
+                "json_extract(o.body, '$.status.phase'), "
+                "(SELECT j.seq FROM journal j WHERE j.uid = o.uid ORDER BY j.seq DESC LIMIT 1) "
+                "FROM objects o WHERE o.kind='Execution' AND o.namespace=? AND o.name=?",
                 (namespace, name),
             ).fetchone()
             if row is None:
                 raise NotFoundError("Execution", namespace, name)
-            uid, lease_holder, phase = row
+            uid, lease_holder, phase, last = row
             if phase != "Executing" or lease_holder != holder:
                 raise FencedError(
                     f'Execution "{name}" is {phase} and held by {lease_holder or "no worker"}, '
                     f"not by {holder}; this worker must stop running it",
                     phase,
                 )
-            try:
-                db.execute("INSERT INTO journal (uid, seq, body) VALUES (?,?,?)", (uid, seq, text))
-            except sqlite3.IntegrityError:
+            expected = 0 if last is None else int(last) + 1
+            if seq < expected:
                 raise ConflictError(
                     f'step {seq} of Execution "{name}" was already recorded by another worker'
-                ) from None
+                )
+            if seq > expected:
+                raise ConflictError(
+                    f'step {seq} of Execution "{name}" is not the next position ({expected}); '
+                    "the journal this worker replayed is stale"
+                )
+            db.execute("INSERT INTO journal (uid, seq, body) VALUES (?,?,?)", (uid, seq, text))
 
     def read_journal(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
         with self._tx() as db:
