@@ -1,0 +1,190 @@
+"""run_script, run_pod and run_job on the local runner: real processes, real logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kontinue.api import Execution
+from kontinue.runners import LocalRunner
+from kontinue.runtime import start_execution
+from kontinue.store import open_store
+from kontinue.testing import Environment
+from tests.conftest import CLI, ROOT
+from tests.jobs import fns_jobs  # noqa: F401 - registers the functions
+
+FNS = str(Path(fns_jobs.__file__))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Environment]:
+    with Environment(tmp_path, runners={"local": LocalRunner(tmp_path)}) as environment:
+        yield environment
+
+
+def _run(env: Environment, function: str, args: dict[str, Any], **opts: Any) -> Execution:
+    ex = env.start(function, args, **opts)
+    return env.run(ex.metadata.name, skip_time=False, timeout=60)
+
+
+def test_script_succeeds(env: Environment) -> None:
+    ex = _run(env, "script", {"command": "echo hello from $WHO", "env": {"WHO": "kontinue"}})
+    assert ex.status.phase == "Completed", ex.status.error
+    result = ex.status.result
+    assert result["succeeded"] and result["exitCode"] == 0 and result["phase"] == "Succeeded"
+    assert result["logs"] == "hello from kontinue\n"
+    assert "not pulled" in result["message"]
+
+
+def test_script_fails_with_exit_code_3_and_stderr(env: Environment) -> None:
+    ex = _run(
+        env,
+        "script",
+        {"command": "echo starting; echo 'Error: database is locked' >&2; echo cleanup; exit 3"},
+    )
+    result = ex.status.result
+    assert ex.status.phase == "Completed"  # a failed script is a result, not an exception
+    assert result["succeeded"] is False and result["exitCode"] == 3 and result["phase"] == "Failed"
+    assert "Error: database is locked" in result["logs"]
+    assert "Error: database is locked" in result["summary"]
+
+
+def test_run_pod_with_kubernetes_models(env: Environment) -> None:
+    ex = _run(env, "pod", {"command": "echo $GREETING from a pod"})
+    assert ex.status.result == {"succeeded": True, "logs": "hi from a pod\n"}
+
+
+def test_run_job_backoff_limit_retries_failed_pods(env: Environment, tmp_path: Path) -> None:
+    counter = tmp_path / "tries"
+    command = f"echo x >> {counter}; test $(wc -l < {counter}) -ge 3"
+    ex = _run(env, "job", {"command": command, "backoffLimit": 2})
+    result = ex.status.result
+    assert result["failedPods"] == 2 and result["succeededPods"] == 1
+    # as in the Go SDK: Succeeded() is `SucceededPods > 0 && FailedPods == 0`
+    assert result["succeeded"] is False
+    assert len(result["pods"]) == 3
+
+
+def test_job_deadline_kills_the_process(env: Environment) -> None:
+    ex = _run(env, "job", {"command": "sleep 30", "deadline": 1})
+    result = ex.status.result
+    assert result["succeeded"] is False
+    assert "deadline" in result["message"].lower()
+
+
+def test_journal_keeps_the_job_record(env: Environment) -> None:
+    ex = _run(env, "script", {"command": "echo recorded"})
+    entries = [e for e in env.journal(ex.metadata.name) if e["kind"] == "script"]
+    assert len(entries) == 1
+    assert entries[0]["name"] == "run"
+    assert entries[0]["job"]["phase"] == "Succeeded"
+    assert entries[0]["job"]["pods"][0]["containers"][0]["image"] == "alpine:3.20"
+
+
+def _pids_running(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_cancel_kills_a_running_script(env: Environment) -> None:
+    marker = f"sleep 31.{os.getpid()}"
+    ex = env.start("script", {"command": f"{marker.replace('sleep ', 'sleep ')}"})
+    name = ex.metadata.name
+    env.engine.run_until(lambda: env.get(name).status.phase == "Suspended", timeout=30)
+    deadline = time.monotonic() + 10
+    while not _pids_running(marker):
+        assert time.monotonic() < deadline, "script never started"
+        time.sleep(0.05)
+    env.cancel(name)
+    env.engine.run_until(lambda: not _pids_running(marker), timeout=30)
+    assert env.get(name).status.phase == "Canceled"
+    assert _pids_running(marker) == []
+
+
+@pytest.mark.slow
+def test_worker_killed_while_script_runs_does_not_start_it_twice(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    marks = tmp_path / "started"
+    store = open_store(state_dir)
+    ex = start_execution(
+        store, "script", {"command": f"echo started >> {marks}; sleep 2; echo done"}
+    )
+    name = ex.metadata.name
+
+    def worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kontinue",
+                "--state-dir",
+                str(state_dir),
+                "worker",
+                "--with-controller",
+                "--import",
+                FNS,
+                "--lease-duration",
+                "1s",
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    first = worker()
+    deadline = time.monotonic() + 30
+    while not marks.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(10)
+    second = worker()
+    try:
+        deadline = time.monotonic() + 60
+        while not store.get(Execution, "default", name).terminal:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(10)
+    final = store.get(Execution, "default", name)
+    assert final.status.phase == "Completed", final.status.error
+    assert final.status.result["logs"] == "done\n"
+    assert marks.read_text() == "started\n"
+
+
+FAILING = """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: failing}
+steps:
+  - name: check
+    script:
+      image: alpine:3.20
+      command: |
+        echo "checking"
+        echo "FATAL: config file missing" >&2
+        exit 3
+"""
+
+
+def test_pipeline_script_step_failure_names_step_and_exit_code(cli: CLI, tmp_path: Path) -> None:
+    path = tmp_path / "failing.yaml"
+    path.write_text(FAILING)
+    result = cli("submit", str(path), "--name", "f")
+    assert result.returncode == 1
+    assert 'script step "check" failed with exit code 3' in result.stderr
+    assert "FATAL: config file missing" in result.stderr
+    logs = cli("logs", "f", "check")
+    assert logs.stdout == "checking\nFATAL: config file missing\n"
+    assert "Traceback" not in result.stderr

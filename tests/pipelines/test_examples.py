@@ -1,0 +1,109 @@
+"""Every example pipeline runs to the end on the embedded store, from the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI, ROOT
+
+PIPELINES = ROOT / "pipelines"
+
+
+def _gates(result_stderr: str) -> list[tuple[str, str]]:
+    gates = []
+    for line in result_stderr.splitlines():
+        line = line.strip()
+        if line.startswith("approve with: kontinue resume "):
+            name, suspension = line.removeprefix("approve with: kontinue resume ").split()
+            gates.append((name, suspension))
+    return gates
+
+
+def _run_to_end(cli: CLI, *args: str) -> tuple[object, list[str]]:
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    approved = []
+    for _ in range(5):
+        gates = _gates(result.stderr)
+        if not gates:
+            break
+        name, suspension = gates[0]
+        approved.append(suspension)
+        result = cli("resume", name, suspension)
+        assert result.returncode == 0, result.stderr
+    assert "completed" in result.stderr.splitlines()[-1], result.stderr
+    return json.loads(result.stdout), approved
+
+
+def test_hello(cli: CLI) -> None:
+    result, gates = _run_to_end(cli, "submit", str(PIPELINES / "hello.yaml"), "-p", "name=ada")
+    assert result == {"greeted": "ada", "exitCode": 0}
+    assert gates == []
+
+
+def test_build_test_deploy_with_approval(cli: CLI) -> None:
+    result, gates = _run_to_end(
+        cli,
+        "submit",
+        str(PIPELINES / "build-test-deploy.yaml"),
+        "-p",
+        "service=shop",
+        "--name",
+        "btd",
+    )
+    assert gates == ["btd-approve-production"]
+    assert result == {
+        "service": "shop",
+        "version": "1.0.0",
+        "replicas": 3,
+        "staging": 0,
+        "production": 0,
+    }
+    tree = cli("tree", "btd").stdout
+    for step in ("btd-unit-tests", "btd-lint", "btd-integration-tests", "btd-deploy-production"):
+        assert step in tree
+    assert cli("logs", "btd", "lint").stdout.strip() == "lint is clean"
+    unit = cli("logs", "btd", "unit-tests").stdout
+    assert unit.strip() == "unit tests of shop pass"
+
+
+def test_custom_python_step(cli: CLI) -> None:
+    result, _ = _run_to_end(
+        cli,
+        "submit",
+        str(PIPELINES / "custom-step.yaml"),
+        "-p",
+        "name=Ada",
+        "-p",
+        "excited=true",
+        "--name",
+        "cs",
+    )
+    assert result == {"message": "hello, Ada!"}
+    assert cli("logs", "cs", "shout").stdout.strip() == "hello, Ada!"
+
+
+def test_fan_out(cli: CLI) -> None:
+    result, _ = _run_to_end(cli, "submit", str(PIPELINES / "fan-out.yaml"), "-p", "release=r43")
+    assert isinstance(result, dict)
+    assert result["release"] == "r43"
+    assert [r["region"] for r in result["regions"]] == ["eu-west", "us-east", "ap-south"]
+    assert all(r["verified"] for r in result["regions"])
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in PIPELINES.glob("*.yaml")))
+def test_every_example_validates(cli: CLI, example: str) -> None:
+    result = cli("validate", str(PIPELINES / example))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(": valid")
+
+
+def test_bad_params_exit_2_naming_the_file(cli: CLI, tmp_path: Path) -> None:
+    result = cli("submit", str(PIPELINES / "build-test-deploy.yaml"), "-p", "replicas=two")
+    assert result.returncode == 2
+    assert "build-test-deploy.yaml: " in result.stderr
+    assert "service" in result.stderr and "replicas" in result.stderr
+    assert "Traceback" not in result.stderr
