@@ -17,6 +17,9 @@ from kontinue.api import (
     TERMINAL_PHASES,
     ErrorRecord,
     Execution,
+    ExecutionRetry,
+    ExecutionTimeout,
+    Function,
     Mutex,
     ObjectMeta,
     Suspension,
@@ -25,6 +28,7 @@ from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._errors import ErrAttemptTimeout, ErrOverallTimeout, error_to_record
 from kontinue.runtime._informer import Informer
 from kontinue.runtime._mutex import mutex_resource_name
+from kontinue.runtime._registry import Registry
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
 
 __all__ = ["Controller"]
@@ -35,7 +39,12 @@ JOB_POLL = timedelta(seconds=0.5)
 
 
 class Controller:
-    """Reconciles Executions, Suspensions and Mutexes in one namespace (or all)."""
+    """Reconciles Executions, Suspensions and Mutexes in one namespace (or all).
+
+    An Execution's retry and timeout come from its spec, else from its function's defaults:
+    those of `registry` when the controller runs beside a worker, else those the workers
+    published on the Function resources.
+    """
 
     def __init__(
         self,
@@ -44,11 +53,13 @@ class Controller:
         clock: Clock | None = None,
         namespace: str | None = None,
         runners: dict[str, Any] | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.runners = runners or {}
-        self.informer = Informer(store, (Execution, Suspension, Mutex), namespace)
+        self.registry = registry
+        self.informer = Informer(store, (Execution, Suspension, Mutex, Function), namespace)
         self.next_timer: datetime | None = None
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
@@ -83,6 +94,27 @@ class Controller:
         writes += self._reconcile_mutexes(executions, now)
         return writes
 
+    def _defaults(self, ex: Execution) -> tuple[ExecutionRetry | None, ExecutionTimeout | None]:
+        """The retry and timeout defaults of the Execution's function."""
+        name = ex.spec.function
+        if self.registry is not None and name in self.registry:
+            fdef = self.registry.get(name)
+            return fdef.retry, fdef.timeout
+        published: Function | None = self.informer.get(Function, ex.metadata.namespace, name)
+        if published is None:
+            published = next((f for f in self.informer.of(Function) if f.name == name), None)
+        if published is None:
+            return None, None
+        return published.spec.retry, published.spec.timeout
+
+    def _retry(self, ex: Execution) -> ExecutionRetry | None:
+        """The retry options in force: the spec's, else the function's default."""
+        return ex.spec.retry or self._defaults(ex)[0]
+
+    def _timeout(self, ex: Execution) -> ExecutionTimeout | None:
+        """The timeouts in force: the spec's, else the function's default."""
+        return ex.spec.timeout or self._defaults(ex)[1]
+
     def _timer(self, when: datetime) -> None:
         if self.next_timer is None or when < self.next_timer:
             self.next_timer = when
@@ -102,7 +134,7 @@ class Controller:
             return self._cascade_cancel(ex, children)
         if st.phase in TERMINAL_PHASES:
             return 0
-        timeout = ex.spec.timeout
+        timeout = self._timeout(ex)
         if timeout and timeout.overall and st.start_time:
             deadline = st.start_time + timeout.overall
             if now >= deadline:
@@ -177,12 +209,13 @@ class Controller:
     def _attempt_timed_out(
         self, ex: Execution, now: datetime, children: dict[str, list[Execution]]
     ) -> int:
-        assert ex.spec.timeout and ex.spec.timeout.attempt
+        timeout = self._timeout(ex)
+        assert timeout and timeout.attempt
         err = ErrAttemptTimeout(
             f'attempt {ex.status.attempts + 1} of Execution "{ex.metadata.name}" ran past its '
-            f"attempt timeout ({ex.spec.timeout.attempt.total_seconds():g}s)"
+            f"attempt timeout ({timeout.attempt.total_seconds():g}s)"
         )
-        retry = ex.spec.retry
+        retry = self._retry(ex)
         self._cancel_children(ex, children, "its parent's attempt timed out")
         self._cancel_jobs(ex)
         if retry and ex.status.attempts < retry.retries:

@@ -106,7 +106,9 @@ class Engine:
             services=services,
             identity=identity,
         )
-        self.controller = Controller(store, clock=self.clock, namespace=namespace, runners=runners)
+        self.controller = Controller(
+            store, clock=self.clock, namespace=namespace, runners=runners, registry=registry
+        )
 
     def step(self) -> int:
         """One round: start what can run, reconcile once. Returns how much happened."""

@@ -19,7 +19,7 @@ from kontinue.runtime import start_execution
 from kontinue.store import open_store
 from kontinue.testing import Environment
 from tests.conftest import CLI, ROOT
-from tests.jobs import fns_jobs  # noqa: F401 - registers the functions
+from tests.jobs import fns_jobs
 
 FNS = str(Path(fns_jobs.__file__))
 
