@@ -55,7 +55,7 @@ def make_engine(store: SQLiteStore, args: argparse.Namespace) -> Engine:
     """The in-process engine with the runners of the embedded mode."""
     from kontinue.cli._runners import embedded_runners
 
-    return Engine(store, runners=embedded_runners(args.state_dir))
+    return Engine(store, runners=embedded_runners(args.state_dir, args.runner))
 
 
 def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
@@ -108,7 +108,7 @@ def worker(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
     from kontinue.cli._runners import embedded_runners
 
-    runners = embedded_runners(args.state_dir)
+    runners = embedded_runners(args.state_dir, args.runner)
     w = Worker(
         store,
         concurrency=args.concurrency,
@@ -139,7 +139,7 @@ def controller(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
     from kontinue.cli._runners import embedded_runners
 
-    ctl = Controller(store, runners=embedded_runners(args.state_dir))
+    ctl = Controller(store, runners=embedded_runners(args.state_dir, args.runner))
     sys.stderr.write("controller running\n")
     try:
         ctl.run(args.stop)
@@ -337,4 +337,4 @@ def logs(args: argparse.Namespace) -> int:
     from kontinue.cli import _logs
     from kontinue.cli._runners import embedded_runners
 
-    return _logs.logs(args, embedded_runners(args.state_dir))
+    return _logs.logs(args, embedded_runners(args.state_dir, args.runner))

@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded store directory (default: $KONTINUE_HOME or ./.kontinue)",
     )
     parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    parser.add_argument(
+        "--runner",
+        choices=["local", "container"],
+        default="local",
+        help="where script/pod/job steps run on the embedded store: local processes "
+        "(default; images are not pulled) or a podman/docker engine",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -187,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     args.stop = stop
     try:
+        if args.runner != "local":  # say so before anything is created
+            from kontinue.cli._runners import embedded_runners
+
+            embedded_runners(args.state_dir, args.runner)
         code: int = args.func(args)
         return code
     except (UsageError, OperationError, UnknownFunctionError, NotFoundError, StoreError) as exc:

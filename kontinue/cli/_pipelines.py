@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def _compile(file: str) -> Plan:
         raise InvalidPipeline("") from None
 
 
-def _calls(nodes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def _calls(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     out = []
     for node in nodes:
         kind = node["type"]

@@ -162,8 +162,8 @@ def run_script(ktx: ExecutionContext, opts: ScriptOptions) -> PodResult:
 
 def _runner(ktx: ExecutionContext, kind: str | None = None) -> Runner:
     runners: dict[str, Runner] = ktx.service("runners")
-    if kind is None:
-        kind = "local" if "local" in runners else next(iter(runners), "local")
+    if kind is None:  # new jobs go to the runner configured first
+        kind = next(iter(runners), "local")
     try:
         return runners[kind]
     except KeyError:
