@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from kontinue.api import ExecutionRetry, ExecutionTimeout, parse_duration
 from kontinue.dsl._errors import TemplateError
-from kontinue.dsl._template import condition, render
+from kontinue.dsl._template import condition, render, render_text
 from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext
 from kontinue.sdk import (
     ChildExecutionOptions,
@@ -54,9 +54,11 @@ def import_plan_modules(plan: dict[str, Any], base_dir: str | None) -> None:
     from importlib import import_module
     from importlib.util import module_from_spec, spec_from_file_location
 
+    # a plan's imports are relative to its own file; `source` is relative to the top plan's
+    folder = Path(base_dir or ".") / Path(str(plan.get("source") or ".")).parent
     for target in plan.get("imports") or []:
-        if target.endswith(".py"):
-            path = Path(base_dir or ".") / target
+        if target.endswith(".py") or "/" in target:
+            path = folder / target
             key = f"kontinue_user_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
             if key in sys.modules:
                 continue
@@ -90,16 +92,22 @@ class _Run:
                 "labels": dict(ex.metadata.labels),
                 "attempts": ktx.attempts(),
             },
-            "pipeline": {
-                "name": args.plan.get("name"),
-                "description": args.plan.get("description"),
-            },
         }
         self.own: dict[str, Any] = {}
 
     def render(self, node: dict[str, Any], value: Any, what: str) -> Any:
         try:
             return render(value, self.context)
+        except TemplateError as exc:
+            raise Error(
+                f'step "{node["name"]}" of pipeline {self.args.plan.get("name")!r}: {what}: {exc}',
+                kind=ErrorKind.VALIDATION,
+                retryable=False,
+            ) from None
+
+    def text(self, node: dict[str, Any], value: str, what: str) -> str:
+        try:
+            return render_text(value, self.context)
         except TemplateError as exc:
             raise Error(
                 f'step "{node["name"]}" of pipeline {self.args.plan.get("name")!r}: {what}: {exc}',
@@ -140,8 +148,8 @@ class _Run:
 
     def run_script(self, node: dict[str, Any]) -> None:
         spec = node["script"]
-        command = self.render(node, spec["command"], "command")
-        env = {k: str(v) for k, v in (self.render(node, spec.get("env") or {}, "env")).items()}
+        command = self.text(node, spec["command"], "command")
+        env = {k: self.text(node, v, f"env {k}") for k, v in (spec.get("env") or {}).items()}
         result = run_script(
             self.ktx,
             ScriptOptions(
@@ -149,7 +157,7 @@ class _Run:
                 display_name=node.get("displayName"),
                 description=node.get("description"),
                 image=spec["image"],
-                command=str(command),
+                command=command,
                 shell=spec.get("shell") or ["/bin/sh", "-c"],
                 env=env,
                 working_dir=spec.get("workingDir"),

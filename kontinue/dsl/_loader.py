@@ -1,0 +1,221 @@
+"""Load a YAML pipeline into plain JSON data plus the 1-based position of every key and item."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+
+from kontinue.dsl._errors import Diagnostic, PipelineError
+
+__all__ = ["Document", "load_document", "pointer", "pointer_parts"]
+
+Position = tuple[int, int]
+
+
+def pointer(*parts: str | int) -> str:
+    """Build a JSON pointer (RFC 6901) from keys and indices."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def pointer_parts(ptr: str) -> list[str]:
+    """Split a JSON pointer back into its (unescaped) parts."""
+    if not ptr:
+        return []
+    return [p.replace("~1", "/").replace("~0", "~") for p in ptr[1:].split("/")]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed pipeline file.
+
+    Attributes:
+        file: The file name as the user gave it, used in diagnostics.
+        data: The document as plain JSON data (dict, list, str, int, float, bool, None).
+        keys: JSON pointer → (line, col) of a mapping key or a sequence item, 1-based.
+        values: JSON pointer → (line, col) where the value starts, 1-based.
+        blocks: Pointers of block scalars (``|`` or ``>``), whose text starts on the next line.
+        lines: The source text, split into lines.
+    """
+
+    file: str
+    data: Any
+    keys: Mapping[str, Position] = field(default_factory=dict)
+    values: Mapping[str, Position] = field(default_factory=dict)
+    blocks: frozenset[str] = frozenset()
+    lines: tuple[str, ...] = ()
+
+    def at(self, ptr: str, *, value: bool = False) -> Position:
+        """Return the position of ``ptr`` (of its value when ``value``), else of its parent's."""
+        parts = pointer_parts(ptr)
+        while True:
+            current = pointer(*parts)
+            if value and current in self.values:
+                return self.values[current]
+            if current in self.keys:
+                return self.keys[current]
+            if not parts:
+                return (1, 1)
+            parts.pop()
+            value = False  # a parent's key is a better place than a parent's value
+
+    def template_line(self, ptr: str, lineno: int) -> Position:
+        """Map line ``lineno`` (1-based) of the template stored at ``ptr`` onto the file."""
+        line, col = self.at(ptr, value=True)
+        if ptr in self.blocks:
+            line += lineno
+            text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+            return (line, len(text) - len(text.lstrip()) + 1)
+        if lineno <= 1:
+            return (line, col)
+        return (line + lineno - 1, 1)
+
+    def diagnostic(
+        self, ptr: str, message: str, hint: str | None = None, *, value: bool = False
+    ) -> Diagnostic:
+        """Make a diagnostic positioned at ``ptr`` in this file."""
+        line, col = self.at(ptr, value=value)
+        return Diagnostic(self.file, line, col, message, hint)
+
+
+_HINTS = {
+    "found character '\\t' that cannot start any token": (
+        "a tab character is not allowed here",
+        "YAML indentation must use spaces, not tabs",
+    ),
+    "but found another document": (
+        "the file holds more than one YAML document",
+        "put each pipeline in its own file, without a second '---'",
+    ),
+    "mapping values are not allowed here": (
+        "a ':' is not allowed here",
+        "quote the value if it contains ': ', e.g. command: \"echo a: b\"",
+    ),
+}
+
+
+def _syntax_diagnostic(file: str, error: MarkedYAMLError) -> Diagnostic:
+    mark = error.problem_mark or error.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = str(error.problem or error.context or "the text is not valid YAML")
+    if type(error).__name__ == "DuplicateKeyError":
+        key = problem.split('"')[1] if problem.count('"') >= 2 else "?"
+        return Diagnostic(
+            file,
+            line,
+            col,
+            f"duplicate key '{key}'",
+            "a key may appear only once in a mapping; remove or rename one of them",
+        )
+    message, hint = _HINTS.get(problem, (problem, None))
+    context, ctx = error.context, error.context_mark
+    if hint is None and context and ctx is not None and error.problem:
+        what = _WHILE.sub("", str(context))
+        hint = f"check the {what} that starts at line {ctx.line + 1}, column {ctx.column + 1}"
+    return Diagnostic(file, line, col, f"invalid YAML: {message}", hint)
+
+
+_WHILE = re.compile(r"^while \w+ (an? )?")
+
+
+class _Converter:
+    def __init__(self) -> None:
+        self.keys: dict[str, Position] = {}
+        self.values: dict[str, Position] = {}
+        self.blocks: set[str] = set()
+
+    def convert(self, node: Any, ptr: str) -> Any:
+        if isinstance(node, CommentedMap):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                name = _key_text(key)
+                child = ptr + pointer(name)
+                self._mark(node, key, child)
+                out[name] = self.convert(value, child)
+            return out
+        if isinstance(node, CommentedSeq):
+            items: list[Any] = []
+            for index, value in enumerate(node):
+                child = ptr + pointer(index)
+                try:
+                    line, col = node.lc.item(index)
+                    self.keys[child] = self.values[child] = (line + 1, col + 1)
+                except (KeyError, IndexError, TypeError):
+                    pass
+                items.append(self.convert(value, child))
+            return items
+        return _scalar(node, ptr, self.blocks)
+
+    def _mark(self, node: CommentedMap, key: Any, child: str) -> None:
+        try:
+            line, col = node.lc.key(key)
+            self.keys[child] = (line + 1, col + 1)
+            line, col = node.lc.value(key)
+            # an empty value has no place of its own: ruamel puts it after the key's line
+            empty = node[key] is None
+            self.values[child] = self.keys[child] if empty else (line + 1, col + 1)
+        except (KeyError, IndexError, TypeError):
+            pass  # keys brought in by a `<<:` merge have no position of their own
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    return str(key)
+
+
+def _scalar(node: Any, ptr: str, blocks: set[str]) -> Any:
+    if isinstance(node, LiteralScalarString | FoldedScalarString):
+        blocks.add(ptr)
+        return str(node)
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, dt.date | dt.datetime):
+        return node.isoformat()
+    return str(node)
+
+
+def load_document(text: str, file: str) -> Document:
+    """Parse YAML text into a Document.
+
+    Args:
+        text: The YAML source.
+        file: The file name to put in diagnostics.
+
+    Raises:
+        PipelineError: the text is not valid YAML (syntax error, duplicate key, tab, ...).
+    """
+    yaml = YAML(typ="rt")
+    try:
+        node = yaml.load(text)
+    except MarkedYAMLError as error:
+        raise PipelineError([_syntax_diagnostic(file, error)]) from None
+    except YAMLError as error:
+        raise PipelineError([Diagnostic(file, 1, 1, f"invalid YAML: {error}")]) from None
+    converter = _Converter()
+    if isinstance(node, CommentedMap | CommentedSeq):
+        converter.keys[""] = converter.values[""] = (node.lc.line + 1, node.lc.col + 1)
+    data = converter.convert(node, "")
+    return Document(
+        file=file,
+        data=data,
+        keys=converter.keys,
+        values=converter.values,
+        blocks=frozenset(converter.blocks),
+        lines=tuple(text.splitlines()),
+    )
