@@ -34,15 +34,17 @@ class ContainerRunner(LocalRunner):
 
     kind: RunnerKind = "container"
 
-    def __init__(self, state_dir: Path | str, engine: str | None = None,
-                 grace_seconds: float = 5.0) -> None:
+    def __init__(
+        self, state_dir: Path | str, engine: str | None = None, grace_seconds: float = 5.0
+    ) -> None:
         super().__init__(state_dir, grace_seconds)
         found = engine or detect_container_engine()
         if found is None:
             raise RunnerUnavailableError(
                 "the container runner needs podman or docker with a running engine, but "
                 "neither `podman info` nor `docker info` succeeded here; start the engine, "
-                "or use the local runner (--runner local)")
+                "or use the local runner (--runner local)"
+            )
         self.engine = found
 
     def _problems(self, request: JobRequest) -> list[str]:

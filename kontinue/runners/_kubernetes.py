@@ -61,7 +61,8 @@ class KubernetesRunner:
             if record is None:
                 raise RunnerError(
                     f"job {request.job_name} in namespace {request.namespace} already existed "
-                    "but was deleted before it could be read; start it again") from exc
+                    "but was deleted before it could be read; start it again"
+                ) from exc
             return record
         return job_record(self._plain(job), [])
 
@@ -77,8 +78,9 @@ class KubernetesRunner:
         pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={name}")
         return job_record(self._plain(job), [self._plain(p) for p in pods.items])
 
-    def _target(self, name: str, namespace: str, pod: str | None,
-                container: str | None) -> tuple[PodRecord | None, str | None]:
+    def _target(
+        self, name: str, namespace: str, pod: str | None, container: str | None
+    ) -> tuple[PodRecord | None, str | None]:
         record = self.poll(name, namespace)
         if record is None:
             raise JobNotFoundError(f"there is no job {kube_name(name)} in namespace {namespace}")
@@ -89,8 +91,14 @@ class KubernetesRunner:
             container = pod_record.containers[0].name
         return pod_record, container
 
-    def logs(self, name: str, namespace: str, pod: str | None = None,
-             container: str | None = None, tail_lines: int | None = None) -> str:
+    def logs(
+        self,
+        name: str,
+        namespace: str,
+        pod: str | None = None,
+        container: str | None = None,
+        tail_lines: int | None = None,
+    ) -> str:
         """A container's log from the API server (newest pod, first container by default).
 
         Raises:
@@ -112,8 +120,14 @@ class KubernetesRunner:
             raise
         return str(text or "")
 
-    def follow(self, name: str, namespace: str, pod: str | None = None,
-               container: str | None = None, tail_lines: int | None = None) -> Iterator[str]:
+    def follow(
+        self,
+        name: str,
+        namespace: str,
+        pod: str | None = None,
+        container: str | None = None,
+        tail_lines: int | None = None,
+    ) -> Iterator[str]:
         """Yield a container's log lines as the API server streams them, until it ends.
 
         Raises:
@@ -122,8 +136,11 @@ class KubernetesRunner:
         pod_record, container = self._target(name, namespace, pod, container)
         if pod_record is None:
             return iter(())
-        kwargs: dict[str, Any] = {"name": pod_record.name, "namespace": namespace,
-                                  "container": container}
+        kwargs: dict[str, Any] = {
+            "name": pod_record.name,
+            "namespace": namespace,
+            "container": container,
+        }
         if tail_lines is not None:
             kwargs["tail_lines"] = tail_lines
         watcher = cast(Any, watch).Watch()  # the watch module has no type annotations
@@ -133,8 +150,9 @@ class KubernetesRunner:
     def cancel(self, name: str, namespace: str) -> None:
         """Delete the Job and, in the background, its pods; a missing Job is fine."""
         try:
-            self.batch.delete_namespaced_job(kube_name(name), namespace,
-                                             propagation_policy="Background")
+            self.batch.delete_namespaced_job(
+                kube_name(name), namespace, propagation_policy="Background"
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise

@@ -69,8 +69,10 @@ def spec_problems(pod_spec: Mapping[str, Any], needs_command: bool) -> list[str]
     if not main:
         problems.append("the pod spec has no containers; give at least one")
     if pod_spec.get("restartPolicy", "Never") not in ("Never", "OnFailure"):
-        problems.append(f"restartPolicy {pod_spec.get('restartPolicy')!r} is not allowed in a "
-                        "Job; use Never (the default) or OnFailure")
+        problems.append(
+            f"restartPolicy {pod_spec.get('restartPolicy')!r} is not allowed in a "
+            "Job; use Never (the default) or OnFailure"
+        )
     for kind, containers in (("init container", init), ("container", main)):
         for spec in containers:
             name = spec.get("name") or "?"
@@ -130,8 +132,15 @@ def engine_launch(spec: Mapping[str, Any], engine: str, namespace: str, pod: str
     """How the container runner starts a container: `<engine> run --rm` of its image."""
     declared = container_env(spec)
     command, args = _argv(spec, declared)
-    argv = [engine, "run", "--rm", "--name", engine_container_name(namespace, pod, spec["name"]),
-            "--hostname", pod]
+    argv = [
+        engine,
+        "run",
+        "--rm",
+        "--name",
+        engine_container_name(namespace, pod, spec["name"]),
+        "--hostname",
+        pod,
+    ]
     if spec.get("workingDir"):
         argv += ["--workdir", spec["workingDir"]]
     for key, value in declared.items():
@@ -154,8 +163,12 @@ def detect_container_engine() -> str | None:
             continue
         try:
             result = subprocess.run(
-                [path, "info"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, timeout=20, check=False,
+                [path, "info"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=20,
+                check=False,
             )
         except (OSError, subprocess.TimeoutExpired):
             continue

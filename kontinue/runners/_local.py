@@ -78,8 +78,11 @@ class LocalRunner:
 
     def _options(self, request: JobRequest) -> dict[str, Any]:
         grace = request.pod_spec.get("terminationGracePeriodSeconds")
-        return {"engine": None, "cwd": os.getcwd(),
-                "grace": self.grace_seconds if grace is None else float(grace)}
+        return {
+            "engine": None,
+            "cwd": os.getcwd(),
+            "grace": self.grace_seconds if grace is None else float(grace),
+        }
 
     # -- Runner -----------------------------------------------------------------------------
 
@@ -93,17 +96,29 @@ class LocalRunner:
         root.mkdir(parents=True, exist_ok=True)
         staging = JobDir(Path(tempfile.mkdtemp(prefix=f".{request.job_name}.", dir=root)))
         now = utcnow()
-        record = JobRecord(name=request.job_name, namespace=request.namespace, runner=self.kind,
-                           labels=request.all_labels(), started_at=now)
+        record = JobRecord(
+            name=request.job_name,
+            namespace=request.namespace,
+            runner=self.kind,
+            labels=request.all_labels(),
+            started_at=now,
+        )
         problems = self._problems(request)
         if problems:
-            record = record.model_copy(update={
-                "phase": "Failed", "reason": "InvalidSpec", "finished_at": now,
-                "message": f"job {request.job_name} cannot run on the {self.kind} runner: "
-                           + "; ".join(problems)})
+            record = record.model_copy(
+                update={
+                    "phase": "Failed",
+                    "reason": "InvalidSpec",
+                    "finished_at": now,
+                    "message": f"job {request.job_name} cannot run on the {self.kind} runner: "
+                    + "; ".join(problems),
+                }
+            )
         try:
-            atomic_write_json(staging.request_path,
-                              {"request": request.to_json(), "options": self._options(request)})
+            atomic_write_json(
+                staging.request_path,
+                {"request": request.to_json(), "options": self._options(request)},
+            )
             atomic_write_json(staging.starter_path, ProcessId.of(os.getpid()).to_json())
             staging.write_record(record)
             (staging.path / "lock").touch()
@@ -122,7 +137,8 @@ class LocalRunner:
         if record is None:
             raise RunnerError(
                 f"{job.path} exists but holds no job record, so job {request.job_name} can "
-                "neither be started nor found; remove that directory and try again")
+                "neither be started nor found; remove that directory and try again"
+            )
         return record
 
     def _launch(self, job: JobDir, record: JobRecord) -> JobRecord:
@@ -130,14 +146,22 @@ class LocalRunner:
             with open(job.path / "supervisor.log", "ab") as log:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "kontinue.runners._shim", str(job.path)],
-                    cwd=_PACKAGE_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    stderr=log, start_new_session=True,
+                    cwd=_PACKAGE_ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    start_new_session=True,
                 )
         except OSError as exc:
             with job.lock():
-                record = record.model_copy(update={
-                    "phase": "Failed", "reason": "SupervisorDied", "finished_at": utcnow(),
-                    "message": f"could not launch the job's supervisor: {exc}"})
+                record = record.model_copy(
+                    update={
+                        "phase": "Failed",
+                        "reason": "SupervisorDied",
+                        "finished_at": utcnow(),
+                        "message": f"could not launch the job's supervisor: {exc}",
+                    }
+                )
                 job.write_record(record)
             return record
         atomic_write_json(job.supervisor_path, ProcessId.of(proc.pid).to_json())
@@ -167,12 +191,24 @@ class LocalRunner:
         failed = record.failed
         if pods and pods[-1].phase in ("Pending", "Running"):
             failed += 1
-            pods[-1] = pods[-1].model_copy(update={
-                "phase": "Failed", "reason": reason, "message": message,
-                "finished_at": utcnow()})
-        record = record.model_copy(update={
-            "phase": "Failed", "reason": reason, "message": message, "pods": pods,
-            "failed": failed, "finished_at": utcnow()})
+            pods[-1] = pods[-1].model_copy(
+                update={
+                    "phase": "Failed",
+                    "reason": reason,
+                    "message": message,
+                    "finished_at": utcnow(),
+                }
+            )
+        record = record.model_copy(
+            update={
+                "phase": "Failed",
+                "reason": reason,
+                "message": message,
+                "pods": pods,
+                "failed": failed,
+                "finished_at": utcnow(),
+            }
+        )
         job.write_record(record)
         return record
 
@@ -228,27 +264,37 @@ class LocalRunner:
 
     # -- logs -------------------------------------------------------------------------------
 
-    def _log_target(self, name: str, namespace: str, pod: str | None,
-                    container: str | None) -> tuple[JobDir, JobRecord, PodRecord | None, str]:
+    def _log_target(
+        self, name: str, namespace: str, pod: str | None, container: str | None
+    ) -> tuple[JobDir, JobRecord, PodRecord | None, str]:
         job = JobDir.of(self.state_dir, namespace, name)
         record = self.poll(name, namespace)
         if record is None:
             raise JobNotFoundError(f"there is no job {name} in namespace {namespace}")
         pod_record = record.pod(pod)
         if pod is not None and pod_record is None:
-            raise JobNotFoundError(f"job {record.name} has no pod {pod}; it has "
-                                   f"{[p.name for p in record.pods] or 'none yet'}")
+            raise JobNotFoundError(
+                f"job {record.name} has no pod {pod}; it has "
+                f"{[p.name for p in record.pods] or 'none yet'}"
+            )
         if pod_record is None:
             return job, record, None, container or ""
         status = pod_record.container(container)
         if status is None:
             names = [c.name for c in (*pod_record.init_containers, *pod_record.containers)]
-            raise JobNotFoundError(f"pod {pod_record.name} has no container {container}; "
-                                   f"it has {names}")
+            raise JobNotFoundError(
+                f"pod {pod_record.name} has no container {container}; it has {names}"
+            )
         return job, record, pod_record, status.name
 
-    def logs(self, name: str, namespace: str, pod: str | None = None,
-             container: str | None = None, tail_lines: int | None = None) -> str:
+    def logs(
+        self,
+        name: str,
+        namespace: str,
+        pod: str | None = None,
+        container: str | None = None,
+        tail_lines: int | None = None,
+    ) -> str:
         """A container's log (newest pod, first container by default), last lines only if asked.
 
         Raises:
@@ -260,19 +306,30 @@ class LocalRunner:
         path = job.log_path(pod_record.name, container_name)
         return _tail(path, tail_lines) if path.exists() else ""
 
-    def follow(self, name: str, namespace: str, pod: str | None = None,
-               container: str | None = None, tail_lines: int | None = None) -> Iterator[str]:
+    def follow(
+        self,
+        name: str,
+        namespace: str,
+        pod: str | None = None,
+        container: str | None = None,
+        tail_lines: int | None = None,
+    ) -> Iterator[str]:
         """Yield a container's log lines (without newlines) as they come, until it ends.
 
         Raises:
             JobNotFoundError: no such job, or no such pod or container in it.
         """
-        job, record, pod_record, container_name = self._log_target(name, namespace, pod,
-                                                                   container)
+        job, record, pod_record, container_name = self._log_target(name, namespace, pod, container)
         return self._follow(job, record, pod_record, container_name, tail_lines)
 
-    def _follow(self, job: JobDir, record: JobRecord, pod_record: PodRecord | None,
-                container: str, tail_lines: int | None) -> Iterator[str]:
+    def _follow(
+        self,
+        job: JobDir,
+        record: JobRecord,
+        pod_record: PodRecord | None,
+        container: str,
+        tail_lines: int | None,
+    ) -> Iterator[str]:
         while pod_record is None:  # wait for the first pod to start
             if record.finished:
                 return

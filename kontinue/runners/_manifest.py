@@ -45,7 +45,8 @@ def build_job_manifest(request: JobRequest) -> dict[str, Any]:
     if policy not in ("Never", "OnFailure"):
         raise ValueError(
             f"job {request.job_name}: restartPolicy {policy!r} is not allowed in a Job; "
-            "use Never (the default) or OnFailure")
+            "use Never (the default) or OnFailure"
+        )
     spec["template"] = {**template, "metadata": template_meta, "spec": pod_spec}
     annotations = dict(request.annotations)
     if request.step:
@@ -77,23 +78,32 @@ def _container_status(name: str, image: str, status: Mapping[str, Any] | None) -
     if terminated := state.get("terminated"):
         code = int(terminated.get("exitCode", 0))
         return ContainerStatus(
-            name=name, image=image, exit_code=code,
+            name=name,
+            image=image,
+            exit_code=code,
             started_at=_time(terminated.get("startedAt")),
             finished_at=_time(terminated.get("finishedAt")),
             reason=terminated.get("reason") or ("Completed" if code == 0 else "Error"),
-            message=terminated.get("message") or "")
+            message=terminated.get("message") or "",
+        )
     if running := state.get("running"):
         return ContainerStatus(name=name, image=image, started_at=_time(running.get("startedAt")))
     waiting: Mapping[str, Any] = state.get("waiting") or {}
-    return ContainerStatus(name=name, image=image, reason=waiting.get("reason") or "",
-                           message=waiting.get("message") or "")
+    return ContainerStatus(
+        name=name,
+        image=image,
+        reason=waiting.get("reason") or "",
+        message=waiting.get("message") or "",
+    )
 
 
-def _statuses(specs: list[Mapping[str, Any]], statuses: list[Mapping[str, Any]]
-              ) -> list[ContainerStatus]:
+def _statuses(
+    specs: list[Mapping[str, Any]], statuses: list[Mapping[str, Any]]
+) -> list[ContainerStatus]:
     by_name = {s.get("name"): s for s in statuses}
-    return [_container_status(c["name"], c.get("image") or "", by_name.get(c["name"]))
-            for c in specs]
+    return [
+        _container_status(c["name"], c.get("image") or "", by_name.get(c["name"])) for c in specs
+    ]
 
 
 def pod_record(pod: Mapping[str, Any]) -> PodRecord:
@@ -106,7 +116,9 @@ def pod_record(pod: Mapping[str, Any]) -> PodRecord:
     main = _statuses(spec.get("containers") or [], status.get("containerStatuses") or [])
     message = status.get("message") or "; ".join(
         f"container {c.name}: {c.reason}" + (f": {c.message}" if c.message else "")
-        for c in (*init, *main) if c.exit_code is None and c.reason)
+        for c in (*init, *main)
+        if c.exit_code is None and c.reason
+    )
     finished = [c.finished_at for c in main if c.finished_at is not None]
     return PodRecord(
         name=meta.get("name") or "",
@@ -142,8 +154,13 @@ def job_record(job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> JobReco
             phase, reason = "Failed", condition.get("reason") or ""
             message = condition.get("message") or ""
             finished_at = finished_at or _time(condition.get("lastTransitionTime"))
-    ordered = sorted(pods, key=lambda p: (str((p.get("metadata") or {}).get(
-        "creationTimestamp") or ""), str((p.get("metadata") or {}).get("name") or "")))
+    ordered = sorted(
+        pods,
+        key=lambda p: (
+            str((p.get("metadata") or {}).get("creationTimestamp") or ""),
+            str((p.get("metadata") or {}).get("name") or ""),
+        ),
+    )
     return JobRecord(
         name=meta.get("name") or "",
         namespace=meta.get("namespace") or "",

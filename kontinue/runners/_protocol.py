@@ -131,11 +131,19 @@ class JobRequest:
         """Return the request as a JSON-plain dict (the local runners keep it on disk)."""
         owner = None
         if self.owner is not None:
-            owner = {"name": self.owner.name, "uid": self.owner.uid,
-                     "apiVersion": self.owner.api_version, "kind": self.owner.kind}
+            owner = {
+                "name": self.owner.name,
+                "uid": self.owner.uid,
+                "apiVersion": self.owner.api_version,
+                "kind": self.owner.kind,
+            }
         return {
-            "name": self.name, "namespace": self.namespace, "spec": to_plain(self.spec),
-            "step": self.step, "owner": owner, "labels": dict(self.labels),
+            "name": self.name,
+            "namespace": self.namespace,
+            "spec": to_plain(self.spec),
+            "step": self.step,
+            "owner": owner,
+            "labels": dict(self.labels),
             "annotations": dict(self.annotations),
         }
 
@@ -145,12 +153,21 @@ class JobRequest:
         owner_data = data.get("owner")
         owner = None
         if owner_data:
-            owner = OwnerRef(name=owner_data["name"], uid=owner_data["uid"],
-                             api_version=owner_data.get("apiVersion", OwnerRef.api_version),
-                             kind=owner_data.get("kind", OwnerRef.kind))
-        return cls(name=data["name"], namespace=data["namespace"], spec=data["spec"],
-                   step=data.get("step", ""), owner=owner, labels=data.get("labels") or {},
-                   annotations=data.get("annotations") or {})
+            owner = OwnerRef(
+                name=owner_data["name"],
+                uid=owner_data["uid"],
+                api_version=owner_data.get("apiVersion", OwnerRef.api_version),
+                kind=owner_data.get("kind", OwnerRef.kind),
+            )
+        return cls(
+            name=data["name"],
+            namespace=data["namespace"],
+            spec=data["spec"],
+            step=data.get("step", ""),
+            owner=owner,
+            labels=data.get("labels") or {},
+            annotations=data.get("annotations") or {},
+        )
 
 
 @runtime_checkable

@@ -121,8 +121,9 @@ class Supervisor:
         if self.deadline is not None and now >= self.deadline:
             raise _Stop("DeadlineExceeded", "Job was active longer than specified deadline")
         if pod_deadline is not None and now >= pod_deadline:
-            raise _Stop("DeadlineExceeded", "Pod was active on the node longer than the "
-                        "specified deadline")
+            raise _Stop(
+                "DeadlineExceeded", "Pod was active on the node longer than the specified deadline"
+            )
 
     # -- containers -------------------------------------------------------------------------
 
@@ -144,18 +145,30 @@ class Supervisor:
         with open(self.job.log_path(pod, container.name), "ab", buffering=0) as log:
             try:
                 proc = subprocess.Popen(
-                    container.launch.argv, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, env=container.launch.env,
-                    cwd=container.launch.cwd, start_new_session=True,
+                    container.launch.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=container.launch.env,
+                    cwd=container.launch.cwd,
+                    start_new_session=True,
                 )
             except (OSError, ValueError) as exc:
                 detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                message = (f"could not start {container.launch.argv[:1]} in "
-                           f"{container.launch.cwd or os.getcwd()}: {detail}")
+                message = (
+                    f"could not start {container.launch.argv[:1]} in "
+                    f"{container.launch.cwd or os.getcwd()}: {detail}"
+                )
                 log.write(message.encode() + b"\n")
-                container.status = container.status.model_copy(update={
-                    "exit_code": _START_ERROR_EXIT, "reason": "StartError", "message": message,
-                    "started_at": now, "finished_at": now})
+                container.status = container.status.model_copy(
+                    update={
+                        "exit_code": _START_ERROR_EXIT,
+                        "reason": "StartError",
+                        "message": message,
+                        "started_at": now,
+                        "finished_at": now,
+                    }
+                )
                 return
         container.proc = proc
         container.group = ProcessId.of(proc.pid)
@@ -168,9 +181,13 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(container.group.pid, signal.SIGKILL)
         code = returncode if returncode >= 0 else 128 - returncode
-        container.status = container.status.model_copy(update={
-            "exit_code": code, "finished_at": utcnow(),
-            "reason": "Completed" if code == 0 else "Error"})
+        container.status = container.status.model_copy(
+            update={
+                "exit_code": code,
+                "finished_at": utcnow(),
+                "reason": "Completed" if code == 0 else "Error",
+            }
+        )
 
     def kill(self, containers: list[_Container]) -> None:
         """Stop running containers: SIGTERM, a grace period, SIGKILL; then reap them."""
@@ -180,13 +197,20 @@ class Supervisor:
             assert container.proc is not None
             self.finish(container, container.proc.wait())
             if self.engine:
-                name = engine_container_name(self.request.namespace, self.pods[-1].name,
-                                             container.name)
-                subprocess.run([self.engine, "rm", "--force", name], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=60, check=False)
+                name = engine_container_name(
+                    self.request.namespace, self.pods[-1].name, container.name
+                )
+                subprocess.run(
+                    [self.engine, "rm", "--force", name],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=60,
+                    check=False,
+                )
 
-    def wait(self, pod: PodRecord, containers: list[_Container], deadline: float | None,
-             init: bool) -> None:
+    def wait(
+        self, pod: PodRecord, containers: list[_Container], deadline: float | None, init: bool
+    ) -> None:
         """Wait for the containers to exit, publishing each exit; stop them on `_Stop`."""
         try:
             while True:
@@ -221,13 +245,19 @@ class Supervisor:
         pod_spec: dict[str, Any] = self.request.pod_spec
         init_specs, main_specs = pod_containers(pod_spec)
         images = sorted({s.get("image") or "(no image)" for s in (*init_specs, *main_specs)})
-        note = "" if self.engine else \
-            f"image{'s' if len(images) > 1 else ''} {', '.join(images)} not pulled: ran locally"
+        plural = "s" if len(images) > 1 else ""
+        note = "" if self.engine else f"image{plural} {', '.join(images)} not pulled: ran locally"
         init = [_Container(s, self.launch(s, name)) for s in init_specs]
         main = [_Container(s, self.launch(s, name)) for s in main_specs]
-        pod = PodRecord(name=name, phase="Running", message=note, node=self.node,
-                        started_at=utcnow(), init_containers=[c.status for c in init],
-                        containers=[c.status for c in main])
+        pod = PodRecord(
+            name=name,
+            phase="Running",
+            message=note,
+            node=self.node,
+            started_at=utcnow(),
+            init_containers=[c.status for c in init],
+            containers=[c.status for c in main],
+        )
         self.set_pod(pod)
         deadline = None
         if pod_spec.get("activeDeadlineSeconds"):
@@ -253,16 +283,30 @@ class Supervisor:
                 pod = self.pod_state(pod, main, init=False)
                 failure = "; ".join(
                     f"container {c.name} exited with code {c.status.exit_code}"
-                    for c in main if c.status.exit_code != 0)
+                    for c in main
+                    if c.status.exit_code != 0
+                )
         except _Stop as stop:
             pod = self.pod_state(self.pod_state(pod, init, True), main, False)
-            self.set_pod(pod.model_copy(update={
-                "phase": "Failed", "reason": stop.reason, "finished_at": utcnow(),
-                "message": "; ".join(filter(None, [stop.message, note]))}))
+            self.set_pod(
+                pod.model_copy(
+                    update={
+                        "phase": "Failed",
+                        "reason": stop.reason,
+                        "finished_at": utcnow(),
+                        "message": "; ".join(filter(None, [stop.message, note])),
+                    }
+                )
+            )
             raise
         phase = "Failed" if failure else "Succeeded"
-        pod = pod.model_copy(update={"phase": phase, "finished_at": utcnow(),
-                                     "message": "; ".join(filter(None, [failure, note]))})
+        pod = pod.model_copy(
+            update={
+                "phase": phase,
+                "finished_at": utcnow(),
+                "message": "; ".join(filter(None, [failure, note])),
+            }
+        )
         self.set_pod(pod)
         return pod
 
@@ -287,10 +331,12 @@ class Supervisor:
                 failed += 1
                 self.publish(failed=failed)
                 if failed > backoff_limit:
-                    self.publish(phase="Failed", reason="BackoffLimitExceeded",
-                                 finished_at=utcnow(),
-                                 message=f"Job has reached the specified backoff limit: "
-                                         f"{pod.message}")
+                    self.publish(
+                        phase="Failed",
+                        reason="BackoffLimitExceeded",
+                        finished_at=utcnow(),
+                        message=f"Job has reached the specified backoff limit: {pod.message}",
+                    )
                     return
         except _Stop as stop:
             if stop.reason == "Superseded":
@@ -299,8 +345,13 @@ class Supervisor:
             if last is not None and last.phase == "Failed" and last.reason == stop.reason:
                 failed += 1  # the pod it stopped counts as failed, as on Kubernetes
             with contextlib.suppress(_Stop):
-                self.publish(phase="Failed", reason=stop.reason, message=stop.message,
-                             failed=failed, finished_at=utcnow())
+                self.publish(
+                    phase="Failed",
+                    reason=stop.reason,
+                    message=stop.message,
+                    failed=failed,
+                    finished_at=utcnow(),
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,8 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         terminate_groups(job.container_groups(), supervisor.grace)
         with contextlib.suppress(Exception):
-            supervisor.publish(phase="Failed", reason="SupervisorError", finished_at=utcnow(),
-                               message=f"the job's supervisor failed: {exc!r}")
+            supervisor.publish(
+                phase="Failed",
+                reason="SupervisorError",
+                finished_at=utcnow(),
+                message=f"the job's supervisor failed: {exc!r}",
+            )
         raise
     return 0
 

@@ -26,8 +26,9 @@ def _clean_lines(log_text: str) -> list[str]:
 
 
 def _last_traceback(lines: list[str]) -> list[str] | None:
-    start = next((i for i in range(len(lines) - 1, -1, -1)
-                  if lines[i].lstrip().startswith(_TRACEBACK)), None)
+    start = next(
+        (i for i in range(len(lines) - 1, -1, -1) if lines[i].lstrip().startswith(_TRACEBACK)), None
+    )
     if start is None:
         return None
     indent = len(lines[start]) - len(lines[start].lstrip())

@@ -115,15 +115,17 @@ class Claim:
         """Extend the lease; False if it was lost (then the function is told to stop)."""
         now = self.clock.now()
 
-        def extend(ex: Execution) -> None:
+        def extend(ex: Execution) -> bool:
             lease = ex.status.lease
-            assert lease is not None
+            if ex.status.phase != "Executing" or lease is None or lease.holder != self.holder:
+                return False  # the run already parked or finished: nothing left to renew
             ex.status.lease = Lease(
                 holder=self.holder,
                 acquire_time=lease.acquire_time,
                 renew_time=now,
                 expire_time=now + self.lease_duration,
             )
+            return True
 
         try:
             self.write_status(extend)

@@ -278,8 +278,13 @@ class ExecutionContext:
         return self._claim.retry
 
     def auto_progress(self, current: int, total: int) -> None:
-        """Progress set by a fan-out; skipped if the function set progress itself."""
-        if self._progress_set_by_user:
+        """Progress set by a fan-out; skipped if the function set progress itself.
+
+        Also skipped while replaying: the run that recorded those steps wrote the same
+        values already, and rewriting each one on every replay made a sequence of n
+        children cost O(n^2) status writes.
+        """
+        if self._progress_set_by_user or self.replaying:
             return
         progress = Progress(current=current, max=total)
 

@@ -27,7 +27,7 @@ from kontinue.api import (
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._errors import ErrAttemptTimeout, ErrOverallTimeout, error_to_record
 from kontinue.runtime._informer import Informer
-from kontinue.runtime._mutex import mutex_resource_name
+from kontinue.runtime._mutex import WAITING_PREFIX, mutex_resource_name
 from kontinue.runtime._registry import Registry
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
 
@@ -60,6 +60,7 @@ class Controller:
         self.runners = runners or {}
         self.registry = registry
         self.informer = Informer(store, (Execution, Suspension, Mutex, Function), namespace)
+        self._published: dict[str, Function] = {}
         self.next_timer: datetime | None = None
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
@@ -77,6 +78,7 @@ class Controller:
         self.informer.sync()
         now = self.clock.now()
         self.next_timer = None
+        self._published = {f.name: f for f in self.informer.of(Function)}
         executions: list[Execution] = self.informer.of(Execution)
         children: defaultdict[str, list[Execution]] = defaultdict(list)
         by_name: dict[tuple[str, str], Execution] = {}
@@ -102,7 +104,7 @@ class Controller:
             return fdef.retry, fdef.timeout
         published: Function | None = self.informer.get(Function, ex.metadata.namespace, name)
         if published is None:
-            published = next((f for f in self.informer.of(Function) if f.name == name), None)
+            published = self._published.get(name)  # published in another namespace
         if published is None:
             return None, None
         return published.spec.retry, published.spec.timeout
@@ -132,6 +134,8 @@ class Controller:
         ns = ex.metadata.namespace
         if st.phase == "Canceled":
             return self._cascade_cancel(ex, children)
+        if st.phase == "Failed":  # nothing will wait for what it started any more
+            return self._cancel_children(ex, children, "its parent failed")
         if st.phase in TERMINAL_PHASES:
             return 0
         timeout = self._timeout(ex)
@@ -309,7 +313,7 @@ class Controller:
                 if ex.metadata.name == current.status.holder or ex.status.phase != "Pending":
                     continue
                 message = (
-                    f"waiting for mutex {key!r} held by {current.status.holder} "
+                    f"{WAITING_PREFIX}{key!r} held by {current.status.holder} "
                     f"({position} ahead in the queue)"
                 )
                 if ex.status.message != message:

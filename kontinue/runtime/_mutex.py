@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["mutex_resource_name"]
+__all__ = ["WAITING_PREFIX", "mutex_resource_name"]
+
+WAITING_PREFIX = "waiting for mutex "
+"""How the status message of an Execution queued behind a mutex begins."""
 
 
 def mutex_resource_name(key: str) -> str:

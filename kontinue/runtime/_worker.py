@@ -33,7 +33,7 @@ from kontinue.runtime._errors import (
     is_retryable_error,
 )
 from kontinue.runtime._informer import Informer
-from kontinue.runtime._mutex import mutex_resource_name
+from kontinue.runtime._mutex import WAITING_PREFIX, mutex_resource_name
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
 from kontinue.runtime._signals import Park, Stop
 from kontinue.store import AlreadyExistsError, ConflictError, Store
@@ -128,6 +128,7 @@ class Worker:
             How many Executions were started.
         """
         self.informer.sync(timeout)
+        self._notice_cancellations()
         started = 0
         for ex in sorted(self.informer.of(Execution), key=_creation_order):
             if self.busy >= self._capacity:
@@ -135,6 +136,19 @@ class Worker:
             if self._runnable(ex) and self._start(ex):
                 started += 1
         return started
+
+    def _notice_cancellations(self) -> None:
+        """Tell running functions at once that their Execution was canceled or deleted.
+
+        Their `ktx.context()` reports it and their next SDK call raises ErrCanceled, without
+        waiting for the next lease renewal to find out.
+        """
+        with self._lock:
+            claims = list(self._running.values())
+        for claim in claims:
+            current = self.informer.get(Execution, *claim.key)
+            if current is None or current.status.phase == "Canceled":
+                claim.scope.cancel("canceled")
 
     def wait_idle_event(self, timeout: float) -> bool:
         """Wait until some function run finishes (or `timeout`); True if one did."""
@@ -186,6 +200,8 @@ class Worker:
         st.attempt_start_time = now
         st.phase = "Executing"
         st.waiting_on = None
+        if ex.spec.mutex is not None and (st.message or "").startswith(WAITING_PREFIX):
+            st.message = None  # it holds the mutex now
         st.lease = Lease(
             holder=self.identity,
             acquire_time=now,
@@ -301,7 +317,10 @@ class Worker:
                 claims = list(self._running.values())
             for claim in claims:
                 if not claim.lost:
-                    claim.renew()
+                    try:
+                        claim.renew()
+                    except Exception:  # one failed renewal must not end renewals for all
+                        log.exception("could not renew the lease of %s", claim.key[1])
 
 
 def _creation_order(ex: Execution) -> tuple[str, int]:

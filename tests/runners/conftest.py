@@ -39,8 +39,13 @@ class Jobs:
         """A run_script-shaped request: `script` under /bin/sh -c in one container."""
         spec = job_spec_from_pod_spec(script_pod_spec("alpine:3.20", script))
         spec.update(job)
-        return JobRequest(name=name, namespace=Jobs.namespace, spec=spec, step=name,
-                          owner=OwnerRef(name="exec-1", uid="uid-1"))
+        return JobRequest(
+            name=name,
+            namespace=Jobs.namespace,
+            spec=spec,
+            step=name,
+            owner=OwnerRef(name="exec-1", uid="uid-1"),
+        )
 
     @staticmethod
     def pod_request(name: str, pod_spec: dict[str, Any], **job: Any) -> JobRequest:
@@ -50,8 +55,7 @@ class Jobs:
         return JobRequest(name=name, namespace=Jobs.namespace, spec=spec, step=name)
 
     @staticmethod
-    def wait_until(predicate: Callable[[], bool], what: str,
-                   timeout: float = WAIT_SECONDS) -> None:
+    def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT_SECONDS) -> None:
         """Poll `predicate` every 20 ms until it holds; fail naming `what` after `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

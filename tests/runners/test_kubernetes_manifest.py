@@ -43,25 +43,48 @@ def _validate(manifest: dict[str, Any]) -> None:
 
 
 def test_run_pod_shaped_manifest() -> None:
-    pod = V1PodSpec(containers=[V1Container(name="task", image="myapp:latest",
-                                            command=["./run-task"],
-                                            env=[V1EnvVar(name="MODE", value="fast")])])
-    request = JobRequest(name="deploy-7f2k-task", namespace="prod",
-                         spec=job_spec_from_pod_spec(pod), step="task", owner=_OWNER,
-                         labels={"team": "payments"}, annotations={"kontinue.cloud/note": "x"})
+    pod = V1PodSpec(
+        containers=[
+            V1Container(
+                name="task",
+                image="myapp:latest",
+                command=["./run-task"],
+                env=[V1EnvVar(name="MODE", value="fast")],
+            )
+        ]
+    )
+    request = JobRequest(
+        name="deploy-7f2k-task",
+        namespace="prod",
+        spec=job_spec_from_pod_spec(pod),
+        step="task",
+        owner=_OWNER,
+        labels={"team": "payments"},
+        annotations={"kontinue.cloud/note": "x"},
+    )
     manifest = build_job_manifest(request)
     _validate(manifest)
 
     assert manifest["apiVersion"] == "batch/v1" and manifest["kind"] == "Job"
     meta = manifest["metadata"]
     assert (meta["name"], meta["namespace"]) == ("deploy-7f2k-task", "prod")
-    expected_labels = {"team": "payments", "kontinue.cloud/execution": "deploy-7f2k",
-                       "kontinue.cloud/step": "task"}
+    expected_labels = {
+        "team": "payments",
+        "kontinue.cloud/execution": "deploy-7f2k",
+        "kontinue.cloud/step": "task",
+    }
     assert meta["labels"] == expected_labels
     assert meta["annotations"] == {"kontinue.cloud/note": "x", "kontinue.cloud/step": "task"}
-    assert meta["ownerReferences"] == [{
-        "apiVersion": "kontinue.cloud/v1alpha1", "kind": "Execution", "name": "deploy-7f2k",
-        "uid": _OWNER.uid, "controller": True, "blockOwnerDeletion": True}]
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": "kontinue.cloud/v1alpha1",
+            "kind": "Execution",
+            "name": "deploy-7f2k",
+            "uid": _OWNER.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     spec = manifest["spec"]
     assert spec["backoffLimit"] == 0
     assert spec["template"]["metadata"]["labels"] == expected_labels
@@ -71,14 +94,24 @@ def test_run_pod_shaped_manifest() -> None:
 
 def test_run_job_shaped_manifest_keeps_the_job_spec() -> None:
     job = V1JobSpec(
-        completions=3, parallelism=2, backoff_limit=4, active_deadline_seconds=600,
+        completions=3,
+        parallelism=2,
+        backoff_limit=4,
+        active_deadline_seconds=600,
         ttl_seconds_after_finished=3600,
         template=V1PodTemplateSpec(
             metadata=V1ObjectMeta(labels={"app": "batch"}),
-            spec=V1PodSpec(restart_policy="OnFailure", containers=[
-                V1Container(name="worker", image="worker:1", args=["--shard", "$(INDEX)"])])))
-    manifest = build_job_manifest(JobRequest(name="etl-run", namespace="data", spec=job,
-                                             step="run", owner=_OWNER))
+            spec=V1PodSpec(
+                restart_policy="OnFailure",
+                containers=[
+                    V1Container(name="worker", image="worker:1", args=["--shard", "$(INDEX)"])
+                ],
+            ),
+        ),
+    )
+    manifest = build_job_manifest(
+        JobRequest(name="etl-run", namespace="data", spec=job, step="run", owner=_OWNER)
+    )
     _validate(manifest)
 
     spec = manifest["spec"]
@@ -90,10 +123,12 @@ def test_run_job_shaped_manifest_keeps_the_job_spec() -> None:
 
 
 def test_run_script_shaped_manifest() -> None:
-    spec = job_spec_from_pod_spec(script_pod_spec("alpine:3.20", "echo 'Hello, World!'",
-                                                  env={"A": "1"}, working_dir="/tmp"))
-    manifest = build_job_manifest(JobRequest(name="hello-script", namespace="default",
-                                             spec=spec, step="script", owner=_OWNER))
+    spec = job_spec_from_pod_spec(
+        script_pod_spec("alpine:3.20", "echo 'Hello, World!'", env={"A": "1"}, working_dir="/tmp")
+    )
+    manifest = build_job_manifest(
+        JobRequest(name="hello-script", namespace="default", spec=spec, step="script", owner=_OWNER)
+    )
     _validate(manifest)
     container = manifest["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["/bin/sh", "-c", "echo 'Hello, World!'"]
@@ -102,8 +137,13 @@ def test_run_script_shaped_manifest() -> None:
 def test_long_names_are_truncated_with_a_stable_hash() -> None:
     long_step = "migrate-database-" + "very-long-step-name-" * 5
     name = f"execution-with-a-long-name-{long_step}"
-    request = JobRequest(name=name, namespace="default", step=long_step, owner=_OWNER,
-                         spec=job_spec_from_pod_spec(script_pod_spec("alpine", "true")))
+    request = JobRequest(
+        name=name,
+        namespace="default",
+        step=long_step,
+        owner=_OWNER,
+        spec=job_spec_from_pod_spec(script_pod_spec("alpine", "true")),
+    )
     manifest = build_job_manifest(request)
     _validate(manifest)
 
@@ -118,8 +158,11 @@ def test_long_names_are_truncated_with_a_stable_hash() -> None:
 
 
 def test_restart_policy_always_is_refused() -> None:
-    spec = {"template": {"spec": {"restartPolicy": "Always",
-                                  "containers": [{"name": "c", "image": "i"}]}}}
+    spec = {
+        "template": {
+            "spec": {"restartPolicy": "Always", "containers": [{"name": "c", "image": "i"}]}
+        }
+    }
     with pytest.raises(ValueError, match="restartPolicy 'Always' is not allowed"):
         build_job_manifest(JobRequest(name="x", namespace="default", spec=spec))
 
@@ -128,25 +171,43 @@ def _pod(name: str, created: str, phase: str, state: dict[str, Any]) -> dict[str
     return {
         "metadata": {"name": name, "creationTimestamp": created},
         "spec": {"nodeName": "node-1", "containers": [{"name": "task", "image": "app:1"}]},
-        "status": {"phase": phase, "startTime": created,
-                   "containerStatuses": [{"name": "task", "state": state}]},
+        "status": {
+            "phase": phase,
+            "startTime": created,
+            "containerStatuses": [{"name": "task", "state": state}],
+        },
     }
 
 
 def test_job_record_from_api_json() -> None:
     job = {
         "metadata": {"name": "run", "namespace": "ns", "labels": {"kontinue.cloud/step": "s"}},
-        "status": {"startTime": "2026-01-01T00:00:00Z", "failed": 2,
-                   "conditions": [{"type": "FailureTarget", "status": "True"},
-                                  {"type": "Failed", "status": "True",
-                                   "reason": "BackoffLimitExceeded",
-                                   "message": "Job has reached the specified backoff limit",
-                                   "lastTransitionTime": "2026-01-01T00:01:00Z"}]},
+        "status": {
+            "startTime": "2026-01-01T00:00:00Z",
+            "failed": 2,
+            "conditions": [
+                {"type": "FailureTarget", "status": "True"},
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                    "lastTransitionTime": "2026-01-01T00:01:00Z",
+                },
+            ],
+        },
     }
-    exited = {"terminated": {"exitCode": 3, "startedAt": "2026-01-01T00:00:31Z",
-                             "finishedAt": "2026-01-01T00:00:40Z"}}
-    pods = [_pod("run-b", "2026-01-01T00:00:30Z", "Failed", exited),
-            _pod("run-a", "2026-01-01T00:00:01Z", "Failed", exited)]
+    exited = {
+        "terminated": {
+            "exitCode": 3,
+            "startedAt": "2026-01-01T00:00:31Z",
+            "finishedAt": "2026-01-01T00:00:40Z",
+        }
+    }
+    pods = [
+        _pod("run-b", "2026-01-01T00:00:30Z", "Failed", exited),
+        _pod("run-a", "2026-01-01T00:00:01Z", "Failed", exited),
+    ]
     record = job_record(job, pods)
 
     assert (record.phase, record.reason, record.failed) == ("Failed", "BackoffLimitExceeded", 2)
@@ -159,8 +220,10 @@ def test_job_record_from_api_json() -> None:
 
 
 def test_job_record_of_a_pending_pod_explains_the_wait() -> None:
-    job = {"metadata": {"name": "run", "namespace": "ns"},
-           "status": {"startTime": "2026-01-01T00:00:00Z", "active": 1}}
+    job = {
+        "metadata": {"name": "run", "namespace": "ns"},
+        "status": {"startTime": "2026-01-01T00:00:00Z", "active": 1},
+    }
     waiting = {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}
     record = job_record(job, [_pod("run-a", "2026-01-01T00:00:01Z", "Pending", waiting)])
 

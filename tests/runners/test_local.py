@@ -105,8 +105,9 @@ def test_starting_twice_runs_once(jobs, tmp_path: Path) -> None:
 
 
 def _python(code: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, text=True
+    )
 
 
 def test_processes_racing_to_start_the_same_job_run_it_once(jobs, tmp_path: Path) -> None:
@@ -187,10 +188,12 @@ def test_init_containers_run_first_and_in_order(jobs, tmp_path: Path) -> None:
 
 def test_a_failing_init_container_stops_the_pod(jobs, tmp_path: Path) -> None:
     pod = {
-        "initContainers": [{"name": "setup", "image": "busybox",
-                            "command": ["sh", "-c", "exit 4"]}],
-        "containers": [{"name": "main", "image": "busybox",
-                        "command": ["touch", str(tmp_path / "x")]}],
+        "initContainers": [
+            {"name": "setup", "image": "busybox", "command": ["sh", "-c", "exit 4"]}
+        ],
+        "containers": [
+            {"name": "main", "image": "busybox", "command": ["touch", str(tmp_path / "x")]}
+        ],
     }
     record = jobs.run(jobs.pod_request("bad-init", pod))
 
@@ -204,10 +207,16 @@ def test_containers_run_concurrently(jobs, tmp_path: Path) -> None:
     flag = tmp_path / "flag"
     # `waiter` only finishes once `setter` has run, so they must run side by side.
     waiter = f"for i in $(seq 200); do [ -e {flag} ] && exit 0; sleep 0.05; done; exit 9"
-    pod = {"containers": [
-        {"name": "waiter", "image": "busybox", "command": ["sh", "-c", waiter]},
-        {"name": "setter", "image": "busybox", "command": ["sh", "-c", f"touch {flag}; exit 2"]},
-    ]}
+    pod = {
+        "containers": [
+            {"name": "waiter", "image": "busybox", "command": ["sh", "-c", waiter]},
+            {
+                "name": "setter",
+                "image": "busybox",
+                "command": ["sh", "-c", f"touch {flag}; exit 2"],
+            },
+        ]
+    }
     record = jobs.run(jobs.pod_request("pair", pod))
 
     assert [c.exit_code for c in record.pods[0].containers] == [0, 2]
@@ -217,18 +226,28 @@ def test_containers_run_concurrently(jobs, tmp_path: Path) -> None:
 def test_env_and_working_dir(jobs, tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
-    pod = {"containers": [{
-        "name": "script", "image": "alpine",
-        "command": ["sh", "-c"],
-        "args": ['echo "$GREETING $TARGET"; pwd; echo \'$(GREETING) $$(TARGET)\''],
-        "env": [{"name": "GREETING", "value": "hello"},
-                {"name": "TARGET", "value": "$(GREETING)-world"}],
-        "workingDir": str(workdir),
-    }]}
+    pod = {
+        "containers": [
+            {
+                "name": "script",
+                "image": "alpine",
+                "command": ["sh", "-c"],
+                "args": ["echo \"$GREETING $TARGET\"; pwd; echo '$(GREETING) $$(TARGET)'"],
+                "env": [
+                    {"name": "GREETING", "value": "hello"},
+                    {"name": "TARGET", "value": "$(GREETING)-world"},
+                ],
+                "workingDir": str(workdir),
+            }
+        ]
+    }
     jobs.run(jobs.pod_request("env", pod))
 
     assert jobs.runner.logs("env", "default").splitlines() == [
-        "hello hello-world", str(workdir), "hello $(TARGET)"]
+        "hello hello-world",
+        str(workdir),
+        "hello $(TARGET)",
+    ]
 
 
 def test_backoff_limit_retries_the_pod(jobs) -> None:
@@ -270,11 +289,19 @@ def test_follow_streams_a_running_container(jobs) -> None:
 
 
 def test_specs_the_local_runner_cannot_run_fail_with_every_reason(jobs) -> None:
-    pod = {"containers": [
-        {"name": "app", "image": "nginx:1.27"},
-        {"name": "side", "image": "busybox", "command": ["true"],
-         "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]},
-    ]}
+    pod = {
+        "containers": [
+            {"name": "app", "image": "nginx:1.27"},
+            {
+                "name": "side",
+                "image": "busybox",
+                "command": ["true"],
+                "env": [
+                    {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
+                ],
+            },
+        ]
+    }
     record = jobs.runner.start(jobs.pod_request("invalid", pod))
 
     assert (record.phase, record.reason) == ("Failed", "InvalidSpec")

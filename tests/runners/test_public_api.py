@@ -24,13 +24,41 @@ PACKAGE = Path(runners.__file__).parent
 
 def test_public_names_are_pinned() -> None:
     assert runners.__all__ == [
-        "DEFAULT_SHELL", "EXECUTION_LABEL", "RUNNER_KINDS", "STEP_LABEL", "ContainerRunner",
-        "ContainerStatus", "JobNotFoundError", "JobPhase", "JobRecord", "JobRequest",
-        "KubernetesRunner", "LocalRunner", "OwnerRef", "PodPhase", "PodRecord", "Runner",
-        "RunnerError", "RunnerKind", "RunnerUnavailableError", "V1Container", "V1EnvVar",
-        "V1JobSpec", "V1PodSpec", "build_job_manifest", "detect_container_engine",
-        "job_record", "job_spec_from_pod_spec", "kube_name", "label_value", "load_api_client",
-        "log_error_summary", "open_runner", "pod_record", "script_pod_spec", "strip_ansi",
+        "DEFAULT_SHELL",
+        "EXECUTION_LABEL",
+        "RUNNER_KINDS",
+        "STEP_LABEL",
+        "ContainerRunner",
+        "ContainerStatus",
+        "JobNotFoundError",
+        "JobPhase",
+        "JobRecord",
+        "JobRequest",
+        "KubernetesRunner",
+        "LocalRunner",
+        "OwnerRef",
+        "PodPhase",
+        "PodRecord",
+        "Runner",
+        "RunnerError",
+        "RunnerKind",
+        "RunnerUnavailableError",
+        "V1Container",
+        "V1EnvVar",
+        "V1JobSpec",
+        "V1PodSpec",
+        "build_job_manifest",
+        "detect_container_engine",
+        "job_record",
+        "job_spec_from_pod_spec",
+        "kube_name",
+        "label_value",
+        "load_api_client",
+        "log_error_summary",
+        "open_runner",
+        "pod_record",
+        "script_pod_spec",
+        "strip_ansi",
         "to_plain",
     ]
     for name in runners.__all__:
@@ -60,9 +88,17 @@ def _imports(path: Path, top_level_only: bool) -> set[str]:
 def test_runners_import_no_higher_layer_and_kubernetes_only_where_needed() -> None:
     for path in PACKAGE.glob("*.py"):
         everything = _imports(path, top_level_only=False)
-        higher = {m for m in everything if m.split(".")[:2] in (
-            ["kontinue", "runtime"], ["kontinue", "sdk"], ["kontinue", "dsl"],
-            ["kontinue", "cli"])}
+        higher = {
+            m
+            for m in everything
+            if m.split(".")[:2]
+            in (
+                ["kontinue", "runtime"],
+                ["kontinue", "sdk"],
+                ["kontinue", "dsl"],
+                ["kontinue", "cli"],
+            )
+        }
         assert not higher, f"{path.name} imports {higher}"
         eager = {m for m in _imports(path, top_level_only=True) if m.startswith("kubernetes")}
         if path.name != "_kubernetes.py":
@@ -88,12 +124,32 @@ def test_no_container_engine_answers_here() -> None:
 def test_the_container_runner_runs_the_image_with_kubernetes_semantics(tmp_path: Path) -> None:
     runner = ContainerRunner(tmp_path, engine="podman")  # an explicit engine is not probed
     assert runner.kind == "container" and isinstance(runner, Runner)
-    spec = {"name": "task", "image": "alpine:3.20", "command": ["/bin/sh", "-c"],
-            "args": ["echo $(A)"], "env": [{"name": "A", "value": "1"}], "workingDir": "/w"}
+    spec = {
+        "name": "task",
+        "image": "alpine:3.20",
+        "command": ["/bin/sh", "-c"],
+        "args": ["echo $(A)"],
+        "env": [{"name": "A", "value": "1"}],
+        "workingDir": "/w",
+    }
     launch = engine_launch(spec, "podman", "default", "job-0")
     assert launch.argv == [
-        "podman", "run", "--rm", "--name", "kontinue-default-job-0-task", "--hostname", "job-0",
-        "--workdir", "/w", "--env", "A=1", "--entrypoint", "/bin/sh", "alpine:3.20",
-        "-c", "echo 1"]
+        "podman",
+        "run",
+        "--rm",
+        "--name",
+        "kontinue-default-job-0-task",
+        "--hostname",
+        "job-0",
+        "--workdir",
+        "/w",
+        "--env",
+        "A=1",
+        "--entrypoint",
+        "/bin/sh",
+        "alpine:3.20",
+        "-c",
+        "echo 1",
+    ]
     no_command = engine_launch({"name": "t", "image": "nginx"}, "docker", "ns", "p-0")
     assert no_command.argv[-1] == "nginx" and "--entrypoint" not in no_command.argv

@@ -28,15 +28,39 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 def _record() -> JobRecord:
     t0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
-    container = ContainerStatus(name="task", image="alpine:3.20", exit_code=3, started_at=t0,
-                                finished_at=t0, reason="Error", message="boom")
-    pod = PodRecord(name="job-0", phase="Failed", message="m", reason="DeadlineExceeded",
-                    init_containers=[ContainerStatus(name="init", exit_code=0)],
-                    containers=[container, ContainerStatus(name="side")], node="n1",
-                    started_at=t0)
-    return JobRecord(name="job", namespace="ns", runner="local", phase="Failed", succeeded=0,
-                     failed=1, message="why", reason="BackoffLimitExceeded",
-                     labels={"a": "b"}, pods=[pod], started_at=t0, finished_at=t0)
+    container = ContainerStatus(
+        name="task",
+        image="alpine:3.20",
+        exit_code=3,
+        started_at=t0,
+        finished_at=t0,
+        reason="Error",
+        message="boom",
+    )
+    pod = PodRecord(
+        name="job-0",
+        phase="Failed",
+        message="m",
+        reason="DeadlineExceeded",
+        init_containers=[ContainerStatus(name="init", exit_code=0)],
+        containers=[container, ContainerStatus(name="side")],
+        node="n1",
+        started_at=t0,
+    )
+    return JobRecord(
+        name="job",
+        namespace="ns",
+        runner="local",
+        phase="Failed",
+        succeeded=0,
+        failed=1,
+        message="why",
+        reason="BackoffLimitExceeded",
+        labels={"a": "b"},
+        pods=[pod],
+        started_at=t0,
+        finished_at=t0,
+    )
 
 
 def test_records_round_trip_through_json_exactly() -> None:
@@ -87,40 +111,81 @@ def test_label_value_fits_kubernetes_rules() -> None:
 
 
 def test_to_plain_turns_client_models_into_camel_case_json() -> None:
-    spec = V1PodSpec(containers=[V1Container(
-        name="task", image="alpine", command=["./run"], working_dir="/app",
-        env=[V1EnvVar(name="A", value="1")])])
+    spec = V1PodSpec(
+        containers=[
+            V1Container(
+                name="task",
+                image="alpine",
+                command=["./run"],
+                working_dir="/app",
+                env=[V1EnvVar(name="A", value="1")],
+            )
+        ]
+    )
 
-    assert to_plain(spec) == {"containers": [{
-        "name": "task", "image": "alpine", "command": ["./run"], "workingDir": "/app",
-        "env": [{"name": "A", "value": "1"}]}]}
+    assert to_plain(spec) == {
+        "containers": [
+            {
+                "name": "task",
+                "image": "alpine",
+                "command": ["./run"],
+                "workingDir": "/app",
+                "env": [{"name": "A", "value": "1"}],
+            }
+        ]
+    }
     assert to_plain({"template": {"spec": spec}, "x": None}) == {
-        "template": {"spec": to_plain(spec)}}
+        "template": {"spec": to_plain(spec)}
+    }
     with pytest.raises(TypeError):
         to_plain(object())
 
 
 def test_spec_builders() -> None:
     pod = script_pod_spec("alpine:3.20", "echo hi", env={"A": "1"}, working_dir="/w")
-    assert pod == {"restartPolicy": "Never", "containers": [{
-        "name": "script", "image": "alpine:3.20", "command": ["/bin/sh", "-c", "echo hi"],
-        "env": [{"name": "A", "value": "1"}], "workingDir": "/w"}]}
+    assert pod == {
+        "restartPolicy": "Never",
+        "containers": [
+            {
+                "name": "script",
+                "image": "alpine:3.20",
+                "command": ["/bin/sh", "-c", "echo hi"],
+                "env": [{"name": "A", "value": "1"}],
+                "workingDir": "/w",
+            }
+        ],
+    }
     assert script_pod_spec("python", "print(1)", shell=["python", "-c"])["containers"][0][
-        "command"] == ["python", "-c", "print(1)"]
-    job = job_spec_from_pod_spec(V1PodSpec(containers=[V1Container(name="c", image="i")]),
-                                 active_deadline_seconds=30)
-    assert job == {"backoffLimit": 0, "activeDeadlineSeconds": 30, "template": {
-        "spec": {"containers": [{"name": "c", "image": "i"}], "restartPolicy": "Never"}}}
+        "command"
+    ] == ["python", "-c", "print(1)"]
+    job = job_spec_from_pod_spec(
+        V1PodSpec(containers=[V1Container(name="c", image="i")]), active_deadline_seconds=30
+    )
+    assert job == {
+        "backoffLimit": 0,
+        "activeDeadlineSeconds": 30,
+        "template": {
+            "spec": {"containers": [{"name": "c", "image": "i"}], "restartPolicy": "Never"}
+        },
+    }
 
 
 def test_job_request_labels_and_json() -> None:
     request = JobRequest(
-        name="exec-1-build", namespace="ns", spec=job_spec_from_pod_spec(script_pod_spec("a", "b")),
-        step="build", owner=OwnerRef(name="exec-1", uid="u-1"), labels={"team": "x"},
-        annotations={"note": "y"})
+        name="exec-1-build",
+        namespace="ns",
+        spec=job_spec_from_pod_spec(script_pod_spec("a", "b")),
+        step="build",
+        owner=OwnerRef(name="exec-1", uid="u-1"),
+        labels={"team": "x"},
+        annotations={"note": "y"},
+    )
 
-    assert request.all_labels() == {"team": "x", "kontinue.cloud/execution": "exec-1",
-                                    "kontinue.cloud/step": "build"}
+    assert request.all_labels() == {
+        "team": "x",
+        "kontinue.cloud/execution": "exec-1",
+        "kontinue.cloud/step": "build",
+    }
     assert JobRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
     with pytest.raises(ValueError, match="no pod template"):
         JobRequest(name="x", namespace="ns", spec={"backoffLimit": 0})

@@ -21,14 +21,16 @@ shutting down
 
 
 def test_the_last_python_traceback_wins() -> None:
-    assert log_error_summary(TRACEBACK) == "\n".join([
-        "Traceback (most recent call last):",
-        '  File "/app/main.py", line 10, in <module>',
-        "    main()",
-        '  File "/app/main.py", line 7, in main',
-        '    raise ValueError("bad input")',
-        "ValueError: bad input",
-    ])
+    assert log_error_summary(TRACEBACK) == "\n".join(
+        [
+            "Traceback (most recent call last):",
+            '  File "/app/main.py", line 10, in <module>',
+            "    main()",
+            '  File "/app/main.py", line 7, in main',
+            '    raise ValueError("bad input")',
+            "ValueError: bad input",
+        ]
+    )
 
 
 def test_a_long_traceback_keeps_its_header_and_its_end() -> None:
@@ -41,13 +43,24 @@ def test_a_long_traceback_keeps_its_header_and_its_end() -> None:
 
 
 def test_generic_error_lines_without_a_traceback() -> None:
-    log = "\n".join([
-        "compiling", "WARNING: slow disk", "Error: cannot find module 'x'", "still going",
-        "FATAL: giving up", "npm ERR! code 1", "panic: runtime error: index out of range",
-        "Build FAILED", "done",
-    ])
+    log = "\n".join(
+        [
+            "compiling",
+            "WARNING: slow disk",
+            "Error: cannot find module 'x'",
+            "still going",
+            "FATAL: giving up",
+            "npm ERR! code 1",
+            "panic: runtime error: index out of range",
+            "Build FAILED",
+            "done",
+        ]
+    )
     assert log_error_summary(log, max_lines=3).splitlines() == [
-        "npm ERR! code 1", "panic: runtime error: index out of range", "Build FAILED"]
+        "npm ERR! code 1",
+        "panic: runtime error: index out of range",
+        "Build FAILED",
+    ]
     assert len(log_error_summary(log).splitlines()) == 5
 
 
@@ -59,7 +72,9 @@ def test_the_last_lines_when_nothing_looks_like_an_error() -> None:
 
 
 def test_ansi_colours_are_removed() -> None:
-    log = "\x1b[32mok\x1b[0m\n\x1b[1;31merror:\x1b[0m bad \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\\n"
+    log = (
+        "\x1b[32mok\x1b[0m\n\x1b[1;31merror:\x1b[0m bad \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\\n"
+    )
     assert log_error_summary(log) == "error: bad link"
     assert strip_ansi("\x1b[2K\x1b[1Gprogress") == "progress"
 
