@@ -31,7 +31,10 @@ from kontinue.runtime._mutex import WAITING_PREFIX, mutex_resource_name
 from kontinue.runtime._registry import Registry
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
 
-__all__ = ["Controller"]
+__all__ = ["INFORMED_KINDS", "Controller"]
+
+INFORMED_KINDS = (Execution, Suspension, Mutex, Function)
+"""What the controller caches; an engine shares one such cache with its worker."""
 
 log = logging.getLogger("kontinue.controller")
 
@@ -54,12 +57,13 @@ class Controller:
         namespace: str | None = None,
         runners: dict[str, Any] | None = None,
         registry: Registry | None = None,
+        informer: Informer | None = None,
     ) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.runners = runners or {}
         self.registry = registry
-        self.informer = Informer(store, (Execution, Suspension, Mutex, Function), namespace)
+        self.informer = informer or Informer(store, INFORMED_KINDS, namespace)
         self._published: dict[str, Function] = {}
         self.next_timer: datetime | None = None
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from kontinue.api import Execution, Suspension
 from kontinue.runtime._clock import Clock, SystemClock
-from kontinue.runtime._controller import Controller
+from kontinue.runtime._controller import INFORMED_KINDS, Controller
+from kontinue.runtime._informer import Informer
 from kontinue.runtime._registry import REGISTRY, Registry
 from kontinue.runtime._worker import DEFAULT_LEASE, Worker
 from kontinue.store import Store
@@ -96,6 +97,7 @@ class Engine:
         self.clock = clock or SystemClock()
         runners = runners or {}
         services = {**(services or {}), "runners": runners}
+        shared = Informer(store, INFORMED_KINDS, namespace)  # one cache for both
         self.worker = Worker(
             store,
             registry,
@@ -105,9 +107,15 @@ class Engine:
             lease_duration=lease_duration,
             services=services,
             identity=identity,
+            informer=shared,
         )
         self.controller = Controller(
-            store, clock=self.clock, namespace=namespace, runners=runners, registry=registry
+            store,
+            clock=self.clock,
+            namespace=namespace,
+            runners=runners,
+            registry=registry,
+            informer=shared,
         )
 
     def step(self) -> int:

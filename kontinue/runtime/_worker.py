@@ -69,6 +69,7 @@ class Worker:
         concurrency: int = 16,
         lease_duration: timedelta = DEFAULT_LEASE,
         services: dict[str, Any] | None = None,
+        informer: Informer | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -78,7 +79,7 @@ class Worker:
         self.group = group
         self.lease_duration = lease_duration
         self.services = services or {}
-        self.informer = Informer(store, (Execution, Mutex), namespace)
+        self.informer = informer or Informer(store, (Execution, Mutex), namespace)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="kontinue-fn")
         self._capacity = concurrency
         self._running: dict[tuple[str, str], Claim] = {}
