@@ -68,7 +68,11 @@ class Store(Protocol):
         ...
 
     def delete(self, cls: type[Resource], namespace: str, name: str) -> None:
-        """Delete a resource and, in cascade, everything it owns. Raises NotFoundError."""
+        """Delete a resource and, in cascade, every dependent left without an owner.
+
+        As Kubernetes' garbage collector does: a resource whose ownerReferences name several
+        owners is deleted with the last of them. Raises NotFoundError.
+        """
         ...
 
     def watch(
@@ -79,6 +83,9 @@ class Store(Protocol):
         timeout: float = 0.0,
     ) -> Iterator[WatchEvent]:
         """Changes after version `since`, waiting up to `timeout` seconds for the first.
+
+        Without `since`, the changes after the newest version at the time of the call. The
+        iterator ends after the first batch of matching changes, or at the timeout.
 
         Raises:
             GoneError: `since` is older than the oldest change kept; list and watch again.
@@ -99,7 +106,7 @@ class Store(Protocol):
 
         Raises:
             FencedError: the lease is lost or the Execution was canceled meanwhile.
-            ConflictError: position `seq` is already taken.
+            ConflictError: `seq` is not the next position (already taken, or past the end).
         """
         ...
 

@@ -37,6 +37,7 @@ __all__ = ["DB_FILE", "SQLiteStore"]
 DB_FILE = "kontinue.db"
 _EVENTS_KEPT = 50_000
 _WATCH_BATCH = 1000
+_BUSY_SECONDS = 60.0  # how long a write waits for another process's write lock
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 _SCHEMA = """
@@ -86,12 +87,12 @@ class SQLiteStore:
         self._changed = threading.Condition(self._lock)
         try:
             self._db = sqlite3.connect(
-                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+                self.path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False
             )
         except sqlite3.DatabaseError as exc:
             raise StoreUnavailableError(f"cannot open the state file {self.path}: {exc}") from exc
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=OFF")
             with self._tx(begin=True) as db:
@@ -101,6 +102,21 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StoreUnavailableError(f"cannot open the state file {self.path}: {exc}") from exc
+
+    def _enable_wal(self) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite reports "database
+        # is locked" at once, without its busy handler, while another process is switching
+        # it too: retry for as long as a write would wait.
+        deadline = time.monotonic() + _BUSY_SECONDS
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -245,7 +261,7 @@ class SQLiteStore:
             sql += " AND json_extract(body, ?) = ?"
             args += [f'$.metadata.labels."{key}"', value]
         with self._tx() as db:
-            rows = db.execute(sql + " ORDER BY rv", args).fetchall()
+            rows = db.execute(sql + " ORDER BY namespace, name", args).fetchall()
         out = [self._load(cls, r[0]) for r in rows]
         return [o for o in out if sel.matches(o.metadata.labels)] if sel.requirements else out
 
