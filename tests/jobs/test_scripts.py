@@ -188,3 +188,53 @@ def test_pipeline_script_step_failure_names_step_and_exit_code(cli: CLI, tmp_pat
     logs = cli("logs", "f", "check")
     assert logs.stdout == "checking\nFATAL: config file missing\n"
     assert "Traceback" not in result.stderr
+
+
+SLOW_PRINTER = """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: printer}
+steps:
+  - name: count
+    script:
+      image: alpine:3.20
+      command: for i in 1 2 3 4 5; do echo "line $i"; sleep 0.2; done
+"""
+
+
+@pytest.mark.slow
+def test_logs_follow_prints_lines_as_they_come(cli: CLI, state_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "printer.yaml"
+    path.write_text(SLOW_PRINTER)
+    assert cli("submit", str(path), "--name", "p", "--no-wait").returncode == 0
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kontinue",
+            "--state-dir",
+            str(state_dir),
+            "worker",
+            "--with-controller",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        store = open_store(state_dir)
+        deadline = time.monotonic() + 30
+        while (store.get(Execution, "default", "p").status.waiting_on or None) is None:
+            assert time.monotonic() < deadline, "the script step never started"
+            time.sleep(0.05)
+        followed = cli("logs", "p", "count", "-f", timeout=60)
+        assert followed.returncode == 0, followed.stderr
+        assert followed.stdout.splitlines() == [f"line {i}" for i in range(1, 6)]
+        tail = cli("logs", "p", "count", "--tail", "2")
+        assert tail.stdout.splitlines() == ["line 4", "line 5"]
+        unknown = cli("logs", "p", "nope")
+        assert unknown.returncode == 2 and "steps with logs: count" in unknown.stderr
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(10)
