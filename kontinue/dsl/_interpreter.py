@@ -95,9 +95,10 @@ class _Run:
         }
         self.own: dict[str, Any] = {}
 
-    def render(self, node: dict[str, Any], value: Any, what: str) -> Any:
+    def render(self, node: dict[str, Any], value: Any, what: str, text: bool = False) -> Any:
+        """Render a template tree (`text`: always a string), naming the step on an error."""
         try:
-            return render(value, self.context)
+            return render_text(value, self.context) if text else render(value, self.context)
         except TemplateError as exc:
             raise Error(
                 f'step "{node["name"]}" of pipeline {self.args.plan.get("name")!r}: {what}: {exc}',
@@ -106,14 +107,7 @@ class _Run:
             ) from None
 
     def text(self, node: dict[str, Any], value: str, what: str) -> str:
-        try:
-            return render_text(value, self.context)
-        except TemplateError as exc:
-            raise Error(
-                f'step "{node["name"]}" of pipeline {self.args.plan.get("name")!r}: {what}: {exc}',
-                kind=ErrorKind.VALIDATION,
-                retryable=False,
-            ) from None
+        return str(self.render(node, value, what, text=True))
 
     def done(self, name: str, outcome: dict[str, Any]) -> None:
         self.context["steps"][name] = outcome

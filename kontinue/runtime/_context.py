@@ -286,7 +286,10 @@ class ExecutionContext:
         """
         if self._progress_set_by_user or self.replaying:
             return
-        progress = Progress(current=current, max=total)
+        self.write_progress(Progress(current=current, max=total))
+
+    def write_progress(self, progress: Progress | None) -> None:
+        """Show (or with None, remove) a progress indicator; no write if unchanged."""
 
         def change(ex: Execution) -> bool:
             if ex.status.progress == progress:

@@ -84,20 +84,10 @@ def set_progress(ktx: ExecutionContext, current: int, max: int) -> None:
     """Show progress `current` of `max` (a bar in the UI, a fraction in the CLI)."""
     ktx.checkpoint()
     ktx.mark_progress_set()
-    _write_progress(ktx, Progress(current=current, max=max))
+    ktx.write_progress(Progress(current=current, max=max))
 
 
 def clear_progress(ktx: ExecutionContext) -> None:
     """Remove the progress indicator."""
     ktx.checkpoint()
-    _write_progress(ktx, None)
-
-
-def _write_progress(ktx: ExecutionContext, progress: Progress | None) -> None:
-    def change(ex: Execution) -> bool:
-        if ex.status.progress == progress:
-            return False
-        ex.status.progress = progress
-        return True
-
-    ktx.update_status(change)
+    ktx.write_progress(None)
