@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kontinue.api import (
-    TERMINAL_PHASES,
     ErrorRecord,
     Execution,
     ExecutionRetry,
@@ -83,21 +82,34 @@ class Controller:
         now = self.clock.now()
         self.next_timer = None
         self._published = {f.name: f for f in self.informer.of(Function)}
-        executions: list[Execution] = self.informer.of(Execution)
+        unfinished = self.informer.unfinished()
         children: defaultdict[str, list[Execution]] = defaultdict(list)
-        by_name: dict[tuple[str, str], Execution] = {}
-        for ex in executions:
-            by_name[(ex.metadata.namespace, ex.metadata.name)] = ex
+        for ex in unfinished:
             for ref in ex.metadata.owner_references:
                 if ref.kind == "Execution":
                     children[ref.uid].append(ex)
         writes = 0
-        for ex in executions:
+        for ex in unfinished:
             try:
-                writes += self._reconcile_one(ex, now, by_name, children)
+                writes += self._reconcile_one(ex, now, children)
             except (ConflictError, NotFoundError):
                 writes += 1  # changed meanwhile; the next pass sees the new state
-        writes += self._reconcile_mutexes(executions, now)
+        for uid in list(children):
+            owner: Execution | None = self.informer.by_uid(uid)
+            try:
+                if owner is None:  # the owner is gone: its dependents go with it
+                    continue
+                if owner.status.phase == "Canceled":
+                    writes += self._cascade_cancel(owner, children)
+                elif owner.status.phase == "Failed":  # nothing waits for them any more
+                    writes += self._cancel_children(owner, children, "its parent failed")
+            except (ConflictError, NotFoundError):
+                writes += 1
+        for ex in self.informer.of(Execution):
+            canceled = ex.status.phase == "Canceled" and ex.status.waiting_on is not None
+            if canceled and self._cancel_jobs(ex):  # nothing left running: stop looking
+                writes += self._try(self._write, ex, _stop_waiting)
+        writes += self._reconcile_mutexes(unfinished, now)
         return writes
 
     def _defaults(self, ex: Execution) -> tuple[ExecutionRetry | None, ExecutionTimeout | None]:
@@ -128,20 +140,10 @@ class Controller:
     # -- per Execution ----------------------------------------------------------------------
 
     def _reconcile_one(
-        self,
-        ex: Execution,
-        now: datetime,
-        by_name: dict[tuple[str, str], Execution],
-        children: dict[str, list[Execution]],
+        self, ex: Execution, now: datetime, children: dict[str, list[Execution]]
     ) -> int:
         st = ex.status
         ns = ex.metadata.namespace
-        if st.phase == "Canceled":
-            return self._cascade_cancel(ex, children)
-        if st.phase == "Failed":  # nothing will wait for what it started any more
-            return self._cancel_children(ex, children, "its parent failed")
-        if st.phase in TERMINAL_PHASES:
-            return 0
         timeout = self._timeout(ex)
         if timeout and timeout.overall and st.start_time:
             deadline = st.start_time + timeout.overall
@@ -170,7 +172,7 @@ class Controller:
         if waiting.kind == "suspension":
             return self._check_suspensions(ex, waiting.names, now)
         if waiting.kind == "children":
-            kids = [by_name.get((ns, n)) for n in waiting.names]
+            kids = [self.informer.get(Execution, ns, n) for n in waiting.names]
             done = [k is None or k.terminal for k in kids]
             failed = any(k is not None and k.status.phase in ("Failed", "Canceled") for k in kids)
             ready = all(done) or (waiting.mode == "any" and any(done)) or failed
@@ -258,21 +260,23 @@ class Controller:
         return writes + self._cancel_children(ex, children, f"its parent {phase.lower()}")
 
     def _cascade_cancel(self, ex: Execution, children: dict[str, list[Execution]]) -> int:
-        writes = self._cancel_children(ex, children, "its parent was canceled")
-        self._cancel_jobs(ex)
-        return writes
+        return self._cancel_children(ex, children, "its parent was canceled")
 
-    def _cancel_jobs(self, ex: Execution) -> None:
+    def _cancel_jobs(self, ex: Execution) -> bool:
+        """Stop the jobs `ex` waits on; True once none of them runs any more."""
         waiting = ex.status.waiting_on
         if waiting is None or waiting.kind != "job":
-            return
+            return True
         backend = self.runners.get(waiting.runner or "local")
         if backend is None:
-            return
+            return False  # another process runs that runner; it will stop them
+        stopped = True
         for name in waiting.names:
             record = backend.poll(name, ex.metadata.namespace)
             if record is not None and record.phase == "Running":
                 backend.cancel(name, ex.metadata.namespace)
+                stopped = False
+        return stopped
 
     def _cancel_children(
         self, ex: Execution, children: dict[str, list[Execution]], why: str
@@ -331,6 +335,10 @@ class Controller:
             return 1
         except (ConflictError, AlreadyExistsError, NotFoundError):
             return 1
+
+
+def _stop_waiting(ex: Execution) -> None:
+    ex.status.waiting_on = None
 
 
 def _wake(ex: Execution) -> None:

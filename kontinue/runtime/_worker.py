@@ -8,7 +8,7 @@ import secrets
 import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kontinue.api import (
@@ -43,6 +43,7 @@ __all__ = ["GROUP_LABEL", "Worker"]
 log = logging.getLogger("kontinue.worker")
 
 GROUP_LABEL = "kontinue.cloud/worker-group"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_LEASE = timedelta(seconds=10)
 
 
@@ -131,7 +132,10 @@ class Worker:
         self.informer.sync(timeout)
         self._notice_cancellations()
         started = 0
-        for ex in sorted(self.informer.of(Execution), key=_creation_order):
+        candidates = [
+            ex for ex in self.informer.unfinished() if ex.status.phase in ("Pending", "Executing")
+        ]
+        for ex in sorted(candidates, key=_creation_order):
             if self.busy >= self._capacity:
                 break
             if self._runnable(ex) and self._start(ex):
@@ -324,9 +328,8 @@ class Worker:
                         log.exception("could not renew the lease of %s", claim.key[1])
 
 
-def _creation_order(ex: Execution) -> tuple[str, int]:
-    ts = ex.metadata.creation_timestamp
-    return (ts.isoformat() if ts else "", int(ex.metadata.resource_version or 0))
+def _creation_order(ex: Execution) -> tuple[datetime, str]:
+    return (ex.metadata.creation_timestamp or _EPOCH, ex.metadata.name)
 
 
 def _mutex_name(ex: Execution) -> str:

@@ -125,8 +125,8 @@ class SQLiteStore:
         write: it takes the database's write lock up front, so a compare-and-swap reads and
         writes under one lock; "DEFERRED" for a consistent multi-statement read)."""
 
-        def __init__(self, store: SQLiteStore, begin: str | None) -> None:
-            self.store, self.begin = store, begin
+        def __init__(self, store: SQLiteStore, begin: str | None, notify: bool = True) -> None:
+            self.store, self.begin, self.notify = store, begin, notify
 
         def __enter__(self) -> sqlite3.Connection:
             self.store._lock.acquire()
@@ -150,7 +150,7 @@ class SQLiteStore:
                         if db.in_transaction:
                             db.execute("ROLLBACK")
                         raise
-                    if self.begin == "IMMEDIATE":
+                    if self.begin == "IMMEDIATE" and self.notify:
                         self.store._changed.notify_all()
                 elif self.begin and db.in_transaction:
                     # SQLite may already have rolled back (SQLITE_FULL, IOERR...); a second
@@ -159,8 +159,8 @@ class SQLiteStore:
             finally:
                 self.store._lock.release()
 
-    def _tx(self, begin: bool = False) -> SQLiteStore._Tx:
-        return SQLiteStore._Tx(self, "IMMEDIATE" if begin else None)
+    def _tx(self, begin: bool = False, notify: bool = True) -> SQLiteStore._Tx:
+        return SQLiteStore._Tx(self, "IMMEDIATE" if begin else None, notify)
 
     def _snapshot(self) -> SQLiteStore._Tx:
         return SQLiteStore._Tx(self, "DEFERRED")
@@ -416,7 +416,8 @@ class SQLiteStore:
         self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
     ) -> None:
         text = json.dumps(entry, separators=(",", ":"))
-        with self._tx(begin=True) as db:
+        # a journal row is no watch event: waking watchers for it would only cost them
+        with self._tx(begin=True, notify=False) as db:
             # One indexed lookup and one B-tree insert: the cost does not grow with the
             # journal's length (the last seq is read from the end of the primary key).
             row = db.execute(

@@ -289,6 +289,7 @@ def test_execute_parallel_fifty_children_results_in_input_order(make_env: EnvFac
         lambda: (
             len(children(env, "fan")) == 50
             and all(k.status.phase == "Suspended" for k in children(env, "fan"))
+            and env.get("fan").status.phase == "Suspended"
         ),
     )
     parked = env.get("fan")
