@@ -338,3 +338,66 @@ def logs(args: argparse.Namespace) -> int:
     from kontinue.cli._runners import embedded_runners
 
     return _logs.logs(args, embedded_runners(args.state_dir, args.runner))
+
+
+def create(args: argparse.Namespace) -> int:
+    """Create Executions from a manifest file, as `kubectl create -f` does."""
+    from pydantic import ValidationError
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    source = "<stdin>" if args.filename == "-" else args.filename
+    try:
+        text = sys.stdin.read() if args.filename == "-" else open(args.filename).read()  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        docs = [d for d in YAML(typ="safe").load_all(text) if d is not None]
+    except YAMLError as exc:
+        raise UsageError(f"{source}: not valid YAML: {exc}") from None
+    manifests: list[Execution] = []
+    for index, doc in enumerate(docs, 1):
+        where = f"{source}: document {index}"
+        if not isinstance(doc, dict) or doc.get("kind") != "Execution":
+            kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
+            raise UsageError(f"{where}: kind {kind!r} is not supported here; only Execution is")
+        if doc.get("apiVersion") != "kontinue.cloud/v1alpha1":
+            raise UsageError(
+                f"{where}: apiVersion {doc.get('apiVersion')!r}; use kontinue.cloud/v1alpha1"
+            )
+        doc = {**doc, "status": {}}
+        try:
+            ex = Execution.model_validate(doc)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise UsageError(f"{where}: {problems}") from None
+        if not (ex.metadata.name or ex.metadata.generate_name):
+            raise UsageError(f"{where}: metadata.name or metadata.generateName is required")
+        if args.namespace != "default" or not doc.get("metadata", {}).get("namespace"):
+            ex.metadata.namespace = args.namespace
+        manifests.append(ex)
+    import_user_code(args.imports)
+    store = _store(args, create=True)
+    created = []
+    for ex in manifests:
+        try:
+            stored = store.create(ex)
+        except AlreadyExistsError as exc:
+            raise UsageError(str(exc)) from None
+        created.append(stored)
+        print(f"execution.kontinue.cloud/{stored.metadata.name} created")
+    if args.no_wait or server_running(args.state_dir):
+        return 0
+    code = 0
+    for ex in created:
+        if ex.spec.function not in REGISTRY:
+            sys.stderr.write(
+                f"not running {ex.metadata.name} here: function {ex.spec.function!r} is not "
+                "imported (pass --import), or let a worker run it\n"
+            )
+            continue
+        args.namespace = ex.metadata.namespace
+        code = max(code, _run_here(store, args, ex.metadata.name))
+    return code

@@ -146,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("delete", commands.delete, "delete an Execution and everything it owns")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
 
+    p = add("create", commands.create, "create Executions from manifests (as kubectl create -f)")
+    p.add_argument(
+        "-f", "--filename", required=True, help="YAML or JSON manifest file (- for stdin)"
+    )
+    p.add_argument("--no-wait", action="store_true", help="create them and return")
+    imports(p)
+
     p = add("validate", commands.validate, "check pipeline files (exit 0 valid, 2 invalid)")
     p.add_argument("files", nargs="+", metavar="FILE")
 

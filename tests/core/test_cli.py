@@ -163,3 +163,39 @@ def test_shell_completion_of_verbs(tmp_path: Path) -> None:
         )
     words = set(out.read_text().split())
     assert {"resume", "retry"} <= words
+
+
+MANIFEST = """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Execution
+metadata:
+  generateName: greet-
+spec:
+  function: greet
+  arguments:
+    name: manifest
+    times: 1
+  retry:
+    retries: 2
+"""
+
+
+def test_create_from_an_original_platform_manifest(cli: CLI, tmp_path: Path) -> None:
+    (tmp_path / "greet.yaml").write_text(MANIFEST)
+    result = cli("create", "-f", "greet.yaml", "--import", FNS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("execution.kontinue.cloud/greet-")
+    name = result.stdout.split("/")[1].split()[0]
+    doc = json.loads(cli("get", name, "-o", "json").stdout)
+    assert doc["status"]["phase"] == "Completed"
+    assert doc["spec"]["retry"] == {"retries": 2, "backoff": "5s", "childPolicy": "None"}
+
+
+def test_create_rejects_bad_manifests(cli: CLI, tmp_path: Path) -> None:
+    (tmp_path / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n")
+    (tmp_path / "bad.yaml").write_text(MANIFEST.replace("retries: 2", "retries: many"))
+    pod = cli("create", "-f", "pod.yaml")
+    assert pod.returncode == 2 and "kind 'Pod' is not supported here" in pod.stderr
+    bad = cli("create", "-f", "bad.yaml")
+    assert bad.returncode == 2 and "spec.retry.retries" in bad.stderr
+    _no_traceback(bad)
