@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ class SQLiteStore:
                 "--state-dir / set KONTINUE_HOME to an existing directory"
             )
         self._now = now
+        self._last_created: datetime | None = None
         self._poll = poll_interval
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -203,7 +204,7 @@ class SQLiteStore:
         meta = body["metadata"]
         meta.setdefault("namespace", "default")
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = self._now().isoformat()
+        meta["creationTimestamp"] = self._creation_time().isoformat()
         meta["generation"] = 1
         meta.pop("resourceVersion", None)
         with self._tx(begin=True) as db:
@@ -224,6 +225,16 @@ class SQLiteStore:
             for ref in meta.get("ownerReferences", []):
                 db.execute("INSERT OR IGNORE INTO owners VALUES (?,?,?,?)", (ref["uid"], *key))
         return type(obj).model_validate(body)
+
+    def _creation_time(self) -> datetime:
+        """Now, but strictly after the previous creation here, so creation order is total
+        even on a clock that stands still (virtual time in tests)."""
+        with self._lock:
+            now = self._now()
+            if self._last_created is not None and now <= self._last_created:
+                now = self._last_created + timedelta(microseconds=1)
+            self._last_created = now
+            return now
 
     def _generated_name(self, db: sqlite3.Connection, kind: str, meta: dict[str, Any]) -> str:
         for _ in range(20):

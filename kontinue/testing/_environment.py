@@ -20,7 +20,7 @@ from kontinue.runtime import (
     start_execution,
     tree_state,
 )
-from kontinue.store import SQLiteStore, open_store
+from kontinue.store import DB_FILE, SQLiteStore
 
 __all__ = ["Environment"]
 
@@ -45,7 +45,9 @@ class Environment:
         self._tmp = tempfile.TemporaryDirectory(prefix="kontinue-test-") if path is None else None
         self.path = Path(path if path is not None else self._tmp.name)  # type: ignore[union-attr]
         self.clock = VirtualClock(start)
-        self.store: SQLiteStore = open_store(self.path, create=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        # creation timestamps come from the same virtual clock as everything else
+        self.store: SQLiteStore = SQLiteStore(self.path / DB_FILE, now=self.clock.now)
         self.engine = Engine(
             self.store,
             registry,

@@ -238,3 +238,77 @@ def test_logs_follow_prints_lines_as_they_come(cli: CLI, state_dir: Path, tmp_pa
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(10)
+
+
+TIMED = """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: timed}
+steps:
+  - name: slow
+    script: {image: alpine:3.20, command: "sleep 3%d"}
+    timeout: {attempt: 1s}
+"""
+
+
+def test_pipeline_script_step_times_out(cli: CLI, tmp_path: Path) -> None:
+    marker = f"sleep 3{os.getpid() % 10}"
+    path = tmp_path / "timed.yaml"
+    path.write_text(TIMED % (os.getpid() % 10))
+    result = cli("submit", str(path), "--name", "t")
+    assert result.returncode == 1, result.stderr
+    assert "Execution t failed" in result.stderr
+    assert "timeout" in result.stderr.lower() or "deadline" in result.stderr.lower()
+    child = cli("get", "t-slow", "-o", "json")
+    assert '"phase": "Failed"' in child.stdout
+    assert not [p for p in _pids_running(marker) if p != os.getpid()]
+
+
+CANCELED = """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: canceled}
+steps:
+  - name: forever
+    script: {image: alpine:3.20, command: "sleep 47.%d"}
+"""
+
+
+@pytest.mark.slow
+def test_pipeline_script_step_is_killed_by_cancel(
+    cli: CLI, state_dir: Path, tmp_path: Path
+) -> None:
+    marker = f"sleep 47.{os.getpid()}"
+    path = tmp_path / "canceled.yaml"
+    path.write_text(CANCELED % os.getpid())
+    assert cli("submit", str(path), "--name", "c", "--no-wait").returncode == 0
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kontinue",
+            "--state-dir",
+            str(state_dir),
+            "worker",
+            "--with-controller",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _pids_running(marker):
+            assert time.monotonic() < deadline, "the script never started"
+            time.sleep(0.05)
+        canceled = cli("cancel", "c")
+        assert canceled.returncode == 0, canceled.stderr
+        deadline = time.monotonic() + 30
+        while _pids_running(marker):
+            assert time.monotonic() < deadline, "the script outlived its canceled Execution"
+            time.sleep(0.05)
+        assert '"phase": "Canceled"' in cli("get", "c", "-o", "json").stdout
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(10)
