@@ -1,4 +1,4 @@
-"""Recorded journals replay on today's code: a change that would break running Executions fails here.
+"""Recorded journals replay on today's code: a change that would break live Executions fails here.
 
 Each history in `histories/` was recorded by running `order-flow` up to its approval gate.
 The test loads it into a fresh store as the journal of a parked Execution and lets the
