@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,3 +46,33 @@ def cli(state_dir: Path, tmp_path: Path) -> CLI:
         )
 
     return run
+
+
+def start_kontinue(state_dir: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start `kontinue --state-dir STATE ARGS...` (a worker, a server) in its own session.
+
+    Its own process group lets a test SIGKILL it alone, while the script processes the local
+    runner started (sessions of their own) live on, as they would after a real crash.
+    """
+    return subprocess.Popen(
+        [*KONTINUE, "--state-dir", str(state_dir), *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal a process started by `start_kontinue` and wait for it."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    process.wait(15)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0, what: str = "it") -> None:
+    """Poll `predicate` every 50 ms until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)

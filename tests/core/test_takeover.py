@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,36 +11,10 @@ import pytest
 from kontinue.api import Execution
 from kontinue.runtime import start_execution
 from kontinue.store import open_store
+from tests.conftest import start_kontinue, stop, wait_for
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
-
-
-def _worker(state_dir: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kontinue",
-            "--state-dir",
-            str(state_dir),
-            "worker",
-            "--import",
-            str(HERE / "fns_steps.py"),
-            "--lease-duration",
-            "1s",
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _wait(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -56,24 +26,21 @@ def test_sigkill_mid_function_takeover_runs_each_recorded_step_once(
     ex = start_execution(store, "twenty-steps", {"marks": str(marks), "delay": 0.1})
     name = ex.metadata.name
 
-    first = _worker(state_dir)
+    worker = ("worker", "--import", str(HERE / "fns_steps.py"), "--lease-duration", "1s")
+    first = start_kontinue(state_dir, *worker)
     try:
-        _wait(lambda: len(store.read_journal("default", name)) >= 6)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(10)
+        wait_for(lambda: len(store.read_journal("default", name)) >= 6, what="six steps")
     finally:
-        if first.poll() is None:
-            first.kill()
+        stop(first, signal.SIGKILL)
     recorded_before_kill = {e["name"] for e in store.read_journal("default", name)}
     assert store.get(Execution, "default", name).status.phase == "Executing"
     assert 6 <= len(recorded_before_kill) < 20
 
-    second = _worker(state_dir)
+    second = start_kontinue(state_dir, *worker)
     try:
-        _wait(lambda: store.get(Execution, "default", name).terminal)
+        wait_for(lambda: store.get(Execution, "default", name).terminal, what="the end")
     finally:
-        second.terminate()
-        second.wait(10)
+        stop(second)
 
     final = store.get(Execution, "default", name)
     assert final.status.phase == "Completed", final.status.error

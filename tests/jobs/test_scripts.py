@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from kontinue.runners import LocalRunner
 from kontinue.runtime import start_execution
 from kontinue.store import open_store
 from kontinue.testing import Environment
-from tests.conftest import CLI, ROOT
+from tests.conftest import CLI, start_kontinue, stop, wait_for
 from tests.jobs import fns_jobs
 
 FNS = str(Path(fns_jobs.__file__))
@@ -120,43 +119,17 @@ def test_worker_killed_while_script_runs_does_not_start_it_twice(
     )
     name = ex.metadata.name
 
-    def worker() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kontinue",
-                "--state-dir",
-                str(state_dir),
-                "worker",
-                "--with-controller",
-                "--import",
-                FNS,
-                "--lease-duration",
-                "1s",
-            ],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    first = worker()
-    deadline = time.monotonic() + 30
-    while not marks.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(10)
-    second = worker()
+    worker = ("worker", "--with-controller", "--import", FNS, "--lease-duration", "1s")
+    first = start_kontinue(state_dir, *worker)
     try:
-        deadline = time.monotonic() + 60
-        while not store.get(Execution, "default", name).terminal:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_for(marks.exists, 30, "the script to start")
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        second.wait(10)
+        stop(first, signal.SIGKILL)
+    second = start_kontinue(state_dir, *worker)
+    try:
+        wait_for(lambda: store.get(Execution, "default", name).terminal, what="the end")
+    finally:
+        stop(second)
     final = store.get(Execution, "default", name)
     assert final.status.phase == "Completed", final.status.error
     assert final.status.result["logs"] == "done\n"
@@ -207,21 +180,7 @@ def test_logs_follow_prints_lines_as_they_come(cli: CLI, state_dir: Path, tmp_pa
     path = tmp_path / "printer.yaml"
     path.write_text(SLOW_PRINTER)
     assert cli("submit", str(path), "--name", "p", "--no-wait").returncode == 0
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kontinue",
-            "--state-dir",
-            str(state_dir),
-            "worker",
-            "--with-controller",
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    worker = start_kontinue(state_dir, "worker", "--with-controller")
     try:
         store = open_store(state_dir)
         deadline = time.monotonic() + 30
@@ -236,8 +195,7 @@ def test_logs_follow_prints_lines_as_they_come(cli: CLI, state_dir: Path, tmp_pa
         unknown = cli("logs", "p", "nope")
         assert unknown.returncode == 2 and "steps with logs: count" in unknown.stderr
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(10)
+        stop(worker)
 
 
 TIMED = """\
@@ -282,21 +240,7 @@ def test_pipeline_script_step_is_killed_by_cancel(
     path = tmp_path / "canceled.yaml"
     path.write_text(CANCELED % os.getpid())
     assert cli("submit", str(path), "--name", "c", "--no-wait").returncode == 0
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kontinue",
-            "--state-dir",
-            str(state_dir),
-            "worker",
-            "--with-controller",
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    worker = start_kontinue(state_dir, "worker", "--with-controller")
     try:
         deadline = time.monotonic() + 30
         while not _pids_running(marker):
@@ -310,5 +254,4 @@ def test_pipeline_script_step_is_killed_by_cancel(
             time.sleep(0.05)
         assert '"phase": "Canceled"' in cli("get", "c", "-o", "json").stdout
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(10)
+        stop(worker)

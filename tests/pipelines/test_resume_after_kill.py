@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +10,7 @@ import pytest
 
 from kontinue.api import Execution
 from kontinue.store import open_store
-from tests.conftest import CLI, ROOT
+from tests.conftest import CLI, start_kontinue, stop, wait_for
 
 PIPELINE = """\
 apiVersion: kontinue.cloud/v1alpha1
@@ -36,26 +32,6 @@ STEP = """\
 """
 
 
-def _worker(state_dir: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kontinue",
-            "--state-dir",
-            str(state_dir),
-            "worker",
-            "--with-controller",
-            "--lease-duration",
-            "1s",
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
 @pytest.mark.slow
 def test_killed_pipeline_resumes_without_rerunning_steps(
     cli: CLI, state_dir: Path, tmp_path: Path
@@ -70,24 +46,19 @@ def test_killed_pipeline_resumes_without_rerunning_steps(
     def done_steps() -> int:
         return sum(1 for e in store.read_journal("default", "m") if e["kind"] == "script")
 
-    first = _worker(state_dir)
-    deadline = time.monotonic() + 60
-    while done_steps() < 3:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(10)
+    worker = ("worker", "--with-controller", "--lease-duration", "1s")
+    first = start_kontinue(state_dir, *worker)
+    try:
+        wait_for(lambda: done_steps() >= 3, what="three finished steps")
+    finally:
+        stop(first, signal.SIGKILL)
     finished_before = done_steps()
 
-    second = _worker(state_dir)
+    second = start_kontinue(state_dir, *worker)
     try:
-        deadline = time.monotonic() + 90
-        while not store.get(Execution, "default", "m").terminal:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_for(lambda: store.get(Execution, "default", "m").terminal, 90, "the end")
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        second.wait(10)
+        stop(second)
     final = store.get(Execution, "default", "m")
     assert final.status.phase == "Completed", final.status.error
     assert final.status.resumptions >= 1
