@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from kontinue.api import Execution
 from kontinue.cli._render import dump, execution_line
-from kontinue.runtime import Engine, TreeState, tree_state
+from kontinue.runtime import Engine, Registry, TreeState, tree_state
 from kontinue.store import Store
 
 __all__ = ["SERVER_LOCK", "follow", "run_in_process", "server_running"]
@@ -57,9 +57,15 @@ class Display:
                 self.out.flush()
 
 
-def _waiter(store: Store, namespace: str, name: str) -> tuple[Any, list[TreeState]]:
+def _waiter(
+    store: Store, namespace: str, name: str, registry: Registry | None = None
+) -> tuple[Any, list[TreeState], list[Execution]]:
+    """A `done()` for the run loop: the tree ended, waits at a gate, or waits for a worker
+    this process cannot be (a child of a function that is not imported here)."""
     last: list[TreeState] = []
+    stranded: list[Execution] = []
     checked = [0.0]
+    since: dict[str, float] = {}
 
     def done() -> bool:
         root = store.get(Execution, namespace, name)
@@ -72,9 +78,23 @@ def _waiter(store: Store, namespace: str, name: str) -> tuple[Any, list[TreeStat
         checked[0] = now
         state = tree_state(store, namespace, name)
         last[:] = [state]
-        return state.parked_at_gate
+        if state.parked_at_gate:
+            return True
+        if registry is not None:
+            waiting = [
+                e
+                for e in store.list(Execution, namespace)
+                if e.status.phase == "Pending"
+                and e.spec.function not in registry
+                and (e.metadata.name == name or e.metadata.name.startswith(name + "-"))
+            ]
+            for e in waiting:
+                since.setdefault(e.metadata.name, now)
+            stranded[:] = [e for e in waiting if now - since[e.metadata.name] > 1.0]
+            return bool(stranded)
+        return False
 
-    return done, last
+    return done, last, stranded
 
 
 def run_in_process(
@@ -93,9 +113,17 @@ def run_in_process(
     out = out or sys.stderr
     store = engine.store
     display = Display(store, name, namespace, out)
-    done, last = _waiter(store, namespace, name)
+    done, last, stranded = _waiter(store, namespace, name, engine.worker.registry)
     engine.run_until(done, on_tick=display.update)
     display.update(force=True)
+    for ex in stranded:
+        out.write(
+            f"Execution {ex.metadata.name} waits for a worker that runs function "
+            f"{ex.spec.function!r}, which is not imported here; start one with "
+            "`kontinue worker --import MODULE`, or pass --import to this command\n"
+        )
+    if stranded:
+        return 0
     return report(last[0], out, output)
 
 
@@ -103,7 +131,7 @@ def follow(store: Store, name: str, namespace: str, *, out: TextIO | None = None
     """Watch an Execution run elsewhere (a `kontinue server`) until it ends or parks."""
     out = out or sys.stderr
     display = Display(store, name, namespace, out)
-    done, last = _waiter(store, namespace, name)
+    done, last, _ = _waiter(store, namespace, name)
     while not done():
         display.update()
         for _ in store.watch(timeout=0.5):

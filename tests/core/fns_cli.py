@@ -30,3 +30,8 @@ def greet(ktx: kontinue.ExecutionContext, args: GreetArgs) -> GreetResult:
 def explode(ktx: kontinue.ExecutionContext, args: dict) -> None:
     kontinue.store(ktx, lambda: "before")
     raise kontinue.new_non_retryable_error(None, f"cannot deploy to {args.get('env', 'prod')}")
+
+
+@kontinue.function("delegates", description="Calls a function this module does not define")
+def delegates(ktx: kontinue.ExecutionContext, args: dict) -> dict:
+    return {"answer": kontinue.execute(ktx, "defined-elsewhere", {"q": 1})}

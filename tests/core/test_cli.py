@@ -199,3 +199,13 @@ def test_create_rejects_bad_manifests(cli: CLI, tmp_path: Path) -> None:
     bad = cli("create", "-f", "bad.yaml")
     assert bad.returncode == 2 and "spec.retry.retries" in bad.stderr
     _no_traceback(bad)
+
+
+def test_in_process_run_says_when_a_child_needs_another_worker(cli: CLI) -> None:
+    result = cli("execute", "delegates", "--import", FNS, "--name", "d")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Execution d-execute-1 waits for a worker that runs function 'defined-elsewhere'"
+        in result.stderr
+    )
+    assert json.loads(cli("get", "d", "-o", "json").stdout)["status"]["phase"] == "Suspended"
