@@ -88,7 +88,7 @@ def test_user_mistakes_are_one_line_exit_2(cli: CLI, tmp_path: Path) -> None:
     cases = [
         (
             ("execute", "nope", "--import", FNS),
-            "unknown function 'nope' (registered: explode, greet, kontinue.pipeline)",
+            "unknown function 'nope' (registered: delegates, explode, greet, kontinue.pipeline)",
         ),
         (("execute", "greet", "--import", FNS, "-a", "times=lots"), "name: Field required"),
         (("execute", "greet", "--import", FNS, "-a", "oops"), "is not of the form key=value"),
