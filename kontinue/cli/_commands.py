@@ -69,7 +69,7 @@ def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
     try:
         return run_in_process(engine, name, args.namespace, output=getattr(args, "output", None))
     finally:
-        engine.close()
+        engine.worker.drain(grace=5.0)  # after Ctrl-C: hand running functions back
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -131,7 +131,9 @@ def worker(args: argparse.Namespace) -> int:
         pass
     finally:
         args.stop.set()
-        w.close(wait=False)
+        left = w.drain(grace=10.0)
+        if left:
+            sys.stderr.write(f"worker stopped with {left} function(s) still running\n")
     return 0
 
 
@@ -165,7 +167,9 @@ def server(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        engine.close()
+        left = engine.worker.drain(grace=10.0)
+        if left:
+            sys.stderr.write(f"server stopped with {left} function(s) still running\n")
     return 0
 
 

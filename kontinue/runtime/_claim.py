@@ -57,6 +57,7 @@ class Claim:
         deadlines = [d for d in (self.attempt_deadline, self.overall_deadline) if d]
         self.scope = CancelScope(clock, min(deadlines) if deadlines else None)
         self.lost = False
+        self.draining = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from kontinue.runtime._errors import (
     ErrOverallTimeout,
 )
 from kontinue.runtime._naming import StepOptions, is_valid_step_name
-from kontinue.runtime._signals import Park
+from kontinue.runtime._signals import Park, Stop
 
 if TYPE_CHECKING:
     from kontinue.runtime._claim import Claim
@@ -166,7 +166,9 @@ class ExecutionContext:
             reason = scope.reason or "canceled"
             if reason == "deadline exceeded":
                 self._raise_timeout()
-            raise ErrCanceled(f'Execution "{self.name}" was {reason}', retryable=False)
+            if reason == "canceled":
+                raise ErrCanceled(f'Execution "{self.name}" was canceled', retryable=False)
+            raise Stop(reason)  # lost to another worker, or this worker shuts down
         self._raise_timeout()
 
     def _raise_timeout(self) -> None:

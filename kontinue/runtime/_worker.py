@@ -7,6 +7,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ __all__ = ["GROUP_LABEL", "Worker"]
 log = logging.getLogger("kontinue.worker")
 
 GROUP_LABEL = "kontinue.cloud/worker-group"
+DRAIN_REASON = "handed back: the worker shuts down"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_LEASE = timedelta(seconds=10)
 
@@ -88,6 +90,7 @@ class Worker:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._stop = threading.Event()
+        self._draining = False
         self._renewer = threading.Thread(target=self._renew_loop, daemon=True, name="lease")
         self._renewer.start()
 
@@ -131,6 +134,8 @@ class Worker:
         """
         self.informer.sync(timeout)
         self._notice_cancellations()
+        if self._draining:
+            return 0
         started = 0
         candidates = [
             ex for ex in self.informer.unfinished() if ex.status.phase in ("Pending", "Executing")
@@ -165,6 +170,28 @@ class Worker:
         """Poll until `stop` is set."""
         while not stop.is_set():
             self.poll(timeout=interval)
+
+    def drain(self, grace: float = 10.0) -> int:
+        """Shut down gently: claim nothing more, and hand running Executions back.
+
+        Each running function stops at its next SDK call and its Execution goes back to
+        Pending at once, for another worker to replay, instead of waiting for the lease to
+        expire. Functions still running after `grace` seconds keep their lease until it
+        expires. Returns how many were still running then.
+        """
+        self._draining = True
+        with self._lock:
+            claims = list(self._running.values())
+        for claim in claims:
+            claim.draining = True
+            claim.scope.cancel(DRAIN_REASON)
+        deadline = time.monotonic() + grace
+        while self.busy and time.monotonic() < deadline:
+            self._done.wait(0.05)
+            self._done.clear()
+        left = self.busy
+        self.close(wait=False)
+        return left
 
     def close(self, wait: bool = True) -> None:
         """Stop renewing leases and wait for running functions (if `wait`)."""
@@ -269,6 +296,8 @@ class Worker:
             self._finish(claim, lambda e: _park(e, waiting))
             return
         except Stop:
+            if claim.draining and not claim.lost:
+                self._finish(claim, _release)  # hand it back at once, not after the lease
             return
         except Exception as exc:
             if claim.lost or (isinstance(exc, ErrCanceled) and claim.scope.reason == "canceled"):
@@ -335,6 +364,12 @@ def _creation_order(ex: Execution) -> tuple[datetime, str]:
 def _mutex_name(ex: Execution) -> str:
     assert ex.spec.mutex is not None
     return mutex_resource_name(ex.spec.mutex.key)
+
+
+def _release(ex: Execution) -> None:
+    ex.status.phase = "Pending"
+    ex.status.lease = None
+    ex.status.message = "handed back by a worker that shut down"
 
 
 def _park(ex: Execution, waiting: Any) -> None:
