@@ -25,15 +25,12 @@ from kontinue.api import (
 )
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._errors import ErrAttemptTimeout, ErrOverallTimeout, error_to_record
-from kontinue.runtime._informer import Informer
+from kontinue.runtime._informer import INFORMED_KINDS, Informer
 from kontinue.runtime._mutex import WAITING_PREFIX, mutex_resource_name
 from kontinue.runtime._registry import Registry
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
 
 __all__ = ["INFORMED_KINDS", "Controller"]
-
-INFORMED_KINDS = (Execution, Suspension, Mutex, Function)
-"""What the controller caches; an engine shares one such cache with its worker."""
 
 log = logging.getLogger("kontinue.controller")
 

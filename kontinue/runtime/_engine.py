@@ -10,8 +10,8 @@ from typing import Any
 
 from kontinue.api import Execution, Suspension
 from kontinue.runtime._clock import Clock, SystemClock
-from kontinue.runtime._controller import INFORMED_KINDS, Controller
-from kontinue.runtime._informer import Informer
+from kontinue.runtime._controller import Controller
+from kontinue.runtime._informer import INFORMED_KINDS, Informer
 from kontinue.runtime._registry import REGISTRY, Registry
 from kontinue.runtime._worker import DEFAULT_LEASE, Worker
 from kontinue.store import Store

@@ -33,7 +33,7 @@ from kontinue.runtime._errors import (
     error_to_record,
     is_retryable_error,
 )
-from kontinue.runtime._informer import Informer
+from kontinue.runtime._informer import INFORMED_KINDS, Informer
 from kontinue.runtime._mutex import WAITING_PREFIX, mutex_resource_name
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
 from kontinue.runtime._signals import Park, Stop
@@ -82,7 +82,7 @@ class Worker:
         self.group = group
         self.lease_duration = lease_duration
         self.services = services or {}
-        self.informer = informer or Informer(store, (Execution, Mutex), namespace)
+        self.informer = informer or Informer(store, INFORMED_KINDS, namespace)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="kontinue-fn")
         self._capacity = concurrency
         self._running: dict[tuple[str, str], Claim] = {}
