@@ -290,7 +290,15 @@ class Worker:
             except ValueError as exc:
                 raise Error(str(exc), kind=ErrorKind.VALIDATION, retryable=False) from None
             result = fdef.fn(ktx, args)
-            payload = fdef.dump_result(result)
+            try:
+                payload = fdef.dump_result(result)
+            except Exception as exc:
+                raise Error(
+                    f"function {fdef.name!r} returned a {type(result).__name__} that cannot be "
+                    f"stored as JSON ({exc}); return a pydantic model, a dict or plain values",
+                    kind=ErrorKind.VALIDATION,
+                    retryable=False,
+                ) from None
         except Park as park:
             waiting = park.waiting_on
             self._finish(claim, lambda e: _park(e, waiting))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kontinue.api import Execution, Progress
-from kontinue.runtime import ExecutionContext, error_from_record, error_to_record
+from kontinue.runtime import Error, ErrorKind, ExecutionContext, error_from_record, error_to_record
 from kontinue.sdk._options import StoreOptions
 from kontinue.sdk._values import from_json, to_json
 
@@ -42,7 +42,17 @@ def store(
         except Exception as exc:
             entry = ktx.record(name, "store", error=error_to_record(exc), **_display(opts))
         else:
-            entry = ktx.record(name, "store", result=to_json(value), **_display(opts))
+            try:
+                plain = to_json(value)
+            except Exception as exc:
+                raise Error(
+                    f'store step "{name}" of Execution "{ktx.name}" returned a '
+                    f"{type(value).__name__} that cannot be recorded as JSON ({exc}); return "
+                    "a pydantic model, a dict or plain values",
+                    kind=ErrorKind.VALIDATION,
+                    retryable=False,
+                ) from None
+            entry = ktx.record(name, "store", result=plain, **_display(opts))
             if result_type is None:
                 return value if _plain(value) else from_json(entry["result"])
     if "error" in entry:

@@ -168,3 +168,26 @@ def test_non_determinism_names_everything(tmp_path: Path, registry: Registry) ->
         assert ex.metadata.name in message
         assert 'recorded store "a"' in message and 'asked for store "b"' in message
         assert done.status.error.retryable is False
+
+
+def test_values_that_cannot_be_json_fail_clearly_and_are_not_retried(
+    tmp_path: Path, registry: Registry
+) -> None:
+    @kontinue.function("bad-store", retry=kontinue.RetryOptions(retries=3), registry=registry)
+    def bad_store(ktx: kontinue.ExecutionContext, args: dict) -> None:
+        kontinue.store_named(ktx, kontinue.StoreOptions(name="handle"), lambda: object())
+
+    @kontinue.function("bad-result", retry=kontinue.RetryOptions(retries=3), registry=registry)
+    def bad_result(ktx: kontinue.ExecutionContext, args: dict) -> object:
+        return object()
+
+    with Environment(tmp_path, registry=registry) as env:
+        store_failed = env.execute("bad-store")
+        assert store_failed.status.phase == "Failed" and store_failed.status.attempts == 0
+        assert store_failed.status.error is not None
+        assert 'store step "handle"' in store_failed.status.error.message
+        assert "cannot be recorded as JSON" in store_failed.status.error.message
+        result_failed = env.execute("bad-result")
+        assert result_failed.status.phase == "Failed" and result_failed.status.attempts == 0
+        assert result_failed.status.error is not None
+        assert "cannot be stored as JSON" in result_failed.status.error.message
