@@ -25,6 +25,7 @@ from kontinue.runtime import (
     resume_execution,
     retry_execution,
     start_execution,
+    tree_executions,
 )
 from kontinue.store import AlreadyExistsError, SQLiteStore, open_store
 
@@ -283,7 +284,7 @@ def _continue(store: SQLiteStore, args: argparse.Namespace) -> int:
         root = store.get(Execution, args.namespace, parent_name)
     missing = {
         e.spec.function
-        for e in store.list(Execution, args.namespace)
+        for e in tree_executions(store, root)
         if not e.terminal and e.spec.function not in REGISTRY
     }
     if missing and not server_running(args.state_dir):

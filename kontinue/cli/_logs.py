@@ -10,6 +10,7 @@ from typing import Any
 
 from kontinue.api import Execution
 from kontinue.cli._errors import UsageError
+from kontinue.runtime import tree_executions
 from kontinue.store import Store
 
 __all__ = ["logs"]
@@ -26,23 +27,9 @@ class _Target:
     running: bool
 
 
-def _tree(store: Store, root: Execution) -> list[Execution]:
-    everything = store.list(Execution, root.metadata.namespace)
-    owned: dict[str, list[Execution]] = {}
-    for ex in everything:
-        for ref in ex.metadata.owner_references:
-            owned.setdefault(ref.uid, []).append(ex)
-    out, todo = [], [root]
-    while todo:
-        ex = todo.pop(0)
-        out.append(ex)
-        todo.extend(sorted(owned.get(ex.metadata.uid or "", []), key=lambda e: e.metadata.name))
-    return out
-
-
 def _targets(store: Store, root: Execution) -> list[_Target]:
     found: list[_Target] = []
-    for ex in _tree(store, root):
+    for ex in tree_executions(store, root):
         ns, name = ex.metadata.namespace, ex.metadata.name
         for entry in store.read_journal(ns, name):
             if entry["kind"] in _JOB_KINDS and "job" in entry:

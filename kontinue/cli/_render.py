@@ -10,7 +10,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from kontinue.api import Execution, Suspension
+from kontinue.api import Execution
+from kontinue.runtime import tree_executions, tree_suspensions
 from kontinue.store import Store
 
 __all__ = ["age", "dump", "execution_line", "print_table", "render_tree"]
@@ -66,12 +67,11 @@ def print_table(rows: list[list[str]], header: list[str], out: Any = None) -> No
 def render_tree(store: Store, root: Execution) -> str:
     """The Execution with its steps, suspensions and children, indented."""
     ns = root.metadata.namespace
-    everything = store.list(Execution, ns)
     owned: dict[str, list[Execution]] = {}
-    for ex in everything:
+    for ex in tree_executions(store, root):
         for ref in ex.metadata.owner_references:
             owned.setdefault(ref.uid, []).append(ex)
-    suspensions = {s.metadata.name: s for s in store.list(Suspension, ns)}
+    suspensions = tree_suspensions(store, root)
     lines: list[str] = []
 
     def visit(ex: Execution, indent: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from kontinue.api import Execution
 from kontinue.cli._render import dump, execution_line
-from kontinue.runtime import Engine, Registry, TreeState, tree_state
+from kontinue.runtime import Engine, Registry, TreeState, tree_executions, tree_state
 from kontinue.store import Store
 
 __all__ = ["SERVER_LOCK", "follow", "run_in_process", "server_running"]
@@ -46,10 +46,9 @@ class Display:
         if not force and now - self.last < 0.1:
             return
         self.last = now
-        for ex in self.store.list(Execution, self.namespace):
+        root = self.store.get(Execution, self.namespace, self.root)
+        for ex in tree_executions(self.store, root):
             name = ex.metadata.name
-            if name != self.root and not name.startswith(self.root + "-"):
-                continue
             line = execution_line(ex)
             if self.seen.get(name) != line:
                 self.seen[name] = line
@@ -83,10 +82,8 @@ def _waiter(
         if registry is not None:
             waiting = [
                 e
-                for e in store.list(Execution, namespace)
-                if e.status.phase == "Pending"
-                and e.spec.function not in registry
-                and (e.metadata.name == name or e.metadata.name.startswith(name + "-"))
+                for e in tree_executions(store, state.root)
+                if e.status.phase == "Pending" and e.spec.function not in registry
             ]
             for e in waiting:
                 since.setdefault(e.metadata.name, now)

@@ -37,12 +37,14 @@ from kontinue.runtime._operations import (
     start_execution,
 )
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry, UnknownFunctionError
+from kontinue.runtime._tree import ROOT_LABEL, root_label, tree_executions, tree_suspensions
 from kontinue.runtime._worker import GROUP_LABEL, Worker
 
 __all__ = [
     "GROUP_LABEL",
     "PARENT_LABEL",
     "REGISTRY",
+    "ROOT_LABEL",
     "CancelScope",
     "Claim",
     "Clock",
@@ -84,6 +86,9 @@ __all__ = [
     "new_retryable_error",
     "resume_execution",
     "retry_execution",
+    "root_label",
     "start_execution",
+    "tree_executions",
     "tree_state",
+    "tree_suspensions",
 ]

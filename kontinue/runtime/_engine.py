@@ -13,6 +13,7 @@ from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._controller import Controller
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
 from kontinue.runtime._registry import REGISTRY, Registry
+from kontinue.runtime._tree import tree_executions, tree_suspensions
 from kontinue.runtime._worker import DEFAULT_LEASE, Worker
 from kontinue.store import Store
 
@@ -42,17 +43,10 @@ def tree_state(store: Store, namespace: str, name: str) -> TreeState:
     root = store.get(Execution, namespace, name)
     if root.terminal:
         return TreeState(root, True, ())
-    by_owner: dict[str, list[Execution]] = {}
-    for ex in store.list(Execution, namespace):
-        for ref in ex.metadata.owner_references:
-            by_owner.setdefault(ref.uid, []).append(ex)
-    suspensions = {s.metadata.name: s for s in store.list(Suspension, namespace)}
+    suspensions = tree_suspensions(store, root)
     gates: list[Suspension] = []
     active = False
-    todo = [root]
-    while todo:
-        ex = todo.pop()
-        todo.extend(by_owner.get(ex.metadata.uid or "", []))
+    for ex in tree_executions(store, root):
         if ex.terminal:
             continue
         waiting = ex.status.waiting_on

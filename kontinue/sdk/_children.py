@@ -8,6 +8,7 @@ from kontinue.api import Execution, ExecutionSpec, ObjectMeta, WaitingOn
 from kontinue.runtime import (
     GROUP_LABEL,
     PARENT_LABEL,
+    ROOT_LABEL,
     ErrChildCanceled,
     ErrChildFailed,
     Error,
@@ -17,6 +18,7 @@ from kontinue.runtime import (
     error_from_record,
     error_to_record,
     retry_execution,
+    root_label,
 )
 from kontinue.sdk._options import ChildExecution, ChildExecutionOptions, ExecuteOptions
 from kontinue.sdk._values import from_json, to_json
@@ -44,7 +46,7 @@ def spawn_execution(
         return ChildExecution(name=entry["child"], namespace=ktx.namespace, step=step)
     parent = ktx.execution()
     name = child_resource_name(parent.metadata.name, step)
-    labels = {PARENT_LABEL: parent.metadata.name, STEP_LABEL: step}
+    labels = {PARENT_LABEL: parent.metadata.name, STEP_LABEL: step, ROOT_LABEL: root_label(parent)}
     if GROUP_LABEL in parent.metadata.labels:
         labels[GROUP_LABEL] = parent.metadata.labels[GROUP_LABEL]
     opts = opts or ExecuteOptions()

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from kontinue.api import Execution, ObjectMeta, Suspension, SuspensionSpec, WaitingOn
-from kontinue.runtime import ExecutionContext, child_resource_name
+from kontinue.runtime import ROOT_LABEL, ExecutionContext, child_resource_name, root_label
 from kontinue.sdk._options import PollOptions, SleepOptions, SuspendOptions
 from kontinue.store import AlreadyExistsError
 
@@ -86,7 +86,7 @@ def _suspension(
         metadata=ObjectMeta(
             name=name,
             namespace=ex.metadata.namespace,
-            labels={EXECUTION_LABEL: ex.metadata.name},
+            labels={EXECUTION_LABEL: ex.metadata.name, ROOT_LABEL: root_label(ex)},
             owner_references=[ex.owner_reference()],
         ),
         spec=SuspensionSpec(
