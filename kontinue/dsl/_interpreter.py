@@ -313,7 +313,10 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     run.steps(args.plan["steps"])
     if args.branch:
         return {"steps": run.own}
-    set_message(ktx, f"pipeline {args.plan.get('name')}: {len(run.own)} steps done")
+    count = len(run.own)
+    set_message(
+        ktx, f"pipeline {args.plan.get('name')}: {count} step{'s' if count != 1 else ''} done"
+    )
     if args.plan.get("result") is not None:
         return run.render({"name": "result"}, args.plan["result"], "result")
     return {"steps": {k: v.get("result") for k, v in run.context["steps"].items()}}
