@@ -107,3 +107,27 @@ def test_bad_params_exit_2_naming_the_file(cli: CLI, tmp_path: Path) -> None:
     assert "build-test-deploy.yaml: " in result.stderr
     assert "service" in result.stderr and "replicas" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+GATED = """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: gated}
+steps:
+  - name: approve
+    suspend: {displayName: Go on?}
+  - name: after
+    script: {image: alpine:3.20, command: echo %s}
+result: "{{ steps.after.result }}"
+"""
+
+
+def test_editing_the_file_never_changes_a_running_pipeline(cli: CLI, tmp_path: Path) -> None:
+    path = tmp_path / "gated.yaml"
+    path.write_text(GATED % "original")
+    first = cli("submit", str(path), "--name", "g")
+    assert first.returncode == 0 and "waiting for approval: Go on?" in first.stderr
+    path.write_text(GATED % "edited")
+    resumed = cli("resume", "g")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout) == "original"
