@@ -78,6 +78,7 @@ class ErrorRecord(WireModel):
     message: str
     retryable: bool = True
     child: str | None = None
+    stack_trace: str | None = None
 
 
 class Lease(WireModel):

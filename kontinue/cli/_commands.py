@@ -228,6 +228,9 @@ def get(args: argparse.Namespace) -> int:
         print(f"Message: {ex.status.message}")
     if ex.status.error:
         print(f"Error:   {ex.status.error.kind}: {ex.status.error.message}")
+        if ex.status.error.stack_trace:
+            print("Raised at (most recent call last):")
+            print(ex.status.error.stack_trace.rstrip())
     if ex.status.result is not None:
         print("Result:  " + dump(ex.status.result, "json"))
     return 0

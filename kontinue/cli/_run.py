@@ -154,6 +154,14 @@ def report(state: TreeState, out: TextIO, output: str | None) -> int:
         error = ex.status.error
         detail = f"{error.kind}: {error.message}" if error else ex.status.message or ""
         out.write(f"Execution {name} {ex.status.phase.lower()}: {detail}\n")
+        if error and error.stack_trace:
+            frames = [
+                ln.strip()
+                for ln in error.stack_trace.splitlines()
+                if ln.strip().startswith("File ")
+            ]
+            if frames:
+                out.write(f"  raised at {frames[-1]} (kontinue get {name} shows the stack)\n")
         if ex.status.phase == "Failed":
             out.write(f"  retry it with: kontinue retry {name}\n")
         return 1

@@ -17,7 +17,10 @@ The sentinels are subclasses, so `except kontinue.ErrChildFailed` and
 
 from __future__ import annotations
 
+import os
+import traceback
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar
 
 from kontinue.api import ErrorRecord
@@ -183,8 +186,27 @@ def error_to_record(err: BaseException) -> dict[str, Any]:
         rec["type"] = type(err).__name__
         return rec
     message = str(err) or type(err).__name__
-    plain = ErrorRecord(kind=ErrorKind.EXECUTION.value, message=f"{type(err).__name__}: {message}")
+    plain = ErrorRecord(
+        kind=ErrorKind.EXECUTION.value,
+        message=f"{type(err).__name__}: {message}",
+        stack_trace=_stack(err),
+    )
     return {**plain.wire(), "type": type(err).__name__}
+
+
+def _stack(err: BaseException, limit: int = 12) -> str | None:
+    """The last frames of where a plain exception came from: the user's bug, to fix."""
+    if err.__traceback__ is None:
+        return None
+    frames = [
+        f for f in traceback.extract_tb(err.__traceback__) if not f.filename.startswith(_PACKAGE)
+    ][-limit:]
+    if not frames:
+        return None
+    return "".join(traceback.format_list(frames))[-4000:]
+
+
+_PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep
 
 
 def error_from_record(rec: dict[str, Any]) -> Error:

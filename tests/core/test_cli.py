@@ -209,3 +209,19 @@ def test_in_process_run_says_when_a_child_needs_another_worker(cli: CLI) -> None
         in result.stderr
     )
     assert json.loads(cli("get", "d", "-o", "json").stdout)["status"]["phase"] == "Suspended"
+
+
+def test_a_bug_in_a_function_points_at_its_line(cli: CLI, tmp_path: Path) -> None:
+    buggy = tmp_path / "buggy.py"
+    buggy.write_text(
+        "import kontinue\n\n\n@kontinue.function('buggy')\n"
+        "def buggy(ktx, args: dict) -> dict:\n    return {'b': args['missing']}\n"
+    )
+    result = cli("execute", "buggy", "--import", str(buggy), "--name", "b")
+    assert result.returncode == 1
+    assert "Execution b failed: Execution: KeyError: 'missing'" in result.stderr
+    assert f'raised at File "{buggy}", line 6, in buggy' in result.stderr
+    _no_traceback(result)
+    shown = cli("get", "b").stdout
+    assert "Raised at (most recent call last):" in shown and "args['missing']" in shown
+    assert "kontinue/runtime" not in shown
