@@ -22,7 +22,7 @@ from kontinue.runtime import (
 )
 from kontinue.sdk._options import ChildExecution, ChildExecutionOptions, ExecuteOptions
 from kontinue.sdk._values import from_json, to_json
-from kontinue.store import AlreadyExistsError
+from kontinue.store import AlreadyExistsError, ConflictError
 
 __all__ = [
     "execute",
@@ -202,7 +202,14 @@ def _retry_failed_child(ktx: ExecutionContext, ex: Execution) -> bool:
         return False
     if not _retryable_later(ktx, ex):
         return False
-    ex.metadata.annotations[RETRIED_FOR] = str(ktx.attempts())
-    ktx.store_.update(ex)
-    retry_execution(ktx.store_, ex.metadata.namespace, ex.metadata.name)
+    # Retry first, then mark: a crash in between costs at most one extra re-run of the
+    # child, never the re-run itself (marking first could lose it).
+    retried = retry_execution(ktx.store_, ex.metadata.namespace, ex.metadata.name)
+    for _ in range(10):
+        retried.metadata.annotations[RETRIED_FOR] = str(ktx.attempts())
+        try:
+            ktx.store_.update(retried)
+            break
+        except ConflictError:  # a worker already claimed it: mark the newer version
+            retried = ktx.store_.get(Execution, ex.metadata.namespace, ex.metadata.name)
     return True
