@@ -91,7 +91,12 @@ class Lease(WireModel):
 
 
 class WaitingOn(WireModel):
-    """What a Suspended Execution waits for; the controller wakes it when that holds."""
+    """What a Suspended Execution waits for; the controller wakes it when that holds.
+
+    For a fan-out that keeps progress itself, `progress_total` is the number of children and
+    `progress_done` how many had finished before these `names`; the controller keeps
+    `status.progress` current as the rest finish, without waking the parent for each.
+    """
 
     kind: Literal["suspension", "children", "job", "mutex", "poll"]
     names: list[str] = Field(default_factory=list)
@@ -99,6 +104,8 @@ class WaitingOn(WireModel):
     step: str | None = None
     runner: str | None = None
     mode: Literal["all", "any"] = "all"
+    progress_total: int | None = None
+    progress_done: int = 0
 
 
 class ExecutionStatus(WireModel):

@@ -21,6 +21,7 @@ from kontinue.api import (
     Function,
     Mutex,
     ObjectMeta,
+    Progress,
     Suspension,
 )
 from kontinue.runtime._clock import Clock, SystemClock
@@ -173,7 +174,15 @@ class Controller:
             done = [k is None or k.terminal for k in kids]
             failed = any(k is not None and k.status.phase in ("Failed", "Canceled") for k in kids)
             ready = all(done) or (waiting.mode == "any" and any(done)) or failed
-            return self._write(ex, _wake) if ready else 0
+            if ready:
+                return self._write(ex, _wake)
+            if waiting.progress_total:  # a fan-out: show its children finishing
+                progress = Progress(
+                    current=waiting.progress_done + sum(done), max=waiting.progress_total
+                )
+                if ex.status.progress != progress:
+                    return self._write(ex, _show(progress))
+            return 0
         if waiting.kind == "poll":
             if waiting.until is None or waiting.until <= now:
                 return self._write(ex, _wake)
@@ -332,6 +341,13 @@ class Controller:
             return 1
         except (ConflictError, AlreadyExistsError, NotFoundError):
             return 1
+
+
+def _show(progress: Progress) -> Callable[[Execution], None]:
+    def mutate(ex: Execution) -> None:
+        ex.status.progress = progress
+
+    return mutate
 
 
 def _stop_waiting(ex: Execution) -> None:

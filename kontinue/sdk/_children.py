@@ -163,7 +163,16 @@ def _wait_all(
             ex = states.get(name) or ktx.store_.get(Execution, ktx.namespace, name)
             if ex.status.phase in ("Failed", "Canceled") and not _retryable_later(ktx, ex):
                 raise _child_error(ex)
-        ktx.park(WaitingOn(kind="children", names=pending, step=f"wait/{pending[0]}"))
+        live = progress and len(children) > 1 and not ktx.progress_set_by_user
+        ktx.park(
+            WaitingOn(
+                kind="children",
+                names=pending,
+                step=f"wait/{pending[0]}",
+                progress_total=len(children) if live else None,
+                progress_done=len(outcomes),
+            )
+        )
     results = []
     for entry in outcomes:
         if "error" in entry:

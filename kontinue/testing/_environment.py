@@ -129,8 +129,23 @@ class Environment:
         return self.run(ex.metadata.name)
 
     def advance(self, delta: timedelta) -> None:
-        """Move virtual time forward and let everything due run."""
-        self.clock.advance(delta)
+        """Move virtual time forward by `delta`, timer by timer, running all that falls due.
+
+        Each timer on the way (a sleep's end, a backoff, a poll) fires at its own time, so
+        what runs sees the same times it would have seen in real time.
+        """
+        target = self.clock.now() + delta
+        while True:
+            self._settle()
+            timer = self.engine.controller.next_timer
+            if timer is None or timer > target or timer <= self.clock.now():
+                break
+            self.clock.advance_to(timer)
+        self.clock.advance_to(target)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Run until nothing more can happen at the current virtual time."""
         self.engine.run_until(lambda: self.engine.step() == 0 and self.engine.worker.busy == 0)
 
     # -- operations -------------------------------------------------------------------------

@@ -297,6 +297,13 @@ def test_execute_parallel_fifty_children_results_in_input_order(make_env: EnvFac
     assert parked.status.progress is not None
     assert parked.status.progress.model_dump() == {"current": 0, "max": 50}
 
+    # while it stays parked, the controller shows its children finishing
+    env.advance(timedelta(minutes=10, seconds=30))
+    partway = env.get("fan")
+    assert partway.status.phase == "Suspended"
+    assert partway.status.progress is not None
+    assert partway.status.progress.model_dump() == {"current": 10, "max": 50}
+
     ex = env.run("fan")
     assert ex.status.phase == "Completed", ex.status.error
     assert ex.status.result == [i * i for i in range(50)]
