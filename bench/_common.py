@@ -13,7 +13,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,3 +276,15 @@ def destroy_dbos() -> None:
 
     DBOS.destroy()
     _PRAGMA_TARGET["file"] = None
+
+
+def with_runs(makers: dict[str, Callable[[], Any]], body: Callable[[dict[str, Any]], Any]) -> Any:
+    """Open every run, call `body` with them, and close them all (in reverse) whatever happens."""
+    opened: dict[str, Any] = {}
+    try:
+        for key, make in makers.items():
+            opened[key] = make()
+        return body(opened)
+    finally:
+        for run in reversed(list(opened.values())):
+            run.close()

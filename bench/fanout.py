@@ -177,18 +177,6 @@ def take_turns(runs: dict[str, Any], n: int, repeat: int) -> dict[str, c.Figures
     return {key: c.time_figures(got) for key, got in samples.items()}
 
 
-def with_runs(makers: dict[str, Callable[[], Any]], body: Callable[[dict[str, Any]], Any]) -> Any:
-    """Open every run, call `body` with them, and close them all (in reverse) whatever happens."""
-    opened: dict[str, Any] = {}
-    try:
-        for key, make in makers.items():
-            opened[key] = make()
-        return body(opened)
-    finally:
-        for run in reversed(list(opened.values())):
-            run.close()
-
-
 # -- main -------------------------------------------------------------------------------------
 
 
@@ -259,12 +247,12 @@ def main(argv: list[str] | None = None) -> int:
             kept.update(runs)
             return take_turns(runs, n, repeat)
 
-        figures = with_runs(makers, measure)
+        figures = c.with_runs(makers, measure)
         variants = args.variants if not args.no_dbos else []
         for variant in variants:
             if variant != c.DBOS_WAL:
                 make = functools.partial(DbosRun, state, variant, args.dbos_poll)
-                figures.update(with_runs({variant: make}, measure))
+                figures.update(c.with_runs({variant: make}, measure))
 
         c.say()
         k_time = figures["kontinue"]

@@ -234,18 +234,6 @@ def take_turns(runs: dict[str, Any], n: int, repeat: int) -> dict[str, tuple[c.F
     }
 
 
-def with_runs(makers: dict[str, Callable[[], Any]], body: Callable[[dict[str, Any]], Any]) -> Any:
-    """Open every run, call `body` with them, and close them all (in reverse) whatever happens."""
-    opened: dict[str, Any] = {}
-    try:
-        for key, make in makers.items():
-            opened[key] = make()
-        return body(opened)
-    finally:
-        for run in reversed(list(opened.values())):
-            run.close()
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--n", type=int, default=1000, help="steps per function (default 1000)")
@@ -313,11 +301,11 @@ def main(argv: list[str] | None = None) -> int:
                 runs["kontinue"].profile(n, args.profile)
             return figures
 
-        figures = with_runs(makers, measure)
+        figures = c.with_runs(makers, measure)
         for variant in args.variants if not args.no_dbos else []:
             if variant != c.DBOS_WAL:
                 make = functools.partial(DbosRun, state, variant)
-                figures.update(with_runs({variant: make}, measure))
+                figures.update(c.with_runs({variant: make}, measure))
 
         c.say()
         if "raw" in figures:
