@@ -141,11 +141,6 @@ class ExecutionContext:
         return self._store
 
     @property
-    def registry(self) -> Registry:
-        """The function registry (for SDK modules)."""
-        return self._registry
-
-    @property
     def clock(self) -> Clock:
         """The runtime clock."""
         return self._clock
@@ -304,11 +299,6 @@ class ExecutionContext:
     def mark_progress_set(self) -> None:
         """Record that the function set progress itself."""
         self._progress_set_by_user = True
-
-    @property
-    def journal(self) -> list[JournalEntry]:
-        """The journal as read at the start of this run plus what it appended."""
-        return self._journal
 
 
 def _effective(raw: list[JournalEntry]) -> tuple[list[JournalEntry], int]:
