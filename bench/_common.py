@@ -13,6 +13,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -288,3 +289,24 @@ def with_runs(makers: dict[str, Callable[[], Any]], body: Callable[[dict[str, An
     finally:
         for run in reversed(list(opened.values())):
             run.close()
+
+
+def run_kontinue(
+    engine: Any, store: Any, function: str, args: Any, namespace: str
+) -> tuple[float, Any]:
+    """Start one Execution, run the engine until it ends; its seconds and final state.
+
+    Fails the benchmark (exit 1) unless it Completed.
+    """
+    from kontinue.api import Execution
+    from kontinue.runtime import start_execution
+
+    t0 = time.perf_counter()
+    name = start_execution(store, function, args, namespace=namespace).metadata.name
+    finished = engine.run_until(lambda: store.get(Execution, namespace, name).terminal, timeout=600)
+    elapsed = time.perf_counter() - t0
+    final = store.get(Execution, namespace, name)
+    if not finished or final.status.phase != "Completed":
+        err = final.status.error.message if final.status.error else "no error"
+        fail(f"kontinue Execution {name} ended {final.status.phase}: {err}", 1)
+    return elapsed, final

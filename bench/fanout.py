@@ -34,7 +34,7 @@ import _common as c
 
 import kontinue
 from kontinue.api import Execution
-from kontinue.runtime import Engine, start_execution
+from kontinue.runtime import Engine
 from kontinue.store import open_store
 
 PARENT, CHILD = "bench-fanout-parent", "bench-fanout-child"
@@ -78,20 +78,9 @@ class KontinueRun:
         self.settings = f"{c.kontinue_settings(self.store)}; Engine with {self.threads} threads"
 
     def one(self, n: int) -> float:
-        store = self.store
-        t0 = time.perf_counter()
-        ex = start_execution(store, PARENT, {"n": n}, namespace=NAMESPACE)
-        name = ex.metadata.name
-        finished = self.engine.run_until(
-            lambda: store.get(Execution, NAMESPACE, name).terminal, timeout=600
-        )
-        elapsed = time.perf_counter() - t0
-        final = store.get(Execution, NAMESPACE, name)
-        if not finished or final.status.phase != "Completed":
-            err = final.status.error.message if final.status.error else "no error"
-            c.fail(f"kontinue parent {name} ended {final.status.phase}: {err}", 1)
+        elapsed, final = c.run_kontinue(self.engine, self.store, PARENT, {"n": n}, NAMESPACE)
         if (final.status.result or {}).get("sum") != expected_sum(n):
-            c.fail(f"kontinue parent {name} returned {final.status.result!r}", 1)
+            c.fail(f"kontinue parent {final.metadata.name} returned {final.status.result!r}", 1)
         return elapsed
 
     def close(self) -> None:

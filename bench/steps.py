@@ -39,8 +39,7 @@ from typing import Any
 import _common as c
 
 import kontinue
-from kontinue.api import Execution
-from kontinue.runtime import Engine, start_execution
+from kontinue.runtime import Engine
 from kontinue.store import open_store
 
 FUNCTION = "bench-steps"
@@ -120,18 +119,8 @@ class KontinueRun:
         self.settings = c.kontinue_settings(self.store)
 
     def one(self, n: int) -> Sample:
-        store = self.store
-        t0 = time.perf_counter()
-        ex = start_execution(store, FUNCTION, {"n": n}, namespace=NAMESPACE)
-        name = ex.metadata.name
-        finished = self.engine.run_until(
-            lambda: store.get(Execution, NAMESPACE, name).terminal, timeout=600
-        )
-        elapsed = time.perf_counter() - t0
-        final = store.get(Execution, NAMESPACE, name)
-        if not finished or final.status.phase != "Completed":
-            err = final.status.error.message if final.status.error else "no error"
-            c.fail(f"kontinue Execution {name} ended {final.status.phase}: {err}", 1)
+        elapsed, final = c.run_kontinue(self.engine, self.store, FUNCTION, {"n": n}, NAMESPACE)
+        name = final.metadata.name
         t_start, t_end = _LOOPS.pop(name)
         return elapsed, t_end - t_start
 

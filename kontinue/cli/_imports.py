@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 import traceback
 from pathlib import Path
 
 from kontinue.cli._errors import UsageError
+from kontinue.runtime import import_file
 
 __all__ = ["import_user_code"]
 
@@ -44,23 +44,11 @@ def _import_module(name: str) -> None:
 
 
 def _import_file(path: Path, shown: str) -> None:
-    if not path.is_file():
-        raise UsageError(f"cannot import {shown}: file {path} does not exist")
-    module_name = f"kontinue_user_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
-    if module_name in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"cannot import {shown}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    parent = str(path.resolve().parent)
-    if parent not in sys.path:
-        sys.path.insert(0, parent)
     try:
-        spec.loader.exec_module(module)
+        import_file(path)
+    except FileNotFoundError:
+        raise UsageError(f"cannot import {shown}: file {path} does not exist") from None
     except Exception as exc:
-        del sys.modules[module_name]
         raise UsageError(_describe(shown, exc)) from None
 
 

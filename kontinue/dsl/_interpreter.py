@@ -7,7 +7,7 @@ pipeline is journaled, parked, resumed and retried exactly like Python code.
 
 from __future__ import annotations
 
-import sys
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from kontinue.api import ExecutionRetry, ExecutionTimeout, parse_duration
 from kontinue.dsl._errors import TemplateError
 from kontinue.dsl._template import condition, render, render_text
-from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext
+from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext, import_file
 from kontinue.sdk import (
     ChildExecutionOptions,
     ExecuteOptions,
@@ -51,29 +51,16 @@ class PipelineArgs(BaseModel):
 
 def import_plan_modules(plan: dict[str, Any], base_dir: str | None) -> None:
     """Import the plan's `imports` (files relative to the pipeline's directory, or modules)."""
-    from importlib import import_module
-    from importlib.util import module_from_spec, spec_from_file_location
-
     # a plan's imports are relative to its own file; `source` is relative to the top plan's
     folder = Path(base_dir or ".") / Path(str(plan.get("source") or ".")).parent
     for target in plan.get("imports") or []:
-        if target.endswith(".py") or "/" in target:
-            path = folder / target
-            key = f"kontinue_user_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
-            if key in sys.modules:
-                continue
-            spec = spec_from_file_location(key, path)
-            if spec is None or spec.loader is None:
-                raise Error(f"cannot import {target}: {path} is not a Python file", retryable=False)
-            module = module_from_spec(spec)
-            sys.modules[key] = module
-            try:
-                spec.loader.exec_module(module)
-            except Exception as exc:
-                del sys.modules[key]
-                raise Error(f"cannot import {target}: {exc}", retryable=False, cause=exc) from None
-        else:
-            import_module(target)
+        try:
+            if target.endswith(".py") or "/" in target:
+                import_file(folder / target)
+            else:
+                import_module(target)
+        except Exception as exc:
+            raise Error(f"cannot import {target}: {exc}", retryable=False, cause=exc) from None
 
 
 class _Run:

@@ -24,6 +24,7 @@ from kontinue.runtime._errors import (
     new_non_retryable_error,
     new_retryable_error,
 )
+from kontinue.runtime._imports import import_file
 from kontinue.runtime._informer import Informer
 from kontinue.runtime._mutex import mutex_resource_name
 from kontinue.runtime._naming import StepOptions, child_resource_name, is_valid_step_name
@@ -79,6 +80,7 @@ __all__ = [
     "error_from_record",
     "error_to_record",
     "get_error_kind",
+    "import_file",
     "is_retryable_error",
     "is_valid_step_name",
     "mutex_resource_name",
