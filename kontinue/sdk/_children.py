@@ -55,6 +55,8 @@ def spawn_execution(
             name=name,
             namespace=parent.metadata.namespace,
             labels=labels,
+            # a child first started in this attempt is this attempt's run, not one to re-run
+            annotations={RETRIED_FOR: str(ktx.attempts())} if ktx.attempts() else {},
             owner_references=[parent.owner_reference()],
         ),
         spec=ExecutionSpec(
