@@ -77,3 +77,35 @@ def one_pod(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> bool:
     if not result.succeeded():
         raise kontinue.ErrJobFailed("the pod failed")
     return True
+
+
+class UnprintableError(Exception):
+    """An exception whose message cannot be read: recording it must still work."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken too")
+
+
+@kontinue.function("bad-str")
+def bad_str(ktx: kontinue.ExecutionContext) -> None:
+    raise UnprintableError("never shown")
+
+
+@kontinue.function("recurse")
+def recurse(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> int:
+    """Executes itself without an end: the depth limit stops it."""
+    return int(kontinue.execute(ktx, "recurse", {"n": args.get("n", 0) + 1})) + 1
+
+
+@kontinue.function("busy")
+def busy(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> str:
+    """Runs without calling the SDK until a file appears, like a long computation."""
+    import time
+    from pathlib import Path
+
+    with open(args["starts"], "a") as fh:
+        fh.write("start\n")
+    release = Path(args["release"])
+    while not release.exists():
+        time.sleep(0.05)
+    return "done"
