@@ -29,6 +29,7 @@ from kontinue.runtime._errors import ErrAttemptTimeout, ErrOverallTimeout, error
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
 from kontinue.runtime._mutex import WAITING_PREFIX, mutex_resource_name
 from kontinue.runtime._registry import Registry
+from kontinue.runtime._schedules import ScheduleReconciler
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
 
 __all__ = ["INFORMED_KINDS", "Controller"]
@@ -63,6 +64,7 @@ class Controller:
         self.informer = informer or Informer(store, INFORMED_KINDS, namespace)
         self._published: dict[str, Function] = {}
         self.next_timer: datetime | None = None
+        self.schedules = ScheduleReconciler(store, self.clock, self.informer)
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Reconcile until `stop` is set, waking on changes and on timers."""
@@ -108,6 +110,7 @@ class Controller:
             if canceled and self._cancel_jobs(ex):  # nothing left running: stop looking
                 writes += self._try(self._write, ex, _stop_waiting)
         writes += self._reconcile_mutexes(unfinished, now)
+        writes += self.schedules.reconcile(now, self._timer)
         return writes
 
     def _defaults(self, ex: Execution) -> tuple[ExecutionRetry | None, ExecutionTimeout | None]:

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from kontinue.api import TERMINAL_PHASES, Execution, Function, Mutex, Resource, Suspension
+from kontinue.api import (
+    TERMINAL_PHASES,
+    Execution,
+    Function,
+    Mutex,
+    Resource,
+    ScheduledExecution,
+    Suspension,
+)
 from kontinue.store import GoneError, Store, WatchEvent
 
 __all__ = ["INFORMED_KINDS", "Informer"]
 
-INFORMED_KINDS: tuple[type[Resource], ...] = (Execution, Suspension, Mutex, Function)
+INFORMED_KINDS: tuple[type[Resource], ...] = (
+    Execution,
+    Suspension,
+    Mutex,
+    Function,
+    ScheduledExecution,
+)
 """Every kind the engine reads. Watching all of them keeps an informer's version moving
 with the store's, so a quiet kind never leaves it behind the kept window of changes."""
 
