@@ -18,12 +18,14 @@ from kontinue.api import (
     Execution,
     ExecutionRetry,
     ExecutionTimeout,
+    ExecutionTTL,
     Function,
     Mutex,
     ObjectMeta,
     Progress,
     Suspension,
 )
+from kontinue.runtime._cleanup import CleanupReconciler
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._errors import ErrAttemptTimeout, ErrOverallTimeout, error_to_record
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
@@ -65,6 +67,9 @@ class Controller:
         self._published: dict[str, Function] = {}
         self.next_timer: datetime | None = None
         self.schedules = ScheduleReconciler(store, self.clock, self.informer)
+        self.cleanup = CleanupReconciler(
+            store, self.clock, self.informer, self._ttl, runners=self.runners
+        )
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Reconcile until `stop` is set, waking on changes and on timers."""
@@ -111,6 +116,7 @@ class Controller:
                 writes += self._try(self._write, ex, _stop_waiting)
         writes += self._reconcile_mutexes(unfinished, now)
         writes += self.schedules.reconcile(now, self._timer)
+        writes += self.cleanup.reconcile(now, self._timer)
         return writes
 
     def _defaults(self, ex: Execution) -> tuple[ExecutionRetry | None, ExecutionTimeout | None]:
@@ -125,6 +131,16 @@ class Controller:
         if published is None:
             return None, None
         return published.spec.retry, published.spec.timeout
+
+    def _ttl(self, ex: Execution) -> ExecutionTTL | None:
+        """The clean-up in force: the spec's, else the function's default."""
+        if ex.spec.ttl is not None:
+            return ex.spec.ttl
+        name = ex.spec.function
+        if self.registry is not None and name in self.registry:
+            return self.registry.get(name).ttl
+        published: Function | None = self.informer.get(Function, ex.metadata.namespace, name)
+        return published.spec.ttl if published is not None else None
 
     def _retry(self, ex: Execution) -> ExecutionRetry | None:
         """The retry options in force: the spec's, else the function's default."""

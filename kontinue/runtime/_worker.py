@@ -18,6 +18,7 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionTimeout,
     Function,
+    FunctionConcurrency,
     FunctionSpec,
     Lease,
     Mutex,
@@ -106,6 +107,10 @@ class Worker:
                 worker_group=self.group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
+                ttl=fdef.ttl,
+                concurrency=None
+                if fdef.concurrency is None
+                else FunctionConcurrency(limit=fdef.concurrency),
             )
             meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: self.group})
             try:

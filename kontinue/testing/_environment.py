@@ -13,6 +13,7 @@ from kontinue.api import (
     ExecutionMutex,
     ExecutionRetry,
     ExecutionTimeout,
+    ExecutionTTL,
     ObjectMeta,
     ScheduledExecution,
     ScheduledExecutionSpec,
@@ -94,12 +95,20 @@ class Environment:
         retry: ExecutionRetry | None = None,
         timeout: ExecutionTimeout | None = None,
         mutex: ExecutionMutex | None = None,
+        ttl: ExecutionTTL | None = None,
     ) -> Execution:
         """Create an Execution without running it."""
         if hasattr(arguments, "model_dump"):
             arguments = arguments.model_dump(mode="json")
         return start_execution(
-            self.store, function, arguments, name=name, retry=retry, timeout=timeout, mutex=mutex
+            self.store,
+            function,
+            arguments,
+            name=name,
+            retry=retry,
+            timeout=timeout,
+            mutex=mutex,
+            ttl=ttl,
         )
 
     def schedule(
