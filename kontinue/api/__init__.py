@@ -3,6 +3,20 @@ ScheduledExecution and ArchivedExecution."""
 
 from kontinue.api._archive import ArchivedExecution, ArchivedExecutionSpec, pack_tree, unpack_tree
 from kontinue.api._duration import Duration, DurationError, format_duration, parse_duration
+from kontinue.api._errors import (
+    RETRYABLE_BY_KIND,
+    ErrAttemptTimeout,
+    ErrCanceled,
+    ErrChildCanceled,
+    ErrChildFailed,
+    ErrDuplicateStep,
+    ErrExecution,
+    ErrJobFailed,
+    ErrNonDeterminism,
+    Error,
+    ErrorKind,
+    ErrOverallTimeout,
+)
 from kontinue.api._execution import (
     TERMINAL_PHASES,
     ChildPolicy,
@@ -48,6 +62,7 @@ __all__ = [
     "API_GROUP",
     "API_VERSION",
     "KINDS",
+    "RETRYABLE_BY_KIND",
     "TERMINAL_PHASES",
     "ArchivedExecution",
     "ArchivedExecutionSpec",
@@ -55,6 +70,17 @@ __all__ = [
     "ConcurrencyPolicy",
     "Duration",
     "DurationError",
+    "ErrAttemptTimeout",
+    "ErrCanceled",
+    "ErrChildCanceled",
+    "ErrChildFailed",
+    "ErrDuplicateStep",
+    "ErrExecution",
+    "ErrJobFailed",
+    "ErrNonDeterminism",
+    "ErrOverallTimeout",
+    "Error",
+    "ErrorKind",
     "ErrorRecord",
     "Execution",
     "ExecutionDefaults",
