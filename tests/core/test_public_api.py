@@ -53,6 +53,7 @@ SDK = {
     "store",
     "store_named",
     "suspend",
+    "wait_any",
     "wait_execution",
 }
 JOBS = {
