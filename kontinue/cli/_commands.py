@@ -159,7 +159,13 @@ def worker(args: argparse.Namespace) -> int:
         f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
     )
     threads = []
-    if args.with_controller:
+    if args.no_controller:
+        sys.stderr.write(
+            "worker: running without a controller (--no-controller): sleeps, finished jobs, "
+            "children, retries and timeouts wake nothing until a controller runs on "
+            f"{args.state_dir}: start one with `kontinue controller`, or drop --no-controller\n"
+        )
+    else:  # the worker drives what it needs; more controllers on one store are harmless
         ctl = Controller(store, runners=runners)
         threads.append(threading.Thread(target=ctl.run, args=(args.stop,), daemon=True))
         threads[-1].start()
@@ -359,7 +365,11 @@ def _continue(store: SQLiteStore, args: argparse.Namespace) -> int:
 
 def cancel(args: argparse.Namespace) -> int:
     store = _store(args)
-    names = cancel_execution(store, args.namespace, args.name)
+    from kontinue.cli._runners import embedded_runners
+
+    # the jobs are stopped here, whether or not a controller or the submitting process runs
+    runners = embedded_runners(args.state_dir, args.runner)
+    names = cancel_execution(store, args.namespace, args.name, runners=runners)
     sys.stderr.write(f"canceled {', '.join(names)}\n")
     return 0
 
