@@ -34,7 +34,13 @@ from kontinue.runtime import (
     start_execution,
     tree_executions,
 )
-from kontinue.store import AlreadyExistsError, NotFoundError, SQLiteStore, open_store
+from kontinue.store import (
+    AlreadyExistsError,
+    NotFoundError,
+    SQLiteStore,
+    open_store,
+    privacy_warnings,
+)
 
 __all__ = [
     "cancel",
@@ -56,7 +62,10 @@ __all__ = [
 
 
 def _store(args: argparse.Namespace, create: bool = False) -> SQLiteStore:
-    return open_store(args.state_dir, create=create)
+    store = open_store(args.state_dir, create=create)
+    for line in privacy_warnings(args.state_dir):
+        sys.stderr.write(f"kontinue: {line}\n")
+    return store
 
 
 def make_engine(store: SQLiteStore, args: argparse.Namespace) -> Engine:
