@@ -431,13 +431,18 @@ def create(args: argparse.Namespace) -> int:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
+
     source = "<stdin>" if args.filename == "-" else args.filename
     try:
         text = sys.stdin.read() if args.filename == "-" else open(args.filename).read()  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror}") from None
     try:
+        check_yaml(text)
         docs = [d for d in YAML(typ="safe").load_all(text) if d is not None]
+    except YAMLLimitError as exc:
+        raise UsageError(f"{source}:{exc.line}:{exc.col}: {exc}") from None
     except YAMLError as exc:
         raise UsageError(f"{source}: not valid YAML: {exc}") from None
     manifests: list[Execution] = []
