@@ -397,3 +397,14 @@ def test_a_schedule_block_in_the_pipeline_file_is_used_when_no_cron_is_given(
     assert flagged.returncode == 0, flagged.stderr
     spec = json.loads(cli("schedule", "get", "hourly", "-o", "json").stdout)["spec"]
     assert spec["schedule"] == "0 * * * *"
+
+
+def test_deleting_an_execution_removes_its_local_job_directories(cli: CLI, state_dir: Path) -> None:
+    ran = cli("submit", HELLO, "-p", "name=x", "--name", "with-logs")
+    assert ran.returncode == 0, ran.stderr
+    jobs = state_dir / "jobs" / "default"
+    assert any(jobs.iterdir()), "the script step left its job directory (and logs)"
+    assert cli("logs", "with-logs").returncode == 0
+    deleted = cli("delete", "with-logs")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not any(jobs.iterdir())
