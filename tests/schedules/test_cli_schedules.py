@@ -408,3 +408,43 @@ def test_deleting_an_execution_removes_its_local_job_directories(cli: CLI, state
     deleted = cli("delete", "with-logs")
     assert deleted.returncode == 0, deleted.stderr
     assert not any(jobs.iterdir())
+
+
+def test_a_pipelines_mutex_is_rendered_over_its_params_and_held_by_its_execution(
+    cli: CLI, tmp_path: Path, state_dir: Path
+) -> None:
+    pipeline = tmp_path / "deploy.yaml"
+    pipeline.write_text(
+        """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: deploy}
+params:
+  type: object
+  properties: {env: {type: string}}
+  required: [env]
+mutex: "deploy-{{ params.env }}"
+steps:
+  - {name: gate, suspend: {displayName: hold the mutex}}
+"""
+    )
+    first = cli("submit", str(pipeline), "-p", "env=prod", "--name", "first")
+    assert first.returncode == 0, first.stderr
+    second = cli("submit", str(pipeline), "-p", "env=prod", "--name", "second", "--no-wait")
+    assert second.returncode == 0, second.stderr
+    store = open_store(state_dir)
+    for name in ("first", "second"):
+        mutex = store.get(Execution, "default", name).spec.mutex
+        assert mutex is not None and mutex.name == "deploy-prod"
+    # the first holds it at its gate; the second waits behind it and says so
+    controller = start_kontinue(state_dir, "controller")
+    try:
+        wait_for(
+            lambda: (store.get(Execution, "default", "second").status.message or "").startswith(
+                "waiting for mutex deploy-prod held by first"
+            ),
+            what="the second to wait for the mutex",
+        )
+    finally:
+        stop(controller)
+    assert store.get(Execution, "default", "second").status.phase == "Pending"
