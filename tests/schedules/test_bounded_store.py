@@ -35,6 +35,7 @@ def _objects(db: Path) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about two minutes on an idle machine; much more under load
 def test_a_hundred_thousand_short_executions_leave_the_store_near_empty() -> None:
     # the point is the object count, not durability: on tmpfs where the machine has it
     base = "/dev/shm" if Path("/dev/shm").is_dir() else None

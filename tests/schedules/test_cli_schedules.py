@@ -448,3 +448,45 @@ steps:
     finally:
         stop(controller)
     assert store.get(Execution, "default", "second").status.phase == "Pending"
+
+
+def test_a_steps_mutex_runs_loop_items_one_at_a_time(
+    cli: CLI, tmp_path: Path, state_dir: Path
+) -> None:
+    marks = tmp_path / "marks.txt"
+    pipeline = tmp_path / "rollout.yaml"
+    pipeline.write_text(
+        """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: rollout}
+params:
+  type: object
+  properties: {marks: {type: string}}
+steps:
+  - name: deploy
+    forEach: [eu, us, ap]
+    as: region
+    mutex: "rollout-lock"
+    script:
+      image: alpine:3.20
+      command: >-
+        echo "enter $REGION $(date +%s.%N)" >> "$MARKS"; sleep 0.3;
+        echo "exit $REGION $(date +%s.%N)" >> "$MARKS"
+      env: {REGION: "{{ region }}", MARKS: "{{ params.marks }}"}
+"""
+    )
+    assert cli("validate", str(pipeline)).returncode == 0
+    ran = cli("submit", str(pipeline), "-p", f"marks={marks}", "--name", "roll")
+    assert ran.returncode == 0, ran.stderr
+    store = open_store(state_dir)
+    held = [e.spec.mutex.name for e in store.list(Execution, "default") if e.spec.mutex is not None]
+    assert held == ["rollout-lock"] * 3
+    lines = [line.split() for line in marks.read_text().splitlines()]
+    spans: dict[str, list[float]] = {}
+    for _what, region, at in lines:
+        spans.setdefault(region, []).append(float(at))
+    ordered = sorted(spans.values())
+    assert len(ordered) == 3
+    for (_, end), (start, _) in itertools.pairwise(ordered):
+        assert end <= start
