@@ -16,7 +16,7 @@ from kontinue.api._execution import (
     Progress,
     WaitingOn,
 )
-from kontinue.api._function import Function, FunctionSpec, Mutex, MutexStatus
+from kontinue.api._function import Function, FunctionSource, FunctionSpec, Mutex, MutexStatus
 from kontinue.api._meta import API_GROUP, API_VERSION, ObjectMeta, OwnerReference, Resource
 from kontinue.api._suspension import Suspension, SuspensionSpec, SuspensionStatus
 
@@ -40,6 +40,7 @@ __all__ = [
     "ExecutionStatus",
     "ExecutionTimeout",
     "Function",
+    "FunctionSource",
     "FunctionSpec",
     "Lease",
     "Mutex",

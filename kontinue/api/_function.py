@@ -9,7 +9,19 @@ from pydantic import Field
 from kontinue.api._execution import ExecutionRetry, ExecutionTimeout
 from kontinue.api._meta import Resource, WireModel
 
-__all__ = ["Function", "FunctionSpec", "Mutex", "MutexStatus"]
+__all__ = ["Function", "FunctionSource", "FunctionSpec", "Mutex", "MutexStatus"]
+
+
+class FunctionSource(WireModel):
+    """Where a function's code was imported from, so a later process can import it again.
+
+    Either `file` (an absolute path to a `.py` file) or `module` (a dotted module name,
+    found from the directory `path`).
+    """
+
+    file: str | None = None
+    module: str | None = None
+    path: str | None = None
 
 
 class FunctionSpec(WireModel):
@@ -21,6 +33,7 @@ class FunctionSpec(WireModel):
     worker_group: str = "default"
     retry: ExecutionRetry | None = None
     timeout: ExecutionTimeout | None = None
+    source: FunctionSource | None = None
 
 
 class Function(Resource):

@@ -106,12 +106,15 @@ class Worker:
                 worker_group=self.group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
+                source=self.registry.source(fdef.name),
             )
             meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: self.group})
             try:
                 self.store.create(Function(metadata=meta, spec=spec))
             except AlreadyExistsError:
                 current = self.store.get(Function, namespace, fdef.name)
+                if spec.source is None:  # keep where an earlier `--import` found it
+                    spec = spec.model_copy(update={"source": current.spec.source})
                 if current.spec != spec or current.metadata.labels != meta.labels:
                     current.spec = spec
                     current.metadata.labels.update(meta.labels)
