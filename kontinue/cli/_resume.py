@@ -32,6 +32,15 @@ def add_parser_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--all", dest="all_open", action="store_true", help="resolve every open one")
     p.add_argument("--no-wait", action="store_true", help="only resolve; do not run on here")
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input the gate asks for (value read as YAML: true, [eu, us]); repeatable",
+    )
+    p.add_argument("--inputs-file", help="YAML or JSON file with the gate's inputs")
 
 
 def _subtree_suspensions(store: Store, ex: Execution) -> list[Suspension]:
@@ -117,6 +126,7 @@ def choose(store: Store, ex: Execution, step: str | None, every: bool) -> list[S
 def resume(args: argparse.Namespace) -> int:
     """Resolve what the user named, then (unless --no-wait) run the tree on in this process."""
     from kontinue.cli._commands import _store, check_runnable_here, continue_here
+    from kontinue.cli._gates import gate_inputs, resolver
     from kontinue.cli._imports import import_user_code
 
     import_user_code(args.imports)
@@ -128,25 +138,23 @@ def resume(args: argparse.Namespace) -> int:
     except OperationError:
         if ex.terminal or args.step or args.no_wait:
             raise
+    inputs = gate_inputs(args, targets[0] if len(targets) == 1 else None)
     if not args.no_wait:
         check_runnable_here(store, args)  # before anything changes: a clear error keeps all
     if not targets:
         sys.stderr.write(f"Execution {args.name} has no open gate or sleep; running it on\n")
     for sus in targets:
-        resume_execution(store, args.namespace, sus.spec.execution, sus.metadata.name, by=_who())
+        resume_execution(
+            store,
+            args.namespace,
+            sus.spec.execution,
+            sus.metadata.name,
+            by=resolver(),
+            inputs=inputs,
+        )
         what = sus.spec.display_name or sus.spec.step
         kind = "gate" if sus.spec.type == "Suspend" else "sleep"
         sys.stderr.write(f"resumed {kind} {what} of Execution {sus.spec.execution}\n")
     if args.no_wait:
         return 0
     return continue_here(store, args)
-
-
-def _who() -> str:
-    import getpass
-
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user} (kontinue resume)"
