@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kontinue.api import Function, FunctionSource, FunctionSpec, ObjectMeta
+from kontinue.api import (
+    Function,
+    FunctionConcurrency,
+    FunctionSource,
+    FunctionSpec,
+    ObjectMeta,
+)
 from kontinue.cli._errors import UsageError
 from kontinue.runtime import REGISTRY
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
@@ -46,6 +52,10 @@ def publish_sources(store: Store, namespace: str) -> None:
                 worker_group=fdef.worker_group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
+                ttl=fdef.ttl,
+                concurrency=None
+                if fdef.concurrency is None
+                else FunctionConcurrency(limit=fdef.concurrency),
                 source=source,
             )
             meta = ObjectMeta(
