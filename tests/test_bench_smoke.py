@@ -23,6 +23,15 @@ SCRIPTS = {
     # script: the kontinue figure it always prints
     "steps.py": re.compile(rf"^kontinue steps/s: {NUMBER}$", re.M),
     "fanout.py": re.compile(rf"^kontinue fan-out seconds: {NUMBER}$", re.M),
+    "concurrent.py": re.compile(rf"^kontinue steps/s at \d+: {NUMBER}\nraw commits/s", re.M),
+}
+# scripts no peer runs: their own summary lines, no ratio
+ALONE = {
+    "history.py": re.compile(
+        rf"^fan-out history/empty: {NUMBER}\nidle CPU history/empty: {NUMBER}\n"
+        rf"RSS history/empty: {NUMBER}$",
+        re.M,
+    ),
 }
 RATIO = re.compile(r"^ratio: \d+\.\d\d$")
 
@@ -48,5 +57,21 @@ def test_quick_run_with_dbos_ends_with_the_ratio(script: str, tmp_path: Path) ->
 def test_quick_run_without_dbos_prints_the_kontinue_figure(script: str, tmp_path: Path) -> None:
     out = _run(script, tmp_path, "--no-dbos")
     assert SCRIPTS[script].search(out), out
+    assert not re.search(r"^ratio:", out, re.M), out
+    assert not any(tmp_path.iterdir()), "the run left state behind"
+
+
+def test_concurrent_ends_with_kontinue_over_raw_then_the_ratio(tmp_path: Path) -> None:
+    if not HAVE_DBOS:
+        pytest.skip('dbos is not installed (pip install -e ".[bench]")')
+    lines = _run("concurrent.py", tmp_path).strip().splitlines()
+    assert re.match(r"^kontinue/raw: \d+\.\d\d$", lines[-2]), lines[-2]
+    assert RATIO.match(lines[-1]), lines[-1]
+
+
+@pytest.mark.parametrize("script", sorted(ALONE))
+def test_quick_run_of_a_script_without_peer_prints_its_figures(script: str, tmp_path: Path) -> None:
+    out = _run(script, tmp_path)
+    assert ALONE[script].search(out), out
     assert not re.search(r"^ratio:", out, re.M), out
     assert not any(tmp_path.iterdir()), "the run left state behind"

@@ -170,7 +170,7 @@ class Controller:
         if waiting.kind == "suspension":
             return self._check_suspensions(ex, waiting.names, now)
         if waiting.kind == "children":
-            kids = [self.informer.get(Execution, ns, n) for n in waiting.names]
+            kids = [self.informer.fetch(Execution, ns, n) for n in waiting.names]
             done = [k is None or k.terminal for k in kids]
             failed = any(k is not None and k.status.phase in ("Failed", "Canceled") for k in kids)
             ready = all(done) or (waiting.mode == "any" and any(done)) or failed
@@ -195,7 +195,7 @@ class Controller:
     def _check_suspensions(self, ex: Execution, names: list[str], now: datetime) -> int:
         ns = ex.metadata.namespace
         for name in names:
-            sus: Suspension | None = self.informer.get(Suspension, ns, name)
+            sus: Suspension | None = self.informer.fetch(Suspension, ns, name)
             if sus is None or sus.status.resolved:
                 continue
             if sus.spec.resume_at is not None:
