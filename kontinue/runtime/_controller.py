@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -36,6 +37,8 @@ __all__ = ["INFORMED_KINDS", "Controller"]
 log = logging.getLogger("kontinue.controller")
 
 JOB_POLL = timedelta(seconds=0.5)
+RESYNC_SECONDS = 60.0
+"""A full pass at least this often even when nothing changed (level-triggered safety)."""
 
 
 class Controller:
@@ -63,6 +66,8 @@ class Controller:
         self.informer = informer or Informer(store, INFORMED_KINDS, namespace)
         self._published: dict[str, Function] = {}
         self.next_timer: datetime | None = None
+        self._seen_changes = -1  # the informer's change count at the last pass
+        self._resync_at = 0.0
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Reconcile until `stop` is set, waking on changes and on timers."""
@@ -74,10 +79,21 @@ class Controller:
                 wait = min(wait, max(0.0, (self.next_timer - self.clock.now()).total_seconds()))
             self.informer.sync(timeout=wait)
 
-    def reconcile(self) -> int:
-        """One pass over everything cached; returns how many writes it made."""
+    def reconcile(self, *, force: bool = False) -> int:
+        """One pass over the live work; returns how many writes it made.
+
+        The pass is skipped when nothing changed since the last one, no timer is due and
+        the periodic resync is not due either (unless `force`): so parked work costs
+        nothing while it waits, however much of it there is.
+        """
         self.informer.sync()
         now = self.clock.now()
+        quiet = self.informer.changes == self._seen_changes
+        timer_due = self.next_timer is not None and self.next_timer <= now
+        if quiet and not force and not timer_due and time.monotonic() < self._resync_at:
+            return 0
+        self._seen_changes = self.informer.changes
+        self._resync_at = time.monotonic() + RESYNC_SECONDS
         self.next_timer = None
         self._published = {f.name: f for f in self.informer.of(Function)}
         unfinished = self.informer.unfinished()
@@ -105,8 +121,11 @@ class Controller:
                 writes += 1
         for ex in self.informer.of(Execution):
             canceled = ex.status.phase == "Canceled" and ex.status.waiting_on is not None
-            if canceled and self._cancel_jobs(ex):  # nothing left running: stop looking
-                writes += self._try(self._write, ex, _stop_waiting)
+            if canceled:
+                if self._cancel_jobs(ex):  # nothing left running: stop looking
+                    writes += self._try(self._write, ex, _stop_waiting)
+                else:
+                    self._timer(now + JOB_POLL)  # look again then
         writes += self._reconcile_mutexes(unfinished, now)
         return writes
 

@@ -59,6 +59,9 @@ class Informer:
         # owner uid -> keys of its finished child Executions kept for it
         self._kept_children: defaultdict[str, set[_Key]] = defaultdict(set)
         self._version: str | None = None
+        self.changes = 0
+        """How many changes this cache applied (a relist counts as one): a pass that saw
+        this count and no timer due has nothing new to look at."""
 
     # -- what stays ------------------------------------------------------------------------
 
@@ -166,6 +169,7 @@ class Informer:
                     if owner is not None and owner.metadata.uid != ref.uid:
                         self._drop_object(owner)  # a newer namesake, not the owner
         self._version = version
+        self.changes += 1
 
     def sync(self, timeout: float = 0.0) -> list[WatchEvent]:
         """Apply changes since the last sync, waiting up to `timeout` s for the first one."""
@@ -178,6 +182,7 @@ class Informer:
                 self._version, tuple(self.kinds), self.namespace, timeout=timeout
             ):
                 events.append(ev)
+                self.changes += 1
                 self._version = ev.resource_version
                 if ev.type == "DELETED":
                     self._drop(ev.kind, (ev.namespace, ev.name))
