@@ -26,7 +26,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 # this directory first on the path (as it is for `python bench/x.py`), the engine's
 # `import concurrent.futures` would find that script. The directory goes last instead, where
 # the scripts still find this module. Every script imports this module before kontinue.
-if sys.path and sys.path[0] and Path(sys.path[0]).resolve() == BENCH_DIR:
+if sys.path and Path(sys.path[0] or ".").resolve() == BENCH_DIR:
     sys.path.append(sys.path.pop(0))
 REPO_DIR = BENCH_DIR.parent
 DEFAULT_TMP = BENCH_DIR / ".tmp"  # on the same disk as the repository, never tmpfs

@@ -32,6 +32,9 @@ ALONE = {
         rf"RSS history/empty: {NUMBER}$",
         re.M,
     ),
+    "replay.py": re.compile(
+        rf"^replay of 1000 steps: {NUMBER} ms\nparked: {NUMBER} KiB each, \d+ threads$", re.M
+    ),
 }
 RATIO = re.compile(r"^ratio: \d+\.\d\d$")
 
@@ -75,3 +78,12 @@ def test_quick_run_of_a_script_without_peer_prints_its_figures(script: str, tmp_
     assert ALONE[script].search(out), out
     assert not re.search(r"^ratio:", out, re.M), out
     assert not any(tmp_path.iterdir()), "the run left state behind"
+
+
+def test_fanout_across_two_processes_ends_with_the_ratio(tmp_path: Path) -> None:
+    extra = ("--processes", "2") if HAVE_DBOS else ("--processes", "2", "--no-dbos")
+    out = _run("fanout.py", tmp_path, *extra)
+    assert re.search(r"^  kontinue: children ran in this many processes, per run: \[", out, re.M)
+    assert SCRIPTS["fanout.py"].search(out), out
+    if HAVE_DBOS:
+        assert RATIO.match(out.strip().splitlines()[-1]), out

@@ -13,7 +13,14 @@ from kontinue.api import Execution, Function, parse_duration
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
 from kontinue.cli._imports import import_user_code
-from kontinue.cli._render import age, dump, print_table, progress_text, render_tree
+from kontinue.cli._render import (
+    age,
+    dump,
+    print_table,
+    progress_text,
+    render_tree,
+    stream_list,
+)
 from kontinue.cli._run import SERVER_LOCK, run_in_process, server_running
 from kontinue.runtime import (
     REGISTRY,
@@ -177,11 +184,10 @@ def server(args: argparse.Namespace) -> int:
 def list_(args: argparse.Namespace) -> int:
     store = _store(args)
     namespace = None if args.all_namespaces else args.namespace
-    items = store.list(Execution, namespace, args.selector)
-    if args.output in ("json", "yaml"):
-        doc = {"apiVersion": "v1", "kind": "List", "items": [e.wire() for e in items]}
-        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
+    if args.output in ("json", "yaml"):  # streamed: one Execution in memory at a time
+        stream_list(store.iterate(Execution, namespace, args.selector), args.output)
         return 0
+    items = store.list(Execution, namespace, args.selector)
     if not items:
         sys.stderr.write(f"No Executions found in namespace {args.namespace}.\n")
         return 0

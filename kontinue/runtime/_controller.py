@@ -68,6 +68,9 @@ class Controller:
         self.next_timer: datetime | None = None
         self._seen_changes = -1  # the informer's change count at the last pass
         self._resync_at = 0.0
+        # Running jobs are polled every JOB_POLL of real time, whatever the clock says (a
+        # job is a real process even under a frozen virtual clock).
+        self._jobs_due: float | None = None
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Reconcile until `stop` is set, waking on changes and on timers."""
@@ -90,10 +93,13 @@ class Controller:
         now = self.clock.now()
         quiet = self.informer.changes == self._seen_changes
         timer_due = self.next_timer is not None and self.next_timer <= now
-        if quiet and not force and not timer_due and time.monotonic() < self._resync_at:
+        mono = time.monotonic()
+        jobs_due = self._jobs_due is not None and self._jobs_due <= mono
+        if quiet and not (force or timer_due or jobs_due) and mono < self._resync_at:
             return 0
         self._seen_changes = self.informer.changes
-        self._resync_at = time.monotonic() + RESYNC_SECONDS
+        self._resync_at = mono + RESYNC_SECONDS
+        self._jobs_due = None
         self.next_timer = None
         self._published = {f.name: f for f in self.informer.of(Function)}
         unfinished = self.informer.unfinished()
@@ -126,6 +132,7 @@ class Controller:
                     writes += self._try(self._write, ex, _stop_waiting)
                 else:
                     self._timer(now + JOB_POLL)  # look again then
+                    self._poll_jobs_again()
         writes += self._reconcile_mutexes(unfinished, now)
         return writes
 
@@ -149,6 +156,9 @@ class Controller:
     def _timeout(self, ex: Execution) -> ExecutionTimeout | None:
         """The timeouts in force: the spec's, else the function's default."""
         return ex.spec.timeout or self._defaults(ex)[1]
+
+    def _poll_jobs_again(self) -> None:
+        self._jobs_due = time.monotonic() + JOB_POLL.total_seconds()
 
     def _timer(self, when: datetime) -> None:
         if self.next_timer is None or when < self.next_timer:
@@ -238,6 +248,7 @@ class Controller:
             record = backend.poll(name, ex.metadata.namespace)
             if record is not None and record.phase == "Running":
                 self._timer(now + JOB_POLL)
+                self._poll_jobs_again()
                 return 0
         return self._write(ex, _wake)
 
