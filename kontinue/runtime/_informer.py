@@ -11,6 +11,7 @@ canceled with it), and a canceled one whose jobs may still run.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from kontinue.api import (
@@ -19,13 +20,20 @@ from kontinue.api import (
     Mutex,
     Phase,
     Resource,
+    ScheduledExecution,
     Suspension,
 )
 from kontinue.store import GoneError, NotFoundError, Store, WatchEvent
 
 __all__ = ["INFORMED_KINDS", "LIVE_PHASES", "Informer"]
 
-INFORMED_KINDS: tuple[type[Resource], ...] = (Execution, Suspension, Mutex, Function)
+INFORMED_KINDS: tuple[type[Resource], ...] = (
+    Execution,
+    Suspension,
+    Mutex,
+    Function,
+    ScheduledExecution,
+)
 """Every kind the engine reads. Watching all of them keeps an informer's version moving
 with the store's, so a quiet kind never leaves it behind the kept window of changes."""
 
@@ -62,6 +70,12 @@ class Informer:
         self.changes = 0
         """How many changes this cache applied (a relist counts as one): a pass that saw
         this count and no timer due has nothing new to look at."""
+        self._subscribers: list[Callable[[Any], None]] = []
+
+    def subscribe(self, callback: Callable[[Any], None]) -> None:
+        """Call `callback(obj)` with every object the cache takes in (listed or changed),
+        kept or not: a finished Execution that changed is passed on before it leaves."""
+        self._subscribers.append(callback)
 
     # -- what stays ------------------------------------------------------------------------
 
@@ -80,6 +94,8 @@ class Informer:
         return _UidView(self._by_uid)
 
     def _put(self, obj: Any) -> None:
+        for callback in self._subscribers:
+            callback(obj)
         key = (obj.metadata.namespace, obj.metadata.name)
         self._unlink(obj.kind, key)
         if not self._keeps(obj):
