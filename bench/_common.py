@@ -262,19 +262,24 @@ def dbos_settings() -> str:
         return f"unknown ({type(exc).__name__}: {exc})"
 
 
-def launch_dbos(name: str, db_file: Path, variant: str) -> Any:
-    """Configure and launch DBOS on `db_file`; returns the DBOS class."""
+def launch_dbos(name: str, db_file: Path, variant: str, pool_size: int | None = None) -> Any:
+    """Configure and launch DBOS on `db_file`; returns the DBOS class.
+
+    `pool_size`: connections of DBOS's system database pool (DBOS's default is 20, too few
+    for 32 workflows stepping at once beside its own background threads).
+    """
     from dbos import DBOS
 
     db_file.parent.mkdir(parents=True, exist_ok=True)
     dbos_sqlite_mode(db_file, variant)
-    DBOS(
-        config={
-            "name": name,
-            "system_database_url": f"sqlite:///{db_file}",
-            "log_level": "WARNING",
-        }
-    )
+    config: dict[str, Any] = {
+        "name": name,
+        "system_database_url": f"sqlite:///{db_file}",
+        "log_level": "WARNING",
+    }
+    if pool_size is not None:
+        config["sys_db_pool_size"] = pool_size
+    DBOS(config=config)  # type: ignore[arg-type]
     DBOS.launch()
     return DBOS
 

@@ -153,10 +153,12 @@ def dbos_workflow() -> Any:
 class DbosRun:
     """DBOS launched once on its own SQLite file (`wal` variant); workflows started at once."""
 
-    def __init__(self, state: Path) -> None:
+    def __init__(self, state: Path, most: int) -> None:
         self.wf = dbos_workflow()
-        c.launch_dbos("kontinue-bench-concurrent", state / "dbos" / "dbos.sqlite", c.DBOS_WAL)
-        self.settings = c.dbos_settings()
+        pool = most + 20  # a connection per running workflow, and DBOS's own 20
+        db_file = state / "dbos" / "dbos.sqlite"
+        c.launch_dbos("kontinue-bench-concurrent", db_file, c.DBOS_WAL, pool_size=pool)
+        self.settings = f"{c.dbos_settings()}; pool of {pool} connections"
 
     def one(self, n: int, concurrency: int) -> Sample:
         from dbos import DBOS, SetWorkflowID
@@ -269,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         makers["raw"] = functools.partial(RawRun, state)
         if not args.no_dbos:
-            makers["dbos"] = functools.partial(DbosRun, state)
+            makers["dbos"] = functools.partial(DbosRun, state, max(levels))
         settings: dict[str, str] = {}
 
         def measure(runs: dict[str, Any]) -> dict[str, list[Sample]]:
