@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from kontinue.api import Error, ErrorKind
+
 __all__ = [
     "MAX_OUTPUT",
     "MAX_SECONDS",
@@ -42,12 +44,16 @@ _CHECK_EVERY = 2000  # template lines between two looks at the clock
 _TEMPLATE_FILE = "<template>"
 
 
-class BudgetExceeded(Exception):
+class BudgetExceeded(Error):
     """The template's output or time ran past its budget."""
 
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
-class RenderInterrupted(Exception):
+
+class RenderInterrupted(Error):
     """The render was stopped from outside (cancel, drain); the caller raises the reason."""
+
+    default_kind, default_retryable = ErrorKind.INFRASTRUCTURE, True
 
 
 _local = threading.local()
