@@ -222,50 +222,33 @@ def server(args: argparse.Namespace) -> int:
 
 
 def list_(args: argparse.Namespace) -> int:
-    store = _store(args)
     if args.archived:
         from kontinue.cli._schedules import archived_list
 
-        return archived_list(store, args)
-    namespace = None if args.all_namespaces else args.namespace
-    items = store.list(Execution, namespace, args.selector)
-    if args.output in ("json", "yaml"):
-        doc = {"apiVersion": "v1", "kind": "List", "items": [e.wire() for e in items]}
-        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
-        return 0
-    if not items:
-        sys.stderr.write(f"No Executions found in namespace {args.namespace}.\n")
-        return 0
-    header = ["NAME", "FUNCTION", "PHASE", "PROGRESS", "AGE", "MESSAGE"]
-    rows = [
-        [
-            e.metadata.name,
-            e.spec.function,
-            e.status.phase,
-            progress_text(e),
-            age(e.metadata.creation_timestamp),
-            (e.status.error.message if e.status.error and e.terminal else e.status.message) or "",
-        ]
-        for e in items
-    ]
-    if args.output != "wide":
-        rows = [[*r[:5], r[5][:60]] for r in rows]
-    print_table(rows, header)
-    return 0
+        return archived_list(_store(args), args)
+    from kontinue.cli import _listing
+
+    return _listing.list_(args)
 
 
 def get(args: argparse.Namespace) -> int:
-    store = _store(args)
+    from kontinue.cli import _listing
+
+    return _listing.get(args)
+
+
+def show_one(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
+    """`kontinue get NAME`: one Execution (or an archived one), as a table or a document."""
     try:
-        ex = store.get(Execution, args.namespace, args.name)
+        ex = store.get(Execution, args.namespace, name)
     except NotFoundError:
         from kontinue.cli._schedules import get_archived, show_archived
 
-        archive = get_archived(store, args.namespace, args.name)
+        archive = get_archived(store, args.namespace, name)
         if archive is None:
             raise
         return show_archived(archive, args.output)
-    ex.status.steps = len(store.read_journal(args.namespace, args.name))
+    ex.status.steps = len(store.read_journal(args.namespace, name))
     if args.output:
         sys.stdout.write(dump(ex.wire(), args.output) + ("\n" if args.output == "json" else ""))
         return 0
@@ -390,10 +373,15 @@ def tree(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
-    store = _store(args)
-    store.delete(Execution, args.namespace, args.name)
-    sys.stderr.write(f"deleted Execution {args.name} and everything it owned\n")
-    return 0
+    from kontinue.cli import _listing
+
+    return _listing.delete(args)
+
+
+def describe(args: argparse.Namespace) -> int:
+    from kontinue.cli import _describe
+
+    return _describe.describe(args)
 
 
 def validate(args: argparse.Namespace) -> int:
