@@ -21,7 +21,13 @@ from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
 from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
-from kontinue.cli._render import age, dump, print_table, progress_text, render_tree
+from kontinue.cli._render import (
+    age,
+    dump,
+    print_table,
+    progress_text,
+    render_tree,
+)
 from kontinue.cli._run import SERVER_LOCK, run_in_process, server_running
 from kontinue.cli._sources import import_recorded, publish_sources
 from kontinue.runtime import (

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from kontinue.api import Execution
 from kontinue.cli._errors import UsageError
-from kontinue.cli._render import age, dump, print_table, progress_text
+from kontinue.cli._render import age, dump, print_table, progress_text, stream_list
 from kontinue.store import Store
 
 __all__ = ["add_filters", "add_output", "delete", "get", "list_", "selected"]
@@ -65,29 +66,31 @@ def _field(doc: Any, path: str) -> Any:
     return doc
 
 
+def _query(store: Store, args: argparse.Namespace) -> Iterable[Execution]:
+    """The Executions the filters pick: streamed, or a sorted list with --sort-by."""
+    namespace = None if getattr(args, "all_namespaces", False) else args.namespace
+    phases = _phases(getattr(args, "phase", None))
+    items = store.iterate(Execution, namespace, args.selector, phases=phases)
+    sort_by = getattr(args, "sort_by", None)
+    if not sort_by:
+        return items
+    path = _SORT_ALIASES.get(sort_by, sort_by)
+    if not path.lstrip("{").startswith("."):
+        raise UsageError(
+            f"--sort-by {sort_by!r}: use name, age, phase, function or a field path "
+            "such as .metadata.creationTimestamp"
+        )
+    keyed = []
+    for e in items:
+        value = _field(e.wire(), path)
+        keyed.append(((value is None, str(value if value is not None else "")), e))
+    keyed.sort(key=lambda pair: pair[0])
+    return [e for _, e in keyed]
+
+
 def selected(store: Store, args: argparse.Namespace) -> list[Execution]:
     """The Executions that the filters of `list`/`delete -l` pick, sorted as asked."""
-    namespace = None if getattr(args, "all_namespaces", False) else args.namespace
-    items = store.list(Execution, namespace, args.selector)
-    phases = _phases(getattr(args, "phase", None))
-    if phases is not None:
-        items = [e for e in items if e.status.phase in phases]
-    sort_by = getattr(args, "sort_by", None)
-    if sort_by:
-        path = _SORT_ALIASES.get(sort_by, sort_by)
-        if not path.lstrip("{").startswith("."):
-            raise UsageError(
-                f"--sort-by {sort_by!r}: use name, age, phase, function or a field path "
-                "such as .metadata.creationTimestamp"
-            )
-        wires = {id(e): e.wire() for e in items}
-        items.sort(
-            key=lambda e: (
-                _field(wires[id(e)], path) is None,
-                str(_field(wires[id(e)], path) or ""),
-            )
-        )
-    return items
+    return list(_query(store, args))
 
 
 def _message(e: Execution) -> str:
@@ -133,8 +136,7 @@ def _print(items: list[Execution], args: argparse.Namespace, header: bool = True
 
 
 def _dump_list(items: list[Execution], fmt: str) -> None:
-    doc = {"apiVersion": "v1", "kind": "List", "items": [e.wire() for e in items]}
-    sys.stdout.write(dump(doc, fmt) + ("\n" if fmt == "json" else ""))
+    stream_list(items, fmt)
 
 
 def list_(args: argparse.Namespace) -> int:
@@ -142,17 +144,26 @@ def list_(args: argparse.Namespace) -> int:
     from kontinue.cli._commands import _store
 
     store = _store(args)
-    items = selected(store, args)
     if args.output in ("json", "yaml") and not args.watch:
-        _dump_list(items, args.output)
+        stream_list(_query(store, args), args.output)  # one Execution in memory at a time
         return 0
-    if not items and not args.watch:
+    seen: dict[str, str | None] = {}
+    wide, namespaces = args.output == "wide", bool(args.all_namespaces)
+    rows = []  # a table needs every row for its widths, but only the rows
+    for e in _query(store, args):
+        seen[e.metadata.name] = e.metadata.resource_version
+        if args.output == "name":
+            sys.stdout.write(f"execution.kontinue.cloud/{e.metadata.name}\n")
+        else:
+            rows.append(_row(e, wide, namespaces))
+    if not seen and not args.watch:
         where = "any namespace" if args.all_namespaces else f"namespace {args.namespace}"
         sys.stderr.write(f"No Executions found in {where}.\n")
         return 0
-    _print(items, args)
+    if args.output != "name":
+        print_table(rows, _header(wide, namespaces))
     if args.watch:
-        _watch(store, args, {e.metadata.name: e.metadata.resource_version for e in items})
+        _watch(store, args, seen)
     return 0
 
 
@@ -249,9 +260,15 @@ def delete(args: argparse.Namespace) -> int:
             return 0
         if not args.yes:
             _confirm(names, args.namespace)
+    from kontinue.cli._runners import embedded_runners
+    from kontinue.runtime._cleanup import delete_execution
+
+    runners = embedded_runners(args.state_dir, args.runner)
     for n in names:
-        store.delete(Execution, args.namespace, n)
-        sys.stderr.write(f"deleted Execution {n} and everything it owned\n")
+        delete_execution(store, args.namespace, n, runners)
+        sys.stderr.write(
+            f"deleted Execution {n} and everything it owned (the logs of its steps too)\n"
+        )
     return 0
 
 
