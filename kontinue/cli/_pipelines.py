@@ -29,7 +29,7 @@ from kontinue.dsl._interpreter import PIPELINE_FUNCTION, import_plan_modules
 from kontinue.runtime import REGISTRY, Error, start_execution
 from kontinue.store import AlreadyExistsError
 
-__all__ = ["PIPELINE_LABEL", "submit", "validate"]
+__all__ = ["PIPELINE_LABEL", "prepare", "submit", "validate"]
 
 PIPELINE_LABEL = "kontinue.cloud/pipeline"
 
@@ -153,11 +153,15 @@ def _mutex(file: str, plan: Plan, params: dict[str, Any]) -> ExecutionMutex | No
         raise UsageError(f"{file}: mutex: {exc.message}") from None
     if not name.strip():
         raise UsageError(f"{file}: mutex {written!r} gives an empty name with these params")
-    return ExecutionMutex(key=name)
+    return ExecutionMutex(name=name)
 
 
-def submit(args: argparse.Namespace, run: Any) -> int:
-    """Validate, compile, store the plan on a new Execution and (embedded) run it."""
+def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
+    """Validate and compile `args.file` with its params, as `submit` does before it runs.
+
+    Returns the plan, the validated params and the pipeline's directory. Every problem is
+    printed (FILE:LINE:COL) and raises a usage error (exit 2).
+    """
     plan = _compile(args.file)
     base_dir = str(Path(args.file).resolve().parent)
     params: dict[str, Any] = load_args_file(args.params_file) if args.params_file else {}
@@ -171,11 +175,6 @@ def submit(args: argparse.Namespace, run: Any) -> int:
         for problem in exc.problems:
             sys.stderr.write(f"{args.file}: {problem}\n")
         raise InvalidPipeline("") from None
-    mutex = _mutex(args.file, plan, params)
-    if getattr(args, "dry_run", False):
-        sys.stdout.write(dry_run(plan, params, args.output or "yaml"))
-        sys.stderr.write(f"{args.file}: valid; dry run, nothing was submitted\n")
-        return 0
     import_user_code(args.imports)
     try:
         import_plan_modules(plan, base_dir)
@@ -190,6 +189,17 @@ def submit(args: argparse.Namespace, run: Any) -> int:
                 "list its module under imports: in the pipeline, or pass --import\n"
             )
         raise InvalidPipeline("")
+    return plan, params, base_dir
+
+
+def submit(args: argparse.Namespace, run: Any) -> int:
+    """Validate, compile, store the plan on a new Execution and (embedded) run it."""
+    plan, params, base_dir = prepare(args)
+    mutex = _mutex(args.file, plan, params)
+    if getattr(args, "dry_run", False):
+        sys.stdout.write(dry_run(plan, params, args.output or "yaml"))
+        sys.stderr.write(f"{args.file}: valid; dry run, nothing was submitted\n")
+        return 0
     from kontinue.cli._commands import _store
 
     store = _store(args, create=True)

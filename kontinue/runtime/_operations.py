@@ -14,6 +14,7 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionSpec,
     ExecutionTimeout,
+    ExecutionTTL,
     ObjectMeta,
     Suspension,
 )
@@ -49,6 +50,7 @@ def start_execution(
     retry: ExecutionRetry | None = None,
     timeout: ExecutionTimeout | None = None,
     mutex: ExecutionMutex | None = None,
+    ttl: ExecutionTTL | None = None,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
     display_name: str | None = None,
@@ -68,6 +70,7 @@ def start_execution(
         retry=retry,
         timeout=timeout,
         mutex=mutex,
+        ttl=ttl,
         display_name=display_name,
         description=description,
     )

@@ -24,6 +24,8 @@ SDK = {
     "ExecuteOptions",
     "ExecutionContext",
     "ExecutionMutex",
+    "ExecutionTTL",
+    "FunctionConcurrency",
     "FunctionName",
     "PollOptions",
     "RetryOptions",

@@ -128,4 +128,4 @@ def test_a_pipeline_mutex_is_rendered_from_params(cli: CLI, tmp_path: Path) -> N
     result = cli("submit", str(path), "--name", "m1", "-p", "env=prod")
     assert result.returncode == 0, result.stderr
     got = json.loads(cli("get", "m1", "-o", "json").stdout)
-    assert got["spec"]["mutex"] == {"key": "deploy-prod"}
+    assert got["spec"]["mutex"] == {"name": "deploy-prod"}
