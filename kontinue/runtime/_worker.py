@@ -112,6 +112,7 @@ class Worker:
                 worker_group=self.group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
+                source=self.registry.source(fdef.name),
                 ttl=fdef.ttl,
                 concurrency=None
                 if fdef.concurrency is None
@@ -122,6 +123,8 @@ class Worker:
                 self.store.create(Function(metadata=meta, spec=spec))
             except AlreadyExistsError:
                 current = self.store.get(Function, namespace, fdef.name)
+                if spec.source is None:  # keep where an earlier `--import` found it
+                    spec = spec.model_copy(update={"source": current.spec.source})
                 if current.spec != spec or current.metadata.labels != meta.labels:
                     current.spec = spec
                     current.metadata.labels.update(meta.labels)
