@@ -143,19 +143,6 @@ def _calls(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
-def _mutex(file: str, plan: Plan, params: dict[str, Any]) -> ExecutionMutex | None:
-    written = plan.get("mutex")
-    if not written:
-        return None
-    try:
-        name = render_text(written, {"params": params})
-    except TemplateError as exc:
-        raise UsageError(f"{file}: mutex: {exc.message}") from None
-    if not name.strip():
-        raise UsageError(f"{file}: mutex {written!r} gives an empty name with these params")
-    return ExecutionMutex(name=name)
-
-
 def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
     """Validate and compile `args.file` with its params, as `submit` does before it runs.
 
@@ -192,10 +179,24 @@ def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
     return plan, params, base_dir
 
 
+def pipeline_mutex(file: str, plan: Plan, params: Mapping[str, Any]) -> ExecutionMutex | None:
+    """The pipeline's `mutex:`, its template rendered over the params; None without one."""
+    text = plan.get("mutex")
+    if not text:
+        return None
+    try:
+        name = render_text(str(text), {"params": params}).strip()
+    except TemplateError as exc:
+        raise UsageError(f"{file}: mutex: {exc}") from None
+    if not name:
+        raise UsageError(f"{file}: mutex: {text!r} renders as an empty name with these params")
+    return ExecutionMutex(name=name)
+
+
 def submit(args: argparse.Namespace, run: Any) -> int:
     """Validate, compile, store the plan on a new Execution and (embedded) run it."""
     plan, params, base_dir = prepare(args)
-    mutex = _mutex(args.file, plan, params)
+    mutex = pipeline_mutex(args.file, plan, params)
     if getattr(args, "dry_run", False):
         sys.stdout.write(dry_run(plan, params, args.output or "yaml"))
         sys.stderr.write(f"{args.file}: valid; dry run, nothing was submitted\n")
