@@ -14,7 +14,15 @@ from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
 from kontinue.cli._imports import import_user_code
 from kontinue.cli._render import age, dump, print_table, progress_text, render_tree
-from kontinue.cli._run import SERVER_LOCK, run_in_process, server_running
+from kontinue.cli._run import SERVER_LOCK, run_in_process
+from kontinue.cli._stores import (
+    cli_runners,
+    controller_elector,
+    is_kubernetes,
+    open_cli_store,
+    served_elsewhere,
+    start_heartbeat,
+)
 from kontinue.runtime import (
     REGISTRY,
     Controller,
@@ -27,7 +35,7 @@ from kontinue.runtime import (
     start_execution,
     tree_executions,
 )
-from kontinue.store import AlreadyExistsError, SQLiteStore, open_store
+from kontinue.store import AlreadyExistsError, Store
 
 __all__ = [
     "cancel",
@@ -48,21 +56,35 @@ __all__ = [
 ]
 
 
-def _store(args: argparse.Namespace, create: bool = False) -> SQLiteStore:
-    return open_store(args.state_dir, create=create)
+def _store(args: argparse.Namespace, create: bool = False) -> Store:
+    return open_cli_store(args, create=create)
 
 
-def make_engine(store: SQLiteStore, args: argparse.Namespace) -> Engine:
-    """The in-process engine with the runners of the embedded mode."""
-    from kontinue.cli._runners import embedded_runners
+def make_engine(store: Store, args: argparse.Namespace) -> Engine:
+    """The in-process engine with the command's runners.
 
-    return Engine(store, runners=embedded_runners(args.state_dir, args.runner))
+    On Kubernetes it works in the command's namespace, and its controller acts only while it
+    holds the controllers' leader Lease (a controller in the cluster may hold it).
+    """
+    namespace = args.namespace if is_kubernetes(args) else None
+    engine = Engine(store, runners=cli_runners(args, store), namespace=namespace)
+    engine.elector = controller_elector(args, store, engine.worker.identity)
+    return engine
 
 
-def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
-    if server_running(args.state_dir):
+def _stop_engine(engine: Engine, grace: float) -> int:
+    left = engine.worker.drain(grace=grace)  # after Ctrl-C: hand running functions back
+    if engine.elector is not None:
+        engine.elector.stop()
+    return left
+
+
+def _run_here(store: Store, args: argparse.Namespace, name: str) -> int:
+    function = store.get(Execution, args.namespace, name).spec.function
+    if served_elsewhere(args, store, function):
+        where = "a worker in the cluster" if is_kubernetes(args) else "the kontinue server"
         sys.stderr.write(
-            f"Execution {name} handed to the kontinue server; follow it with "
+            f"Execution {name} handed to {where}; follow it with "
             f"`kontinue get {name}` or `kontinue tree {name}`\n"
         )
         return 0
@@ -70,7 +92,7 @@ def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
     try:
         return run_in_process(engine, name, args.namespace, output=getattr(args, "output", None))
     finally:
-        engine.worker.drain(grace=5.0)  # after Ctrl-C: hand running functions back
+        _stop_engine(engine, 5.0)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -83,7 +105,7 @@ def execute(args: argparse.Namespace) -> int:
             REGISTRY.get(args.function).parse_arguments(arguments)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    elif not (server_running(args.state_dir) or args.no_wait):
+    elif not (args.no_wait or served_elsewhere(args, store, args.function)):
         REGISTRY.get(args.function)  # raises the "unknown function" error with the fix
     try:
         ex = start_execution(
@@ -107,24 +129,29 @@ def worker(args: argparse.Namespace) -> int:
     if not REGISTRY.names():
         raise UsageError("no functions registered; pass --import MODULE or --import FILE.py")
     store = _store(args, create=True)
-    from kontinue.cli._runners import embedded_runners
-
-    runners = embedded_runners(args.state_dir, args.runner)
+    runners = cli_runners(args, store)
+    namespace = args.namespace if is_kubernetes(args) else None
     w = Worker(
         store,
         concurrency=args.concurrency,
         group=args.group,
         lease_duration=parse_duration(args.lease_duration),
         services={"runners": runners},
+        namespace=namespace,
     )
     w.publish_functions(args.namespace)
+    stop_heartbeat = start_heartbeat(args, store, w.identity, args.group, REGISTRY.names())
     sys.stderr.write(
         f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
     )
     threads = []
+    elector = None
     if args.with_controller:
-        ctl = Controller(store, runners=runners)
-        threads.append(threading.Thread(target=ctl.run, args=(args.stop,), daemon=True))
+        ctl = Controller(store, runners=runners, namespace=namespace)
+        elector = controller_elector(args, store, w.identity)
+        threads.append(
+            threading.Thread(target=ctl.run, args=(args.stop, 0.5, elector), daemon=True)
+        )
         threads[-1].start()
     try:
         w.run(args.stop)
@@ -133,6 +160,9 @@ def worker(args: argparse.Namespace) -> int:
     finally:
         args.stop.set()
         left = w.drain(grace=10.0)
+        stop_heartbeat()
+        if elector is not None:
+            elector.stop()
         if left:
             sys.stderr.write(f"worker stopped with {left} function(s) still running\n")
     return 0
@@ -140,25 +170,33 @@ def worker(args: argparse.Namespace) -> int:
 
 def controller(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
-    from kontinue.cli._runners import embedded_runners
+    namespace = args.namespace if is_kubernetes(args) else None
+    ctl = Controller(store, runners=cli_runners(args, store), namespace=namespace)
+    from kontinue.runtime._worker import _identity
 
-    ctl = Controller(store, runners=embedded_runners(args.state_dir, args.runner))
-    sys.stderr.write("controller running\n")
+    identity = _identity()
+    elector = controller_elector(args, store, identity)
+    where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    sys.stderr.write(f"controller running{where}\n")
     try:
-        ctl.run(args.stop)
+        ctl.run(args.stop, elector=elector)
     except KeyboardInterrupt:
         pass
+    finally:
+        if elector is not None:
+            elector.stop()
     return 0
 
 
 def server(args: argparse.Namespace) -> int:
     import_user_code(args.imports)
     store = _store(args, create=True)
-    lock = open(args.state_dir / SERVER_LOCK, "a+")  # noqa: SIM115 - held for the process' life
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise UsageError(f"a kontinue server already runs for {args.state_dir}") from None
+    if not is_kubernetes(args):
+        lock = open(args.state_dir / SERVER_LOCK, "a+")  # noqa: SIM115 - held for the process' life
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"a kontinue server already runs for {args.state_dir}") from None
     engine = make_engine(store, args)
     engine.worker.publish_functions(args.namespace)
     running = ", ".join(REGISTRY.names()) or "no functions"
@@ -168,7 +206,7 @@ def server(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        left = engine.worker.drain(grace=10.0)
+        left = _stop_engine(engine, 10.0)
         if left:
             sys.stderr.write(f"server stopped with {left} function(s) still running\n")
     return 0
@@ -278,7 +316,7 @@ def resume(args: argparse.Namespace) -> int:
     return _continue(store, args)
 
 
-def _continue(store: SQLiteStore, args: argparse.Namespace) -> int:
+def _continue(store: Store, args: argparse.Namespace) -> int:
     root = store.get(Execution, args.namespace, args.name)
     while root.metadata.owner_references:
         parent_name = root.metadata.labels.get("kontinue.cloud/parent")
@@ -290,7 +328,7 @@ def _continue(store: SQLiteStore, args: argparse.Namespace) -> int:
         for e in tree_executions(store, root)
         if not e.terminal and e.spec.function not in REGISTRY
     }
-    if missing and not server_running(args.state_dir):
+    if missing and not served_elsewhere(args, store, sorted(missing)[0]):
         sys.stderr.write(
             f"not running it here: function(s) {', '.join(sorted(missing))} are not imported; "
             "pass --import, or let a worker run it\n"
@@ -343,9 +381,8 @@ def submit(args: argparse.Namespace) -> int:
 
 def logs(args: argparse.Namespace) -> int:
     from kontinue.cli import _logs
-    from kontinue.cli._runners import embedded_runners
 
-    return _logs.logs(args, embedded_runners(args.state_dir, args.runner))
+    return _logs.logs(args, cli_runners(args, _store(args)))
 
 
 def create(args: argparse.Namespace) -> int:
@@ -383,7 +420,9 @@ def create(args: argparse.Namespace) -> int:
             raise UsageError(f"{where}: {problems}") from None
         if not (ex.metadata.name or ex.metadata.generate_name):
             raise UsageError(f"{where}: metadata.name or metadata.generateName is required")
-        if args.namespace != "default" or not doc.get("metadata", {}).get("namespace"):
+        if args.namespace is not None and (
+            args.namespace != "default" or not doc.get("metadata", {}).get("namespace")
+        ):
             ex.metadata.namespace = args.namespace
         manifests.append(ex)
     import_user_code(args.imports)
@@ -396,7 +435,7 @@ def create(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         created.append(stored)
         print(f"execution.kontinue.cloud/{stored.metadata.name} created")
-    if args.no_wait or server_running(args.state_dir):
+    if args.no_wait:
         return 0
     code = 0
     for ex in created:

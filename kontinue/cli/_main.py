@@ -29,7 +29,7 @@ def _names_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> 
         return []
     return [
         e.metadata.name
-        for e in store.list(Execution, parsed_args.namespace)
+        for e in store.list(Execution, parsed_args.namespace or "default")
         if e.metadata.name.startswith(prefix)
     ]
 
@@ -54,13 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="embedded store directory (default: $KONTINUE_HOME or ./.kontinue)",
     )
-    parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "kubernetes"],
+        default=None,
+        help="where state lives: the embedded SQLite file (default) or a Kubernetes cluster "
+        "(default from $KONTINUE_STORE)",
+    )
+    parser.add_argument(
+        "--kubeconfig", help="with --store kubernetes: kubeconfig file (default as kubectl)"
+    )
+    parser.add_argument("--context", help="with --store kubernetes: kubeconfig context")
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="namespace (default: default; with --store kubernetes, the context's)",
+    )
     parser.add_argument(
         "--runner",
-        choices=["local", "container"],
-        default="local",
-        help="where script/pod/job steps run on the embedded store: local processes "
-        "(default; images are not pulled) or a podman/docker engine",
+        choices=["local", "container", "kubernetes"],
+        default=None,
+        help="where script/pod/job steps run: local processes (default on the embedded store; "
+        "images are not pulled), a podman/docker engine, or Kubernetes Jobs (the default, "
+        "and only with, --store kubernetes)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -108,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-controller", action="store_true", help="also run the controller")
 
     p = add("controller", commands.controller, "run the controller (timers, retries, wake-ups)")
+    p.add_argument(
+        "--leader-lease",
+        default="15s",
+        help="with --store kubernetes: the leader election Lease's duration (default 15s)",
+    )
 
     p = add("server", commands.server, "run worker and controller for the state directory")
     imports(p)
@@ -201,7 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     args.stop = stop
     try:
-        if args.runner != "local":  # say so before anything is created
+        from kontinue.cli._stores import resolve_store_options
+
+        resolve_store_options(args)
+        if args.runner not in ("local", "kubernetes"):  # say so before anything is created
             from kontinue.cli._runners import embedded_runners
 
             embedded_runners(args.state_dir, args.runner)

@@ -10,9 +10,15 @@ from typing import Any
 from kontinue.api import Execution, ExecutionRetry, ExecutionTimeout, Lease
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._context import CancelScope
-from kontinue.runtime._errors import ErrCanceled
+from kontinue.runtime._errors import ErrCanceled, Error, ErrorKind
 from kontinue.runtime._signals import Stop
-from kontinue.store import ConflictError, FencedError, NotFoundError, Store
+from kontinue.store import (
+    ConflictError,
+    FencedError,
+    NotFoundError,
+    Store,
+    ValueTooLargeError,
+)
 
 __all__ = ["Claim"]
 
@@ -70,6 +76,8 @@ class Claim:
             self.store.append_journal(*self.key, entry["seq"], entry, self.holder)
         except (FencedError, ConflictError) as exc:
             self._lose(str(exc), getattr(exc, "phase", None))
+        except ValueTooLargeError as exc:  # the same value is as large on every retry
+            raise Error(str(exc), kind=ErrorKind.VALIDATION, retryable=False) from None
 
     def _lose(self, reason: str, phase: str | None) -> None:
         self.lost = True

@@ -6,6 +6,7 @@ StoreError
 ├── ConflictError        409: stale resourceVersion, nothing was written
 ├── FencedError          the writer no longer holds the Execution's lease
 ├── GoneError            410: a watch asked for a version no longer kept
+├── ValueTooLargeError   413: a value is larger than the store can keep in one place
 └── StoreUnavailableError  the state directory or server cannot be used
 """
 
@@ -19,6 +20,7 @@ __all__ = [
     "NotFoundError",
     "StoreError",
     "StoreUnavailableError",
+    "ValueTooLargeError",
 ]
 
 
@@ -56,6 +58,14 @@ class FencedError(StoreError):
 
 class GoneError(StoreError):
     """A watch asked for changes since a version that is no longer kept; list again."""
+
+
+class ValueTooLargeError(StoreError):
+    """A write is larger than the store can keep (on Kubernetes: etcd's object limit).
+
+    Nothing was written. The message names the Execution and, for a journal entry, the step;
+    retrying cannot help, so the engine fails the Execution with it.
+    """
 
 
 class StoreUnavailableError(StoreError):
