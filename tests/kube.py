@@ -3,7 +3,8 @@
 `scripts/cluster up DIR` starts one and writes `DIR/kubeconfig`. The tests find it through
 `$KONTINUE_TEST_KUBECONFIG`, else `$KONTINUE_TEST_CLUSTER/kubeconfig`, else
 `.cluster/kubeconfig` at the top of the repository. Without one the Kubernetes tests skip
-with a message saying how to start it, except under `CI=true`, where that is a failure.
+with a message saying how to start it, except under `CI=true` (once `scripts/cluster` is in
+the repository), where that is a failure.
 """
 
 from __future__ import annotations
@@ -35,17 +36,17 @@ def require_cluster() -> Path:
     if path is None or not path.is_file():
         problem = "no test cluster"
     else:
-        from kubernetes.client.exceptions import ApiException
+        from kubernetes import client
 
         from kontinue.store import connect_kubernetes
 
         try:
             conn = connect_kubernetes(str(path))
             try:
-                conn.api_client.call_api("/readyz", "GET", _request_timeout=5).read()
+                client.VersionApi(conn.api_client).get_code(_request_timeout=5)
             finally:
                 conn.api_client.close()
-        except (ApiException, OSError, Exception) as exc:
+        except Exception as exc:
             problem = f"the test cluster at {path} does not answer ({exc})"
     if problem is None:
         assert path is not None
@@ -54,6 +55,6 @@ def require_cluster() -> Path:
         f"{problem}: start one with `scripts/cluster up .cluster` (or point "
         "KONTINUE_TEST_KUBECONFIG at a kubeconfig) to run the Kubernetes tests"
     )
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI") == "true" and (ROOT / "scripts" / "cluster").exists():
         pytest.fail(message)
     pytest.skip(message)

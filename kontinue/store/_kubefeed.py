@@ -35,7 +35,16 @@ __all__ = ["Feed"]
 log = logging.getLogger("kontinue.store.kubernetes")
 
 KEPT_EVENTS = 4096
+SETTLE_SECONDS = 0.01  # wait this long for older changes of other kinds to arrive
+READY_SECONDS = 0.15  # a new stream is trusted after this long without an ERROR event
 WATCH_SECONDS = 240  # the server ends a watch after this; the stream resumes where it was
+
+
+_Filter = tuple[tuple[str, ...], str]
+
+
+def _filter(kinds: tuple[str, ...] | None, namespace: str | None) -> _Filter:
+    return (tuple(kinds or ()), namespace or "")
 
 
 class _Expired(Exception):
@@ -77,13 +86,15 @@ class Feed:
         self._cond = threading.Condition()
         self._events: deque[_Event] = deque()
         self._next = 0  # arrival index of the next event
-        self._tokens: dict[int, tuple[int, int]] = {}  # handed-out rv -> (index, floor)
+        # handed-out rv -> {(kinds, namespace) of the watch: (index to resume after, floor)}
+        self._tokens: dict[int, dict[_Filter, tuple[int, int]]] = {}
         self._covered = dict.fromkeys(kinds, start)  # per kind: gapless since this version
         self._gaps: list[int] = []
         self._trimmed_rv = 0
         self._error: StoreError | None = None
         self._stopped = False
         self._responses: dict[str, Any] = {}
+        self._ready: dict[str, threading.Event] = {k: threading.Event() for k in kinds}
         self._threads = [
             threading.Thread(
                 target=self._stream, args=(kind,), daemon=True, name=f"kontinue-watch-{kind}"
@@ -105,22 +116,32 @@ class Feed:
             try:
                 response = self._open(kind, version)
                 self._responses[kind] = response
+                # a version too old is answered at once with an ERROR event: wait for it a
+                # moment before calling the stream ready
+                ready = self._ready[kind]
+                timer = threading.Timer(READY_SECONDS, ready.set)
+                timer.daemon = True
+                timer.start()
                 try:
                     for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                         if not line:
                             continue
                         version = self._receive(kind, json.loads(line), version)
+                        ready.set()
                         backoff = 0.1
                 finally:
                     self._responses.pop(kind, None)
                     response.release_conn()
             except _Expired:
                 version = self._restart(kind)
+                self._ready[kind].set()
             except ApiException as exc:
                 if exc.status == 410:
                     version = self._restart(kind)
+                    self._ready[kind].set()
                 elif exc.status in (401, 403, 404):
                     self._fail(kind, exc)
+                    self._ready[kind].set()
                     return
                 else:
                     backoff = self._pause(kind, exc, backoff)
@@ -196,6 +217,13 @@ class Feed:
                 self._trimmed_rv = max(self._trimmed_rv, old.rv)
             self._cond.notify_all()
 
+    def wait_ready(self, timeout: float = 5.0) -> None:
+        """Wait until every stream has answered (or failed), so that a watch from a version
+        the server no longer serves is Gone at once rather than after the first wait."""
+        deadline = time.monotonic() + timeout
+        for event in self._ready.values():
+            event.wait(max(0.0, deadline - time.monotonic()))
+
     def close(self) -> None:
         """Stop every stream."""
         self._stopped = True
@@ -215,11 +243,21 @@ class Feed:
     def _base(self) -> int:
         return self._events[0].idx if self._events else self._next
 
-    def _position(self, since: int) -> tuple[int, int]:
+    def serves(self, since: int, kinds: tuple[str, ...] | None, namespace: str | None) -> bool:
+        """Whether a watch from `since` can be served here (a version handed out by this
+        feed, or one no older than what it covers)."""
+        with self._cond:
+            if self._error is not None or _filter(kinds, namespace) in self._tokens.get(since, {}):
+                return True
+            return not (since < self._trimmed_rv or any(since < v for v in self._covered.values()))
+
+    def _position(
+        self, since: int, kinds: tuple[str, ...] | None, namespace: str | None
+    ) -> tuple[int, int]:
         """(first arrival index to look at, floor) for a watch from `since`; under the lock."""
         if self._error is not None:
             raise self._error
-        token = self._tokens.get(since)
+        token = self._tokens.get(since, {}).get(_filter(kinds, namespace))
         if token is not None:
             index, floor = token
             if any(gap > index for gap in self._gaps):
@@ -245,7 +283,7 @@ class Feed:
     ) -> Iterator[WatchEvent]:
         """Events after `since`, as described in the module docstring."""
         with self._cond:
-            start, floor = self._position(since)
+            start, floor = self._position(since, kinds, namespace)
             gaps_seen = len(self._gaps)
         return self._iterate(start, floor, kinds, namespace, deadline, batch, gaps_seen, since)
 
@@ -260,6 +298,7 @@ class Feed:
         gaps_seen: int,
         since: int,
     ) -> Iterator[WatchEvent]:
+        settled = False
         while True:
             with self._cond:
                 if self._error is not None:
@@ -273,37 +312,50 @@ class Feed:
                     raise GoneError(
                         f"changes since version {since} are no longer kept here; list again"
                     )
-                found: list[WatchEvent] = []
-                offset = index - self._base()
-                for i in range(offset, len(self._events)):
+                picked: list[_Event] = []
+                scanned = index
+                for i in range(index - self._base(), len(self._events)):
                     ev = self._events[i]
-                    index = ev.idx + 1
+                    scanned = ev.idx + 1
                     if ev.rv <= floor:
                         continue
                     if kinds and ev.kind not in kinds:
                         continue
                     if namespace and ev.namespace != namespace:
                         continue
-                    known = self._tokens.get(ev.rv)
-                    if known is None or known[1] > floor:
-                        self._tokens[ev.rv] = (ev.idx, floor)
-                    found.append(
-                        WatchEvent(
-                            ev.type,  # type: ignore[arg-type]
-                            ev.kind,
-                            ev.namespace,
-                            ev.name,
-                            str(ev.rv),
-                            ev.obj,
-                        )
-                    )
-                    if len(found) >= batch:
+                    picked.append(ev)
+                    if len(picked) >= batch:
                         break
-                if not found:
+                if not picked:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._stopped:
                         return
                     self._cond.wait(remaining)
                     continue
+                if not settled and (kinds is None or len(kinds) > 1) and len(picked) < batch:
+                    # Streams of other kinds may hold an older change still on its way (a few
+                    # ms): let them deliver it, so that one batch comes in version order.
+                    settled = True
+                    self._cond.wait(SETTLE_SECONDS)
+                    continue
+                picked.sort(key=lambda e: e.rv)
+                key = _filter(kinds, namespace)
+                for ev in picked:
+                    known = self._tokens.setdefault(ev.rv, {})
+                    if key not in known or known[key][1] > floor:
+                        known[key] = (ev.idx, floor)
+                # this watch resumes after its newest event by resuming after the whole batch
+                self._tokens[picked[-1].rv][key] = (scanned - 1, floor)
+                found = [
+                    WatchEvent(
+                        ev.type,  # type: ignore[arg-type]
+                        ev.kind,
+                        ev.namespace,
+                        ev.name,
+                        str(ev.rv),
+                        ev.obj,
+                    )
+                    for ev in picked
+                ]
             yield from found
             return

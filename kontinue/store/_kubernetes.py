@@ -45,6 +45,7 @@ VERSION = "v1alpha1"
 _SERVER_OWNED = ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp")
 _DELETE_SECONDS = 60.0
 _GENERATE_TRIES = 5
+_FEEDS_KEPT = 3
 
 
 def selector_string(selector: Selector) -> str:
@@ -82,7 +83,7 @@ class KubernetesStore:
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
         self._owns_client = owns_client
-        self._feeds: dict[str | None, Feed] = {}
+        self._feeds: dict[str | None, builtins.list[Feed]] = {}
         self._feed_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self.requests = 0
@@ -280,42 +281,77 @@ class KubernetesStore:
         return self._replace(obj, status=True)
 
     def delete(self, cls: type[Resource], namespace: str, name: str) -> None:
+        """Delete with background propagation, then wait for the garbage collector.
+
+        Kubernetes' collector deletes the dependents; the store finds which of its kinds go
+        with the object (those whose owners all go or are gone, transitively) and waits until
+        they are gone, so that a caller sees the cascade finished, as on the embedded store.
+        """
         from kubernetes import client
 
-        what = (cls.KIND, namespace, name)
-        response = self.call(
-            what,
+        doomed = self._dependents(cls, namespace, name)
+        self.call(
+            (cls.KIND, namespace, name),
             self.custom.delete_namespaced_custom_object,
             API_GROUP,
             VERSION,
             namespace,
             cls.PLURAL,
             name,
-            body=client.V1DeleteOptions(propagation_policy="Foreground"),
+            body=client.V1DeleteOptions(propagation_policy="Background"),
             _preload_content=False,
         )
-        uid = json.loads(response.data).get("metadata", {}).get("uid")
-        self._wait_gone(cls, namespace, name, uid)
-
-    def _wait_gone(self, cls: type[Resource], namespace: str, name: str, uid: str | None) -> None:
-        """Wait until the garbage collector has deleted the object's dependents and then it."""
         deadline = time.monotonic() + _DELETE_SECONDS
+        for kind, dep_name, uid in doomed:
+            self._wait_gone(KINDS[kind], namespace, dep_name, uid, deadline)
+
+    def _dependents(
+        self, cls: type[Resource], namespace: str, name: str
+    ) -> builtins.list[tuple[str, str, str]]:
+        """(kind, name, uid) of the object and of everything that goes with it."""
+        objects: dict[str, tuple[str, str, builtins.list[str]]] = {}
+        for kind, kind_cls in KINDS.items():
+            for obj in self.list_raw(kind_cls, namespace):
+                meta = obj.get("metadata") or {}
+                owners = [r.get("uid", "") for r in meta.get("ownerReferences") or []]
+                objects[meta.get("uid", "")] = (kind, meta.get("name", ""), owners)
+        root = next(
+            (uid for uid, (k, n, _) in objects.items() if k == cls.KIND and n == name), None
+        )
+        if root is None:
+            return []  # the delete itself says NotFound
+        doomed = {root}
+        changed = True
+        while changed:
+            changed = False
+            for uid, (_kind, _name, owners) in objects.items():
+                if uid in doomed or not owners or not (set(owners) & doomed):
+                    continue
+                if all(o in doomed or o not in objects for o in owners):
+                    doomed.add(uid)
+                    changed = True
+        return [(objects[u][0], objects[u][1], u) for u in doomed]
+
+    def _wait_gone(
+        self, cls: type[Resource], namespace: str, name: str, uid: str, deadline: float
+    ) -> None:
+        """Wait until the object of that uid no longer exists."""
         pause = 0.005
         while True:
             try:
                 current = self.get_raw(cls, namespace, name)
             except NotFoundError:
                 return
-            if uid and current.get("metadata", {}).get("uid") != uid:
+            if current.get("metadata", {}).get("uid") != uid:
                 return  # gone, and a new one of that name was created since
             if time.monotonic() > deadline:
                 raise StoreUnavailableError(
-                    f'{cls.KIND} "{name}" in namespace "{namespace}" is still being deleted '
-                    f"after {_DELETE_SECONDS:g}s: the garbage collector of "
-                    "kube-controller-manager deletes what it owns first; is it running?"
+                    f'{cls.KIND} "{name}" in namespace "{namespace}" is still there '
+                    f"{_DELETE_SECONDS:g}s after its owner was deleted: the garbage collector "
+                    "of kube-controller-manager deletes dependents; is it running?"
                 )
             time.sleep(pause)
-            pause = min(pause * 2, 0.2)
+            pause = min(pause * 2, 0.1)
 
     # -- versions and watches -----------------------------------------------------------------
 
@@ -362,18 +398,28 @@ class KubernetesStore:
             API_GROUP, VERSION, namespace, cls.PLURAL, **kwargs
         )
 
-    def _feed(self, namespace: str | None, since: int) -> Feed:
+    def _feed(self, namespace: str | None, since: int, kinds: tuple[str, ...] | None) -> Feed:
+        """A feed of the scope that can serve a watch from `since`, started there if none.
+
+        A feed started at an older version than the others serves callers that list at an
+        older version (tests, slow relists); at most `_FEEDS_KEPT` live per scope.
+        """
         with self._feed_lock:
-            feed = self._feeds.get(namespace)
-            if feed is None:
-                feed = Feed(
-                    lambda kind, version: self._open_stream(namespace, kind, version),
-                    lambda: self._current_rv(namespace),
-                    tuple(k for k, c in KINDS.items() if c.PLURAL),
-                    since,
-                )
-                self._feeds[namespace] = feed
-            return feed
+            feeds = self._feeds.setdefault(namespace, [])
+            for feed in feeds:
+                if feed.serves(since, kinds, namespace):
+                    return feed
+            feed = Feed(
+                lambda kind, version: self._open_stream(namespace, kind, version),
+                lambda: self._current_rv(namespace),
+                tuple(k for k, c in KINDS.items() if c.PLURAL),
+                since,
+            )
+            feeds.insert(0, feed)
+            while len(feeds) > _FEEDS_KEPT:
+                feeds.pop().close()
+        feed.wait_ready()
+        return feed
 
     def watch(
         self,
@@ -384,7 +430,7 @@ class KubernetesStore:
     ) -> Iterator[WatchEvent]:
         start = int(since) if since is not None else self._current_rv(namespace)
         deadline = time.monotonic() + timeout
-        return self._feed(namespace, start).watch(start, kinds, namespace, deadline)
+        return self._feed(namespace, start, kinds).watch(start, kinds, namespace, deadline)
 
     # -- leader election ------------------------------------------------------------------
 
@@ -408,7 +454,8 @@ class KubernetesStore:
 
     def close(self) -> None:
         with self._feed_lock:
-            feeds, self._feeds = list(self._feeds.values()), {}
+            feeds = [f for scope in self._feeds.values() for f in scope]
+            self._feeds = {}
         for feed in feeds:
             feed.close()
         if self._owns_client:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import urllib.error
 import urllib.request
 from contextlib import closing
 from dataclasses import dataclass
@@ -44,14 +45,21 @@ class StoreTarget:
         compaction eventually does, so that a test can watch from a version no longer kept."""
         if self.backend == "kubernetes":
             # etcd's own compaction, through its HTTP gateway: revisions below the one given
-            # are gone (a Kubernetes resourceVersion is an etcd revision).
+            # are gone (a Kubernetes resourceVersion is an etcd revision, and a watch from
+            # version V reads from revision V + 1).
+            if int(version) >= int(_etcd_revision(self.location)):
+                _bump_revision(self.location)  # compaction needs an existing revision
             request = urllib.request.Request(
                 f"{_etcd_url(self.location)}/v3/kv/compaction",
                 data=json.dumps({"revision": str(int(version) + 1), "physical": True}).encode(),
                 method="POST",
             )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                response.read()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+            except urllib.error.HTTPError as exc:
+                if b"has been compacted" not in exc.read():  # past it already: as good
+                    raise
             return
         if self.backend != "sqlite":
             pytest.skip(f"the {self.backend} backend cannot be told to compact its changes")
@@ -68,9 +76,41 @@ def _etcd_url(kubeconfig: str) -> str:
     configured = os.environ.get("KONTINUE_TEST_ETCD_URL")
     if configured:
         return configured
+    url_file = Path(kubeconfig).parent / "etcd-url"
+    if url_file.is_file():
+        return url_file.read_text().strip()
     ports = Path(kubeconfig).parent / "ports.env"
     if ports.is_file():
         for line in ports.read_text().splitlines():
             if line.startswith("ETCD_PORT="):
                 return f"http://127.0.0.1:{line.split('=', 1)[1].strip()}"
     return "http://127.0.0.1:2379"
+
+
+def _etcd_revision(kubeconfig: str) -> str:
+    request = urllib.request.Request(
+        f"{_etcd_url(kubeconfig)}/v3/maintenance/status", data=b"{}", method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return str(json.loads(response.read())["header"]["revision"])
+
+
+def _bump_revision(kubeconfig: str) -> None:
+    """One write outside kontinue's resources, so that `version + 1` exists to compact at."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from kontinue.store import connect_kubernetes
+
+    conn = connect_kubernetes(kubeconfig)
+    try:
+        core = client.CoreV1Api(conn.api_client)
+        body = {"metadata": {"name": "kontinue-test-revision"}, "data": {"at": repr(object())}}
+        try:
+            core.replace_namespaced_config_map("kontinue-test-revision", "kube-public", body)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            core.create_namespaced_config_map("kube-public", body)
+    finally:
+        conn.api_client.close()

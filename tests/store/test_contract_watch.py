@@ -137,7 +137,7 @@ def test_watch_raises_gone_even_when_every_change_was_forgotten(
 
     with pytest.raises(GoneError):
         list(store.watch(first.metadata.resource_version, timeout=0.0))
-    assert store.current_version() == newest
+    assert int(store.current_version()) >= int(newest)  # forgetting never goes back
     assert list(store.watch(newest, timeout=0.0)) == []
     store.create(execution("third"))
     assert changes(store, newest, 1) == [("ADDED", "Execution", "third")]
