@@ -136,6 +136,15 @@ class Claim:
             )
             return True
 
+        patch = getattr(self.store, "renew_lease", None)
+        if patch is not None:
+            # A store that can renew with a fenced patch (Kubernetes) does not make the
+            # renewal race the function's own journal writes for the resourceVersion.
+            try:
+                if patch(*self.key, self.holder, now, now + self.lease_duration):
+                    return True
+            except NotFoundError:
+                pass
         try:
             self.write_status(extend)
             return True

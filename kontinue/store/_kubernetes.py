@@ -19,9 +19,10 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from kontinue.api import API_GROUP, KINDS, Execution, Resource
+from kontinue.api import API_GROUP, KINDS, Execution, Lease, Resource
 from kontinue.store._errors import (
     AlreadyExistsError,
     ConflictError,
@@ -431,6 +432,38 @@ class KubernetesStore:
         start = int(since) if since is not None else self._current_rv(namespace)
         deadline = time.monotonic() + timeout
         return self._feed(namespace, start, kinds).watch(start, kinds, namespace, deadline)
+
+    def renew_lease(
+        self, namespace: str, name: str, holder: str, renew: datetime, expire: datetime
+    ) -> bool:
+        """Extend an Execution's lease with one fenced patch (still Executing, still held by
+        `holder`); False when the server refused it (then re-read and decide)."""
+        stamps = Lease(holder=holder, acquire_time=renew, renew_time=renew, expire_time=expire)
+        wire = stamps.wire()
+        ops = [
+            {"op": "test", "path": "/status/phase", "value": "Executing"},
+            {"op": "test", "path": "/status/lease/holder", "value": holder},
+            {"op": "replace", "path": "/status/lease/renewTime", "value": wire["renewTime"]},
+            {"op": "replace", "path": "/status/lease/expireTime", "value": wire["expireTime"]},
+        ]
+        try:
+            self.call(
+                ("Execution", namespace, name),
+                self.custom.patch_namespaced_custom_object_status,
+                API_GROUP,
+                VERSION,
+                namespace,
+                Execution.PLURAL,
+                name,
+                ops,
+                _content_type="application/json-patch+json",
+                _preload_content=False,
+            )
+        except StoreError as exc:
+            if isinstance(exc, NotFoundError | StoreUnavailableError):
+                raise
+            return False
+        return True
 
     # -- leader election ------------------------------------------------------------------
 
