@@ -35,7 +35,7 @@ __all__ = ["Feed"]
 log = logging.getLogger("kontinue.store.kubernetes")
 
 KEPT_EVENTS = 4096
-SETTLE_SECONDS = 0.01  # wait this long for older changes of other kinds to arrive
+SETTLE_SECONDS = 0.02  # wait this long for older changes of other kinds to arrive
 READY_SECONDS = 0.15  # a new stream is trusted after this long without an ERROR event
 WATCH_SECONDS = 240  # the server ends a watch after this; the stream resumes where it was
 

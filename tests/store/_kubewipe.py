@@ -34,19 +34,22 @@ def wipe(kubeconfig: str, namespaces: tuple[str, ...] = NAMESPACES) -> None:
                 if exc.status != 409:
                     raise
             _created.add(ns)
-        for ns in namespaces:
-            for cls in KINDS.values():
+        # the suite lists across namespaces too: leave nothing of kontinue's anywhere
+        for cls in KINDS.values():
+            found = custom.list_cluster_custom_object(API_GROUP, "v1alpha1", cls.PLURAL)
+            elsewhere = {item["metadata"]["namespace"] for item in found["items"]}
+            for ns in sorted(set(namespaces) | elsewhere):
                 custom.delete_collection_namespaced_custom_object(
                     API_GROUP, "v1alpha1", ns, cls.PLURAL
                 )
+        for ns in namespaces:
             core.delete_collection_namespaced_config_map(ns, label_selector=JOURNAL_LABEL)
         deadline = time.monotonic() + 60
-        for ns in namespaces:
-            for cls in KINDS.values():
-                while custom.list_namespaced_custom_object(
-                    API_GROUP, "v1alpha1", ns, cls.PLURAL, limit=1
-                )["items"]:
-                    assert time.monotonic() < deadline, f"{cls.PLURAL} in {ns} stay"
-                    time.sleep(0.05)
+        for cls in KINDS.values():
+            while custom.list_cluster_custom_object(API_GROUP, "v1alpha1", cls.PLURAL, limit=1)[
+                "items"
+            ]:
+                assert time.monotonic() < deadline, f"{cls.PLURAL} stay"
+                time.sleep(0.05)
     finally:
         conn.api_client.close()
