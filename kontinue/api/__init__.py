@@ -37,6 +37,7 @@ from kontinue.api._execution import (
 from kontinue.api._function import (
     Function,
     FunctionConcurrency,
+    FunctionSource,
     FunctionSpec,
     Mutex,
     MutexSpec,
@@ -93,6 +94,7 @@ __all__ = [
     "ExecutionTimeout",
     "Function",
     "FunctionConcurrency",
+    "FunctionSource",
     "FunctionSpec",
     "JournalHead",
     "Lease",
