@@ -21,7 +21,14 @@ from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
 from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
-from kontinue.cli._render import age, dump, print_table, progress_text, render_tree
+from kontinue.cli._render import (
+    age,
+    dump,
+    print_table,
+    progress_text,
+    render_tree,
+    stream_list,
+)
 from kontinue.cli._run import SERVER_LOCK, run_in_process
 from kontinue.cli._sources import import_recorded, publish_sources
 from kontinue.cli._stores import (
@@ -262,14 +269,11 @@ def list_(args: argparse.Namespace) -> int:
 
         return archived_list(store, args)
     namespace = None if args.all_namespaces else args.namespace
-    items = store.list(Execution, namespace, args.selector)
-    if args.output in ("json", "yaml"):
-        doc = {"apiVersion": "v1", "kind": "List", "items": [e.wire() for e in items]}
-        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
+    if args.output in ("json", "yaml"):  # streamed: one Execution in memory at a time
+        stream_list(store.iterate(Execution, namespace, args.selector), args.output)
         return 0
-    if not items:
-        sys.stderr.write(f"No Executions found in namespace {args.namespace}.\n")
-        return 0
+    # a table needs every row for its column widths, but only the rows: not the Executions
+    items = store.iterate(Execution, namespace, args.selector)
     header = ["NAME", "FUNCTION", "PHASE", "PROGRESS", "AGE", "MESSAGE"]
     rows = [
         [
@@ -282,6 +286,9 @@ def list_(args: argparse.Namespace) -> int:
         ]
         for e in items
     ]
+    if not rows:
+        sys.stderr.write(f"No Executions found in namespace {args.namespace}.\n")
+        return 0
     if args.output != "wide":
         rows = [[*r[:5], r[5][:60]] for r in rows]
     print_table(rows, header)

@@ -150,10 +150,7 @@ class Worker:
         if self._draining:
             return 0
         started = 0
-        candidates = [
-            ex for ex in self.informer.unfinished() if ex.status.phase in ("Pending", "Executing")
-        ]
-        for ex in sorted(candidates, key=_creation_order):
+        for ex in sorted(self.informer.runnable(), key=_creation_order):
             if self.busy >= self._capacity:
                 break
             if self._runnable(ex) and self._start(ex):

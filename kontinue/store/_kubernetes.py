@@ -18,7 +18,7 @@ import builtins
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -200,15 +200,44 @@ class KubernetesStore:
         cls: type[R],
         namespace: str | None = None,
         selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
     ) -> builtins.list[R]:
+        return list(self.iterate(cls, namespace, selector, phases=phases))
+
+    def iterate(
+        self,
+        cls: type[R],
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
+        page: int = 500,
+    ) -> Iterator[R]:
+        """`list` in pages of `page` (`limit` and `continue`). Labels are selected by the
+        server; `phases` here (the API server selects custom resources by labels only)."""
         label_selector = selector_string(parse_selector(selector))
-        return [self.load(cls, item) for item in self.list_raw(cls, namespace, label_selector)]
+        wanted = set(phases) if phases is not None else None
+        for chunk in self._pages(cls, namespace, label_selector, page):
+            for item in chunk:
+                if (
+                    wanted is not None
+                    and (item.get("status") or {}).get("phase", "Pending") not in wanted
+                ):
+                    continue
+                yield self.load(cls, item)
 
     def list_raw(
         self, cls: type[Resource], namespace: str | None, label_selector: str = "", limit: int = 500
     ) -> builtins.list[dict[str, Any]]:
         """Every object of a kind (paged), as plain dicts."""
-        items: builtins.list[dict[str, Any]] = []
+        return [
+            item for chunk in self._pages(cls, namespace, label_selector, limit) for item in chunk
+        ]
+
+    def _pages(
+        self, cls: type[Resource], namespace: str | None, label_selector: str, limit: int
+    ) -> Iterator[builtins.list[dict[str, Any]]]:
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"limit": limit, "_preload_content": False}
@@ -236,11 +265,11 @@ class KubernetesStore:
                     cls.PLURAL,
                     **kwargs,
                 )
-            page = json.loads(response.data)
-            items += page.get("items") or []
-            token = (page.get("metadata") or {}).get("continue")
+            body = json.loads(response.data)
+            yield body.get("items") or []
+            token = (body.get("metadata") or {}).get("continue")
             if not token:
-                return items
+                return
 
     def _replace(self, obj: R, status: bool) -> R:
         cls = type(obj)
