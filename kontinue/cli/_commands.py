@@ -431,9 +431,15 @@ def tree(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
+    from kontinue.cli._runners import embedded_runners
+    from kontinue.runtime._cleanup import delete_execution
+
     store = _store(args)
-    store.delete(Execution, args.namespace, args.name)
-    sys.stderr.write(f"deleted Execution {args.name} and everything it owned\n")
+    runners = embedded_runners(args.state_dir, args.runner)
+    delete_execution(store, args.namespace, args.name, runners)
+    sys.stderr.write(
+        f"deleted Execution {args.name} and everything it owned (the logs of its steps too)\n"
+    )
     return 0
 
 
