@@ -277,7 +277,7 @@ def get(args: argparse.Namespace) -> int:
     return _listing.get(args)
 
 
-def show_one(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
+def show_one(store: Store, args: argparse.Namespace, name: str) -> int:
     """`kontinue get NAME`: one Execution (or an archived one), as a table or a document."""
     try:
         ex = store.get(Execution, args.namespace, name)

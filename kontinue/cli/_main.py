@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Error as exc:
         sys.stderr.write(f"kontinue: error: {exc}\n")
         return 2
-    _hints.configure(args.state_dir, args.namespace or "default")
+    _hints.configure(args)
     if args.state_dir is None:
         args.state_dir = default_state_dir()
     stop = threading.Event()
