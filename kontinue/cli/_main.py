@@ -7,17 +7,16 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import argcomplete
 
-from kontinue.api import Execution, Function
+from kontinue.api import Error, ErrorKind, Execution, Function
 from kontinue.cli import _commands as commands
-from kontinue.cli._errors import UsageError
-from kontinue.runtime import OperationError, UnknownFunctionError
-from kontinue.store import NotFoundError, StoreError, default_state_dir, open_store
+from kontinue.store import StoreError, default_state_dir, open_store
 
 __all__ = ["build_parser", "main"]
 
@@ -98,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="name of the Execution (default: FUNCTION-xxxxx)")
     p.add_argument("--no-wait", action="store_true", help="create it and return; a worker runs it")
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="print the result as")
+    p.add_argument(
+        "--mutex",
+        metavar="NAME",
+        help="hold this mutex while it runs: Executions with the same mutex run one at a "
+        "time, first come, first served",
+    )
     imports(p)
 
     p = add("worker", commands.worker, "run a long-lived worker")
@@ -117,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=["json", "yaml", "wide"], help="output format")
     p.add_argument("-l", "--selector", help="label selector, e.g. kontinue.cloud/parent=x")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    p.add_argument(
+        "--archived", action="store_true", help="list ArchivedExecutions (kept by ttl.archiveAfter)"
+    )
 
     p = add("get", commands.get, "show one Execution")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
@@ -128,7 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("resume", commands.resume, "resolve a sleep or an approval gate")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
-    p.add_argument("suspension", nargs="?", help="which suspension (default: every open one)")
+    p.add_argument(
+        "suspension",
+        nargs="?",
+        metavar="STEP",
+        help="the step (or Suspension name) to resume (default: every open one)",
+    )
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input the gate asks for (value read as YAML: true, [eu, us]); repeatable",
+    )
+    p.add_argument("--inputs-file", help="YAML or JSON file with the gate's inputs")
     imports(p)
     p.add_argument("--no-wait", action="store_true", help="only resolve; do not run on here")
 
@@ -177,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("step", nargs="?", help="the step (default: every step with logs)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing as logs come")
     p.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    from kontinue.cli import _schedules
+
+    _schedules.add_commands(sub, add, _names_completer)
     return parser
 
 
@@ -207,10 +232,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             embedded_runners(args.state_dir, args.runner)
         code: int = args.func(args)
         return code
-    except (UsageError, OperationError, UnknownFunctionError, NotFoundError, StoreError) as exc:
+    except Error as exc:  # every error kontinue raises: one root, caught once
+        if exc.kind is ErrorKind.INTERNAL:
+            return _report_bug(exc, args.verbose)
         if str(exc):  # an empty message: the problems were printed already
             sys.stderr.write(f"kontinue: error: {exc}\n")
         return 2
+    except OSError as exc:  # the environment: a disk, a permission, a missing file
+        sys.stderr.write(f"kontinue: error: {exc}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("kontinue: interrupted; the Execution's state is kept\n")
         return 130
+    except Exception as exc:  # anything else is a bug in kontinue
+        return _report_bug(exc, args.verbose)
+
+
+def _report_bug(exc: BaseException, verbose: bool) -> int:
+    """A short report of a bug in kontinue: what, where, and how to see more; exit 1."""
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    sys.stderr.write(
+        f"kontinue: internal error{where}: {type(exc).__name__}: {exc}\n"
+        "this is a bug in kontinue, not in your input; the Execution's state is kept. "
+        "Run again with -v for the full traceback and report it.\n"
+    )
+    return 1
