@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kontinue.api._archive import ArchivedExecution
 from kontinue.api._execution import Execution
 from kontinue.api._function import Function, Mutex
 from kontinue.api._meta import API_GROUP, Resource
+from kontinue.api._schedule import ScheduledExecution
 from kontinue.api._suspension import Suspension
 
 __all__ = ["CATEGORY", "crd_manifest", "crd_manifests", "structural_schema"]
@@ -84,6 +86,29 @@ _PRESENTATION: dict[str, dict[str, Any]] = {
         "columns": [
             {"name": "Group", "type": "string", "jsonPath": ".spec.workerGroup"},
             {"name": "Description", "type": "string", "jsonPath": ".spec.description"},
+            _AGE,
+        ],
+    },
+    ScheduledExecution.KIND: {
+        "shortNames": ["ksched", "kse"],
+        "columns": [
+            {"name": "Function", "type": "string", "jsonPath": ".spec.function"},
+            {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+            {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+            {"name": "Last-Schedule", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+            {"name": "Next-Schedule", "type": "date", "jsonPath": ".status.nextScheduleTime"},
+            {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+            _AGE,
+        ],
+    },
+    ArchivedExecution.KIND: {
+        "shortNames": ["karch"],
+        "columns": [
+            {"name": "Function", "type": "string", "jsonPath": ".spec.function"},
+            {"name": "Phase", "type": "string", "jsonPath": ".spec.phase"},
+            {"name": "Steps", "type": "integer", "jsonPath": ".spec.steps"},
+            {"name": "Message", "type": "string", "jsonPath": ".spec.message"},
+            {"name": "Archived", "type": "date", "jsonPath": ".spec.archiveTime"},
             _AGE,
         ],
     },
