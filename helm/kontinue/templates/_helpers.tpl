@@ -84,9 +84,6 @@ default
 - kubernetes
 - --namespace
 - $(KONTINUE_NAMESPACE)
-{{- if .Values.rbac.clusterWide }}
-- --all-namespaces
-{{- end }}
 {{- end -}}
 
 {{- define "kontinue.podSecurity" -}}
