@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import os
 import sys
 import threading
 from typing import Any
@@ -74,9 +75,34 @@ def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
         return 0
     engine = make_engine(store, args)
     try:
-        return run_in_process(engine, name, args.namespace, output=getattr(args, "output", None))
+        return run_in_process(
+            engine, name, args.namespace, output=getattr(args, "output", None), stop=args.stop
+        )
     finally:
-        engine.worker.drain(grace=5.0)  # after Ctrl-C: hand running functions back
+        stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
+
+
+def stop_worker(w: Worker, what: str, grace: float = 10.0) -> None:
+    """Drain `w`; wait (leases renewed) for functions that do not reach a step in `grace`.
+
+    A second SIGTERM or Ctrl-C exits at once: the process is gone, so the leases it held
+    run out and another worker takes over, never while this one still runs a function.
+    """
+    left = w.drain(grace=grace)
+    if not left:
+        return
+    sys.stderr.write(
+        f"{what}: {left} function(s) still running and not yet at an SDK call where they can "
+        "stop; keeping their leases until they end (SIGTERM or Ctrl-C again exits now: their "
+        "leases then run out and another worker takes them over)\n"
+    )
+    sys.stderr.flush()
+    try:
+        w.finish()
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{what}: exiting now; {w.busy} function(s) abandoned to their leases\n")
+        sys.stderr.flush()
+        os._exit(130)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -143,9 +169,8 @@ def worker(args: argparse.Namespace) -> int:
         pass
     finally:
         args.stop.set()
-        left = w.drain(grace=10.0)
-        if left:
-            sys.stderr.write(f"worker stopped with {left} function(s) still running\n")
+        stop_worker(w, "worker")
+        sys.stderr.write("worker stopped\n")
     return 0
 
 
@@ -179,9 +204,8 @@ def server(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        left = engine.worker.drain(grace=10.0)
-        if left:
-            sys.stderr.write(f"server stopped with {left} function(s) still running\n")
+        stop_worker(engine.worker, "server")
+        sys.stderr.write("server stopped\n")
     return 0
 
 

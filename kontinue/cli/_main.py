@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -238,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if str(exc):  # an empty message: the problems were printed already
             sys.stderr.write(f"kontinue: error: {exc}\n")
         return 2
+    except BrokenPipeError:
+        # the reader went away (`kontinue tree NAME | head`): stop quietly, as `cat` does
+        _silence_stdout()
+        return 141
     except OSError as exc:  # the environment: a disk, a permission, a missing file
         sys.stderr.write(f"kontinue: error: {exc}\n")
         return 1
@@ -260,3 +265,14 @@ def _report_bug(exc: BaseException, verbose: bool) -> int:
         "Run again with -v for the full traceback and report it.\n"
     )
     return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit does not raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
