@@ -112,6 +112,7 @@ class Worker:
                 worker_group=self.group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
+                source=self.registry.source(fdef.name),
                 ttl=fdef.ttl,
                 concurrency=None
                 if fdef.concurrency is None
@@ -122,6 +123,8 @@ class Worker:
                 self.store.create(Function(metadata=meta, spec=spec))
             except AlreadyExistsError:
                 current = self.store.get(Function, namespace, fdef.name)
+                if spec.source is None:  # keep where an earlier `--import` found it
+                    spec = spec.model_copy(update={"source": current.spec.source})
                 if current.spec != spec or current.metadata.labels != meta.labels:
                     current.spec = spec
                     current.metadata.labels.update(meta.labels)
@@ -147,10 +150,7 @@ class Worker:
         if self._draining:
             return 0
         started = 0
-        candidates = [
-            ex for ex in self.informer.unfinished() if ex.status.phase in ("Pending", "Executing")
-        ]
-        for ex in sorted(candidates, key=_creation_order):
+        for ex in sorted(self.informer.runnable(), key=_creation_order):
             if self.busy >= self._capacity:
                 break
             if self._runnable(ex) and self._start(ex):
