@@ -226,8 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="create them and return")
     imports(p)
 
-    p = add("validate", commands.validate, "check pipeline files (exit 0 valid, 2 invalid)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = add(
+        "validate",
+        commands.validate,
+        "check pipeline files and directories (exit 0 valid, 2 invalid); every problem of "
+        "every file",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE|DIR")
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text (FILE:LINE:COL: message) or json, for editors and CI annotations",
+    )
 
     p = add("submit", commands.submit, "validate a pipeline file, then run it")
     p.add_argument("file", metavar="FILE")
@@ -243,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params-file", help="YAML or JSON file with the parameters")
     p.add_argument("--name", help="name of the Execution (default: PIPELINE-xxxxx)")
     p.add_argument("--no-wait", action="store_true", help="store it and return")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and print the compiled plan, templates resolved as far as the params "
+        "allow; submit nothing",
+    )
+    p.add_argument("-o", "--output", choices=["yaml", "json"], help="format of the --dry-run plan")
     imports(p)
 
     p = add("logs", commands.logs, "print the logs of an Execution's job, pod or script steps")
