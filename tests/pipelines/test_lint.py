@@ -129,3 +129,16 @@ def test_a_pipeline_mutex_is_rendered_from_params(cli: CLI, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     got = json.loads(cli("get", "m1", "-o", "json").stdout)
     assert got["spec"]["mutex"] == {"name": "deploy-prod"}
+
+
+def test_the_readme_pipeline_validates(cli: CLI, tmp_path: Path) -> None:
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "kind: Pipeline" in b]
+    assert blocks
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"readme-{index}.yaml"
+        path.write_text(block)
+        result = cli("validate", str(path))
+        assert result.returncode == 0, result.stderr
