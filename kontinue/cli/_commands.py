@@ -28,7 +28,6 @@ from kontinue.cli._render import (
     print_table,
     progress_text,
     render_tree,
-    stream_list,
 )
 from kontinue.cli._run import SERVER_LOCK, run_in_process
 from kontinue.cli._sources import import_recorded, publish_sources
@@ -268,50 +267,33 @@ def server(args: argparse.Namespace) -> int:
 
 
 def list_(args: argparse.Namespace) -> int:
-    store = _store(args)
     if args.archived:
         from kontinue.cli._schedules import archived_list
 
-        return archived_list(store, args)
-    namespace = None if args.all_namespaces else args.namespace
-    if args.output in ("json", "yaml"):  # streamed: one Execution in memory at a time
-        stream_list(store.iterate(Execution, namespace, args.selector), args.output)
-        return 0
-    # a table needs every row for its column widths, but only the rows: not the Executions
-    items = store.iterate(Execution, namespace, args.selector)
-    header = ["NAME", "FUNCTION", "PHASE", "PROGRESS", "AGE", "MESSAGE"]
-    rows = [
-        [
-            e.metadata.name,
-            e.spec.function,
-            e.status.phase,
-            progress_text(e),
-            age(e.metadata.creation_timestamp),
-            (e.status.error.message if e.status.error and e.terminal else e.status.message) or "",
-        ]
-        for e in items
-    ]
-    if not rows:
-        sys.stderr.write(f"No Executions found in namespace {args.namespace}.\n")
-        return 0
-    if args.output != "wide":
-        rows = [[*r[:5], r[5][:60]] for r in rows]
-    print_table(rows, header)
-    return 0
+        return archived_list(_store(args), args)
+    from kontinue.cli import _listing
+
+    return _listing.list_(args)
 
 
 def get(args: argparse.Namespace) -> int:
-    store = _store(args)
+    from kontinue.cli import _listing
+
+    return _listing.get(args)
+
+
+def show_one(store: Store, args: argparse.Namespace, name: str) -> int:
+    """`kontinue get NAME`: one Execution (or an archived one), as a table or a document."""
     try:
-        ex = store.get(Execution, args.namespace, args.name)
+        ex = store.get(Execution, args.namespace, name)
     except NotFoundError:
         from kontinue.cli._schedules import get_archived, show_archived
 
-        archive = get_archived(store, args.namespace, args.name)
+        archive = get_archived(store, args.namespace, name)
         if archive is None:
             raise
         return show_archived(archive, args.output)
-    ex.status.steps = len(store.read_journal(args.namespace, args.name))
+    ex.status.steps = len(store.read_journal(args.namespace, name))
     if args.output:
         sys.stdout.write(dump(ex.wire(), args.output) + ("\n" if args.output == "json" else ""))
         return 0
@@ -444,16 +426,15 @@ def tree(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
-    from kontinue.cli._runners import embedded_runners
-    from kontinue.runtime._cleanup import delete_execution
+    from kontinue.cli import _listing
 
-    store = _store(args)
-    runners = embedded_runners(args.state_dir, args.runner)
-    delete_execution(store, args.namespace, args.name, runners)
-    sys.stderr.write(
-        f"deleted Execution {args.name} and everything it owned (the logs of its steps too)\n"
-    )
-    return 0
+    return _listing.delete(args)
+
+
+def describe(args: argparse.Namespace) -> int:
+    from kontinue.cli import _describe
+
+    return _describe.describe(args)
 
 
 def validate(args: argparse.Namespace) -> int:

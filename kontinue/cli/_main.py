@@ -17,7 +17,7 @@ import argcomplete
 
 from kontinue.api import Error, ErrorKind, Execution, Function
 from kontinue.cli import _commands as commands
-from kontinue.cli import _hints, _resume
+from kontinue.cli import _hints, _listing, _resume
 from kontinue.store import NotFoundError, StoreError, default_state_dir, open_store
 
 __all__ = ["build_parser", "main"]
@@ -197,16 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=16, help="functions run at once")
 
     p = add("list", commands.list_, "list Executions")
-    p.add_argument("-o", "--output", choices=["json", "yaml", "wide"], help="output format")
-    p.add_argument("-l", "--selector", help="label selector, e.g. kontinue.cloud/parent=x")
-    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    _listing.add_output(p)
+    _listing.add_filters(p)
     p.add_argument(
         "--archived", action="store_true", help="list ArchivedExecutions (kept by ttl.archiveAfter)"
     )
 
-    p = add("get", commands.get, "show one Execution")
+    p = add("get", commands.get, "show Executions by name")
+    p.add_argument("names", nargs="+", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
+    _listing.add_output(p)
+
+    p = add("describe", commands.describe, "an Execution in full: spec, status, steps, events")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
-    p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
 
     p = add("functions", commands.functions, "list published functions")
     imports(p)
@@ -228,8 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tree", commands.tree, "show an Execution with its children, suspensions and steps")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
 
-    p = add("delete", commands.delete, "delete an Execution and everything it owns")
-    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    p = add("delete", commands.delete, "delete Executions and everything they own")
+    p.add_argument("names", nargs="*", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
+    p.add_argument("-l", "--selector", help="delete the Executions with these labels")
+    p.add_argument("--phase", help="with -l/--all: only Executions in these phases")
+    p.add_argument("--all", action="store_true", help="delete every Execution in the namespace")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
     p = add("create", commands.create, "create Executions from manifests (as kubectl create -f)")
     p.add_argument(
@@ -302,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Error as exc:
         sys.stderr.write(f"kontinue: error: {exc}\n")
         return 2
-    _hints.configure(args.state_dir, args.namespace or "default")
+    _hints.configure(args)
     if args.state_dir is None:
         args.state_dir = default_state_dir()
     stop = threading.Event()
