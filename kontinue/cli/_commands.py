@@ -19,6 +19,7 @@ from kontinue.api import (
 )
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
+from kontinue.cli._health import start_health
 from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
 from kontinue.cli._live import use_color
@@ -192,6 +193,7 @@ def worker(args: argparse.Namespace) -> int:
         namespace=namespace,
     )
     w.publish_functions(args.namespace)
+    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     stop_heartbeat = start_heartbeat(args, store, w.identity, args.group, REGISTRY.names())
     sys.stderr.write(
         f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
@@ -213,6 +215,7 @@ def worker(args: argparse.Namespace) -> int:
         args.stop.set()
         stop_worker(w, "worker")
         stop_heartbeat()
+        stop_health()
         if elector is not None:
             elector.stop()
         sys.stderr.write("worker stopped\n")
@@ -228,12 +231,14 @@ def controller(args: argparse.Namespace) -> int:
     identity = _identity()
     elector = controller_elector(args, store, identity)
     where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     sys.stderr.write(f"controller running{where}\n")
     try:
         ctl.run(args.stop, elector=elector)
     except KeyboardInterrupt:
         pass
     finally:
+        stop_health()
         if elector is not None:
             elector.stop()
     return 0

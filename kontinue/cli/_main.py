@@ -181,12 +181,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", default="default", help="worker group")
     p.add_argument("--lease-duration", default="10s", help="lease length (e.g. 10s)")
     p.add_argument("--with-controller", action="store_true", help="also run the controller")
+    p.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /healthz (alive) and /readyz (the store answers) on this port",
+    )
 
     p = add("controller", commands.controller, "run the controller (timers, retries, wake-ups)")
     p.add_argument(
         "--leader-lease",
         default="15s",
         help="with --store kubernetes: the leader election Lease's duration (default 15s)",
+    )
+    p.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /healthz (alive) and /readyz (the store answers) on this port",
     )
 
     p = add("server", commands.server, "run worker and controller for the state directory")

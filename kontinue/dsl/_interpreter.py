@@ -20,7 +20,7 @@ from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
 from kontinue.dsl._flow import LOOP_MAX
 from kontinue.dsl._outcomes import failure_summary, job_outcome, pod_outcome
 from kontinue.dsl._poll import poll_check
-from kontinue.dsl._template import condition, render, render_text
+from kontinue.dsl._template import condition, render, render_text, template_names
 from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext, import_file
 from kontinue.sdk import (
     ChildExecutionOptions,
@@ -347,6 +347,21 @@ class _Run:
     def run_foreach(self, node: dict[str, Any]) -> None:
         loop = node["forEach"]
         name = node["name"]
+        when = node.get("when")
+        if when is not None and loop["as"] not in template_names(when):
+            # a condition that does not read the item is decided once, for the whole loop
+            try:
+                go = condition(when, self.context)
+            except TemplateError as exc:
+                raise Error(
+                    f'step "{name}": cannot evaluate when: {exc}',
+                    kind=ErrorKind.VALIDATION,
+                    retryable=False,
+                ) from None
+            if not go:
+                self.done(name, [])
+                return
+            node = {**node, "when": None}
         items = self.render(node, loop["items"], "forEach")
         if not isinstance(items, list):
             shown = repr(items) if isinstance(items, str) else type(items).__name__
