@@ -350,7 +350,7 @@ def schedule_trigger(args: argparse.Namespace) -> int:
     if args.no_wait:
         print(name)
         return 0
-    return int(_run_here(store, args, name))  # type: ignore[arg-type]
+    return int(_run_here(store, args, name))
 
 
 def schedule_delete(args: argparse.Namespace) -> int:
@@ -494,4 +494,4 @@ def resubmit(args: argparse.Namespace) -> int:
     if args.no_wait:
         print(name)
         return 0
-    return int(_run_here(store, args, name))  # type: ignore[arg-type]
+    return int(_run_here(store, args, name))
