@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kontinue.api import Execution
-from kontinue.store import open_store
+from kontinue.store import NotFoundError, StoreUnavailableError, open_store
 from tests.conftest import CLI, KONTINUE, ROOT, start_kontinue, stop, wait_for
 from tests.faults import fns_faults
 
@@ -25,6 +25,14 @@ FNS = str(Path(fns_faults.__file__))
 
 def _get(state_dir: Path, name: str) -> Execution:
     return open_store(state_dir).get(Execution, "default", name)
+
+
+def _phase(state_dir: Path, name: str) -> str | None:
+    """The Execution's phase, None while it does not exist yet."""
+    try:
+        return _get(state_dir, name).status.phase
+    except (NotFoundError, StoreUnavailableError):
+        return None
 
 
 def _env() -> dict[str, str]:
@@ -127,10 +135,7 @@ def test_one_sigterm_stops_a_foreground_submit_and_keeps_the_execution(
     )  # fmt: skip
     try:
         wait_for(
-            lambda: (
-                (state_dir / "kontinue.db").exists()
-                and _get(state_dir, "w").status.phase == "Suspended"
-            ),
+            lambda: _phase(state_dir, "w") == "Suspended",
             60,
             "the script step to start",
         )
