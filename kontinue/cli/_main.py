@@ -30,7 +30,7 @@ def _names_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> 
         return []
     return [
         e.metadata.name
-        for e in store.list(Execution, parsed_args.namespace)
+        for e in store.list(Execution, parsed_args.namespace or "default")
         if e.metadata.name.startswith(prefix)
     ]
 
@@ -75,13 +75,33 @@ def _global_flags(default: Any) -> argparse.ArgumentParser:
         default=d(None),
         help="embedded store directory (default: $KONTINUE_HOME or ./.kontinue)",
     )
-    g.add_argument("-n", "--namespace", default=d("default"), help="namespace (default: default)")
+    g.add_argument(
+        "--store",
+        choices=["sqlite", "kubernetes"],
+        default=d(None),
+        help="where state lives: the embedded SQLite file (default) or a Kubernetes cluster "
+        "(default from $KONTINUE_STORE)",
+    )
+    g.add_argument(
+        "--kubeconfig",
+        default=d(None),
+        help="with --store kubernetes: kubeconfig file (default as kubectl: $KUBECONFIG, "
+        "~/.kube/config, in-cluster)",
+    )
+    g.add_argument("--context", default=d(None), help="with --store kubernetes: kubeconfig context")
+    g.add_argument(
+        "-n",
+        "--namespace",
+        default=d(None),
+        help="namespace (default: default; with --store kubernetes, the context's)",
+    )
     g.add_argument(
         "--runner",
-        choices=["local", "container"],
-        default=d("local"),
-        help="where script/pod/job steps run on the embedded store: local processes "
-        "(default; images are not pulled) or a podman/docker engine",
+        choices=["local", "container", "kubernetes"],
+        default=d(None),
+        help="where script/pod/job steps run: local processes (default on the embedded "
+        "store; images are not pulled), a podman/docker engine, or Kubernetes Jobs (the "
+        "default with, and only with, --store kubernetes)",
     )
     g.add_argument(
         "-v", "--verbose", action="store_true", default=d(False), help="log what the engine does"
@@ -154,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-controller", action="store_true", help="also run the controller")
 
     p = add("controller", commands.controller, "run the controller (timers, retries, wake-ups)")
+    p.add_argument(
+        "--leader-lease",
+        default="15s",
+        help="with --store kubernetes: the leader election Lease's duration (default 15s)",
+    )
 
     p = add("server", commands.server, "run worker and controller for the state directory")
     imports(p)
@@ -240,7 +265,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    _hints.configure(args.state_dir, args.namespace)
+    try:
+        from kontinue.cli._stores import resolve_store_options
+
+        resolve_store_options(args)
+    except Error as exc:
+        sys.stderr.write(f"kontinue: error: {exc}\n")
+        return 2
+    _hints.configure(args.state_dir, args.namespace or "default")
     if args.state_dir is None:
         args.state_dir = default_state_dir()
     stop = threading.Event()
@@ -253,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     args.stop = stop
     try:
-        if args.runner != "local":  # say so before anything is created
+        if args.runner not in ("local", "kubernetes"):  # say so before anything is created
             from kontinue.cli._runners import embedded_runners
 
             embedded_runners(args.state_dir, args.runner)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kontinue.api import ExecutionMutex
 from kontinue.cli._args import load_args_file
 from kontinue.cli._errors import UsageError
 from kontinue.cli._imports import import_user_code
@@ -15,8 +16,10 @@ from kontinue.dsl import (
     ArgumentsError,
     PipelineError,
     Plan,
+    TemplateError,
     compile_pipeline,
     parse_param_assignments,
+    render_text,
     validate_arguments,
     validate_file,
 )
@@ -109,9 +112,24 @@ def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
     return plan, params, base_dir
 
 
+def pipeline_mutex(file: str, plan: Plan, params: Mapping[str, Any]) -> ExecutionMutex | None:
+    """The pipeline's `mutex:`, its template rendered over the params; None without one."""
+    text = plan.get("mutex")
+    if not text:
+        return None
+    try:
+        name = render_text(str(text), {"params": params}).strip()
+    except TemplateError as exc:
+        raise UsageError(f"{file}: mutex: {exc}") from None
+    if not name:
+        raise UsageError(f"{file}: mutex: {text!r} renders as an empty name with these params")
+    return ExecutionMutex(name=name)
+
+
 def submit(args: argparse.Namespace, run: Any) -> int:
     """Validate, compile, store the plan on a new Execution and (embedded) run it."""
     plan, params, base_dir = prepare(args)
+    mutex = pipeline_mutex(args.file, plan, params)
     from kontinue.cli._commands import _store
 
     store = _store(args, create=True)
@@ -124,6 +142,7 @@ def submit(args: argparse.Namespace, run: Any) -> int:
             generate_name=f"{plan.name}-",
             namespace=args.namespace,
             labels={**(plan.get("labels") or {}), PIPELINE_LABEL: plan.name},
+            mutex=mutex,
             display_name=plan.name,
             description=plan.get("description"),
         )

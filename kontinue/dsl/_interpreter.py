@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from kontinue.api import ExecutionRetry, ExecutionTimeout, parse_duration
+from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, parse_duration
 from kontinue.dsl._errors import TemplateError
 from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
 from kontinue.dsl._flow import LOOP_MAX
@@ -147,7 +147,7 @@ class _Run:
                 self.done(name, {"phase": "Skipped", "result": None})
                 return
         kind = node["type"]
-        if kind != "call" and (node.get("retry") or node.get("timeout")):
+        if kind != "call" and (node.get("retry") or node.get("timeout") or node.get("mutex")):
             self.as_child(node)
             return
         getattr(self, f"run_{kind}")(node)
@@ -306,6 +306,7 @@ class _Run:
                 description=branch.get("description"),
                 retry=_retry(branch),
                 timeout=_timeout(branch),
+                mutex=self.mutex(branch, names),
             ),
         )
 
@@ -388,6 +389,7 @@ class _Run:
             description=node.get("description"),
             retry=_retry(node),
             timeout=_timeout(node),
+            mutex=self.mutex(node),
         )
         if "pipeline" in spec:
             from kontinue.dsl._arguments import validate_arguments
@@ -412,8 +414,29 @@ class _Run:
             result = execute(self.ktx, spec["function"], arguments, opts=opts)
         self.done(node["name"], {"phase": "Completed", "result": result})
 
+    def mutex(
+        self, node: dict[str, Any], names: Mapping[str, Any] | None = None
+    ) -> ExecutionMutex | None:
+        """The step's `mutex:`, rendered (with a loop item's `names`); None without one."""
+        text = node.get("mutex")
+        if not text:
+            return None
+        try:
+            name = render_text(text, {**self.context, **(names or {})}).strip()
+        except TemplateError as exc:
+            raise Error(
+                f'step "{node["name"]}": mutex: {exc}', kind=ErrorKind.VALIDATION, retryable=False
+            ) from None
+        if not name:
+            raise Error(
+                f'step "{node["name"]}": mutex {text!r} renders as an empty name',
+                kind=ErrorKind.VALIDATION,
+                retryable=False,
+            )
+        return ExecutionMutex(name=name)
+
     def as_child(self, node: dict[str, Any]) -> None:
-        """A step with its own retry or timeout runs as a child Execution that has them."""
+        """A step with its own retry, timeout or mutex runs as a child Execution that has them."""
         inner = {k: v for k, v in _without_limits(node).items() if k != "when"}
         result = execute(
             self.ktx,
@@ -425,6 +448,7 @@ class _Run:
                 description=node.get("description"),
                 retry=_retry(node),
                 timeout=_timeout(node),
+                mutex=self.mutex(node),
             ),
         )
         for step, outcome in (result or {}).get("steps", {}).items():
@@ -452,7 +476,7 @@ def _not_ok(outcome: TaskOutcome) -> dict[str, Any]:
 
 
 def _without_limits(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in node.items() if k not in ("retry", "timeout")}
+    return {k: v for k, v in node.items() if k not in ("retry", "timeout", "mutex")}
 
 
 def _retry(node: dict[str, Any]) -> ExecutionRetry | None:

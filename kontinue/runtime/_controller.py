@@ -29,8 +29,15 @@ from kontinue.api import (
 )
 from kontinue.runtime._cleanup import CleanupReconciler
 from kontinue.runtime._clock import Clock, SystemClock
-from kontinue.runtime._errors import ErrAttemptTimeout, ErrOverallTimeout, error_to_record
+from kontinue.runtime._errors import (
+    ErrAttemptTimeout,
+    Error,
+    ErrorKind,
+    ErrOverallTimeout,
+    error_to_record,
+)
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
+from kontinue.runtime._leader import Elector
 from kontinue.runtime._mutex import (
     FUNCTION_KEY,
     MUTEX_KEY,
@@ -93,9 +100,19 @@ class Controller:
             store, self.clock, self.informer, self._ttl, runners=self.runners
         )
 
-    def run(self, stop: threading.Event, interval: float = 0.5) -> None:
-        """Reconcile until `stop` is set, waking on changes and on timers."""
+    def run(
+        self, stop: threading.Event, interval: float = 0.5, elector: Elector | None = None
+    ) -> None:
+        """Reconcile until `stop` is set, waking on changes and on timers.
+
+        With an `elector`, only while it holds the leader lease: a second controller waits,
+        keeping its cache current, and takes over when the leader's lease runs out.
+        """
         while not stop.is_set():
+            if elector is not None and not elector.leading():
+                self.informer.sync()
+                elector.wait_leading(interval)
+                continue
             self.informer.sync()
             self.reconcile()
             wait = interval
@@ -300,11 +317,37 @@ class Controller:
             return 0
         for name in names:
             record = backend.poll(name, ex.metadata.namespace)
-            if record is not None and record.phase == "Running":
+            if record is None:
+                return self._job_lost(ex, name, now)
+            if record.phase == "Running":
                 self._timer(now + JOB_POLL)
                 self._poll_jobs_again()
                 return 0
         return self._write(ex, _wake)
+
+    def _job_lost(self, ex: Execution, job: str, now: datetime) -> int:
+        """A job the Execution waits on is gone (deleted, garbage-collected, its node lost):
+        an infrastructure failure of the attempt, retried under the Execution's retry policy
+        (a new attempt starts a new job), never re-created in a loop."""
+        err = Error(
+            f'job {job} of Execution "{ex.metadata.name}" disappeared before it finished '
+            "(deleted, garbage-collected, or its node was lost)",
+            kind=ErrorKind.INFRASTRUCTURE,
+            retryable=True,
+        )
+        record = error_to_record(err)
+        retry = self._retry(ex)
+        if retry and ex.status.attempts < retry.retries:
+
+            def backoff(e: Execution) -> None:
+                e.status.phase = "Backoff"
+                e.status.error = ErrorRecord.model_validate(record)
+                e.status.message = f"attempt {e.status.attempts + 1} failed: {err}"
+                e.status.backoff_until = now + (retry.backoff if retry else timedelta(0))
+                e.status.waiting_on = None
+
+            return self._write(ex, backoff)
+        return self._finish(ex, "Failed", record, {})
 
     def _attempt_timed_out(
         self, ex: Execution, now: datetime, children: dict[str, list[Execution]]
