@@ -22,6 +22,7 @@ from kontinue.cli._errors import UsageError
 from kontinue.cli._health import start_health
 from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
+from kontinue.cli._live import use_color
 from kontinue.cli._render import (
     age,
     dump,
@@ -108,6 +109,8 @@ def _run_here(store: Store, args: argparse.Namespace, name: str) -> int:
             output=getattr(args, "output", None),
             importer=importer,
             stop=args.stop,
+            color=use_color(args.no_color),
+            log_runners=cli_runners(args, store) if getattr(args, "log", False) else None,
         )
     finally:
         stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
@@ -540,3 +543,18 @@ def create(args: argparse.Namespace) -> int:
         args.namespace = ex.metadata.namespace
         code = max(code, _run_here(store, args, ex.metadata.name))
     return code
+
+
+def watch(args: argparse.Namespace) -> int:
+    """`kontinue watch NAME`: follow an Execution that runs elsewhere until it ends or waits."""
+    from kontinue.cli._run import follow
+
+    store = _store(args)
+    root = _root_of(store, args.namespace, args.name)
+    return follow(
+        store,
+        root.metadata.name,
+        args.namespace,
+        color=use_color(args.no_color),
+        log_runners=cli_runners(args, store) if args.log else None,
+    )
