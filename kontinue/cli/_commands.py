@@ -19,15 +19,16 @@ from kontinue.api import (
 )
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
+from kontinue.cli._health import start_health
 from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
+from kontinue.cli._live import use_color
 from kontinue.cli._render import (
     age,
     dump,
     print_table,
     progress_text,
     render_tree,
-    stream_list,
 )
 from kontinue.cli._run import SERVER_LOCK, run_in_process
 from kontinue.cli._sources import import_recorded, publish_sources
@@ -108,6 +109,8 @@ def _run_here(store: Store, args: argparse.Namespace, name: str) -> int:
             output=getattr(args, "output", None),
             importer=importer,
             stop=args.stop,
+            color=use_color(args.no_color),
+            log_runners=cli_runners(args, store) if getattr(args, "log", False) else None,
         )
     finally:
         stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
@@ -190,6 +193,7 @@ def worker(args: argparse.Namespace) -> int:
         namespace=namespace,
     )
     w.publish_functions(args.namespace)
+    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     stop_heartbeat = start_heartbeat(args, store, w.identity, args.group, REGISTRY.names())
     sys.stderr.write(
         f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
@@ -211,6 +215,7 @@ def worker(args: argparse.Namespace) -> int:
         args.stop.set()
         stop_worker(w, "worker")
         stop_heartbeat()
+        stop_health()
         if elector is not None:
             elector.stop()
         sys.stderr.write("worker stopped\n")
@@ -226,12 +231,14 @@ def controller(args: argparse.Namespace) -> int:
     identity = _identity()
     elector = controller_elector(args, store, identity)
     where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     sys.stderr.write(f"controller running{where}\n")
     try:
         ctl.run(args.stop, elector=elector)
     except KeyboardInterrupt:
         pass
     finally:
+        stop_health()
         if elector is not None:
             elector.stop()
     return 0
@@ -263,50 +270,33 @@ def server(args: argparse.Namespace) -> int:
 
 
 def list_(args: argparse.Namespace) -> int:
-    store = _store(args)
     if args.archived:
         from kontinue.cli._schedules import archived_list
 
-        return archived_list(store, args)
-    namespace = None if args.all_namespaces else args.namespace
-    if args.output in ("json", "yaml"):  # streamed: one Execution in memory at a time
-        stream_list(store.iterate(Execution, namespace, args.selector), args.output)
-        return 0
-    # a table needs every row for its column widths, but only the rows: not the Executions
-    items = store.iterate(Execution, namespace, args.selector)
-    header = ["NAME", "FUNCTION", "PHASE", "PROGRESS", "AGE", "MESSAGE"]
-    rows = [
-        [
-            e.metadata.name,
-            e.spec.function,
-            e.status.phase,
-            progress_text(e),
-            age(e.metadata.creation_timestamp),
-            (e.status.error.message if e.status.error and e.terminal else e.status.message) or "",
-        ]
-        for e in items
-    ]
-    if not rows:
-        sys.stderr.write(f"No Executions found in namespace {args.namespace}.\n")
-        return 0
-    if args.output != "wide":
-        rows = [[*r[:5], r[5][:60]] for r in rows]
-    print_table(rows, header)
-    return 0
+        return archived_list(_store(args), args)
+    from kontinue.cli import _listing
+
+    return _listing.list_(args)
 
 
 def get(args: argparse.Namespace) -> int:
-    store = _store(args)
+    from kontinue.cli import _listing
+
+    return _listing.get(args)
+
+
+def show_one(store: Store, args: argparse.Namespace, name: str) -> int:
+    """`kontinue get NAME`: one Execution (or an archived one), as a table or a document."""
     try:
-        ex = store.get(Execution, args.namespace, args.name)
+        ex = store.get(Execution, args.namespace, name)
     except NotFoundError:
         from kontinue.cli._schedules import get_archived, show_archived
 
-        archive = get_archived(store, args.namespace, args.name)
+        archive = get_archived(store, args.namespace, name)
         if archive is None:
             raise
         return show_archived(archive, args.output)
-    ex.status.steps = len(store.read_journal(args.namespace, args.name))
+    ex.status.steps = len(store.read_journal(args.namespace, name))
     if args.output:
         sys.stdout.write(dump(ex.wire(), args.output) + ("\n" if args.output == "json" else ""))
         return 0
@@ -408,7 +398,14 @@ def cancel(args: argparse.Namespace) -> int:
     store = _store(args)
     names = cancel_execution(store, args.namespace, args.name)
     sys.stderr.write(f"canceled {', '.join(names)}\n")
-    return 0
+    from kontinue.cli._finally import start_finally_after_cancel
+
+    ex = store.get(Execution, args.namespace, args.name)
+    after = start_finally_after_cancel(store, ex, "canceled by request")
+    if after is None:
+        return 0
+    sys.stderr.write(f"the pipeline's finally steps run as Execution {after}\n")
+    return _run_here(store, args, after)
 
 
 def retry(args: argparse.Namespace) -> int:
@@ -431,16 +428,15 @@ def tree(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
-    from kontinue.cli._runners import embedded_runners
-    from kontinue.runtime._cleanup import delete_execution
+    from kontinue.cli import _listing
 
-    store = _store(args)
-    runners = embedded_runners(args.state_dir, args.runner)
-    delete_execution(store, args.namespace, args.name, runners)
-    sys.stderr.write(
-        f"deleted Execution {args.name} and everything it owned (the logs of its steps too)\n"
-    )
-    return 0
+    return _listing.delete(args)
+
+
+def describe(args: argparse.Namespace) -> int:
+    from kontinue.cli import _describe
+
+    return _describe.describe(args)
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -547,3 +543,18 @@ def create(args: argparse.Namespace) -> int:
         args.namespace = ex.metadata.namespace
         code = max(code, _run_here(store, args, ex.metadata.name))
     return code
+
+
+def watch(args: argparse.Namespace) -> int:
+    """`kontinue watch NAME`: follow an Execution that runs elsewhere until it ends or waits."""
+    from kontinue.cli._run import follow
+
+    store = _store(args)
+    root = _root_of(store, args.namespace, args.name)
+    return follow(
+        store,
+        root.metadata.name,
+        args.namespace,
+        color=use_color(args.no_color),
+        log_runners=cli_runners(args, store) if args.log else None,
+    )

@@ -17,7 +17,7 @@ import argcomplete
 
 from kontinue.api import Error, ErrorKind, Execution, Function
 from kontinue.cli import _commands as commands
-from kontinue.cli import _hints, _resume
+from kontinue.cli import _hints, _listing, _resume
 from kontinue.store import NotFoundError, StoreError, default_state_dir, open_store
 
 __all__ = ["build_parser", "main"]
@@ -51,6 +51,14 @@ def _steps_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> 
         return []
     words = [_resume.step_word(store, ex, s) for s in _resume.find_open(store, ex)]
     return [w for w in words if w.startswith(prefix)]
+
+
+def _log_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log",
+        action="store_true",
+        help="print the output of script, job and pod steps as it comes, prefixed by step",
+    )
 
 
 def _complete(p: argparse.ArgumentParser, **completers: Any) -> None:
@@ -144,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = add("execute", commands.execute, "start an Execution of a function and run it")
+    _log_flag(p)
     p.add_argument("function", help="registered function name").completer = _functions_completer  # type: ignore[attr-defined]
     p.add_argument(
         "-a",
@@ -172,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", default="default", help="worker group")
     p.add_argument("--lease-duration", default="10s", help="lease length (e.g. 10s)")
     p.add_argument("--with-controller", action="store_true", help="also run the controller")
+    p.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /healthz (alive) and /readyz (the store answers) on this port",
+    )
 
     p = add("controller", commands.controller, "run the controller (timers, retries, wake-ups)")
     p.add_argument(
@@ -179,28 +194,37 @@ def build_parser() -> argparse.ArgumentParser:
         default="15s",
         help="with --store kubernetes: the leader election Lease's duration (default 15s)",
     )
+    p.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /healthz (alive) and /readyz (the store answers) on this port",
+    )
 
     p = add("server", commands.server, "run worker and controller for the state directory")
     imports(p)
     p.add_argument("--concurrency", type=int, default=16, help="functions run at once")
 
     p = add("list", commands.list_, "list Executions")
-    p.add_argument("-o", "--output", choices=["json", "yaml", "wide"], help="output format")
-    p.add_argument("-l", "--selector", help="label selector, e.g. kontinue.cloud/parent=x")
-    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    _listing.add_output(p)
+    _listing.add_filters(p)
     p.add_argument(
         "--archived", action="store_true", help="list ArchivedExecutions (kept by ttl.archiveAfter)"
     )
 
-    p = add("get", commands.get, "show one Execution")
+    p = add("get", commands.get, "show Executions by name")
+    p.add_argument("names", nargs="+", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
+    _listing.add_output(p)
+
+    p = add("describe", commands.describe, "an Execution in full: spec, status, steps, events")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
-    p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
 
     p = add("functions", commands.functions, "list published functions")
     imports(p)
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
 
     p = add("resume", commands.resume, "resolve a gate or end a sleep early, then run on")
+    _log_flag(p)
     _resume.add_parser_arguments(p)
     _complete(p, name=_names_completer, step=_steps_completer)
     imports(p)
@@ -209,27 +233,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
 
     p = add("retry", commands.retry, "start a new attempt of a failed Execution")
+    _log_flag(p)
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
     imports(p)
     p.add_argument("--no-wait", action="store_true", help="only mark it; do not run it here")
 
+    p = add("watch", commands.watch, "follow an Execution running elsewhere: its live tree")
+    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    _log_flag(p)
+
     p = add("tree", commands.tree, "show an Execution with its children, suspensions and steps")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
 
-    p = add("delete", commands.delete, "delete an Execution and everything it owns")
-    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    p = add("delete", commands.delete, "delete Executions and everything they own")
+    p.add_argument("names", nargs="*", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
+    p.add_argument("-l", "--selector", help="delete the Executions with these labels")
+    p.add_argument("--phase", help="with -l/--all: only Executions in these phases")
+    p.add_argument("--all", action="store_true", help="delete every Execution in the namespace")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
     p = add("create", commands.create, "create Executions from manifests (as kubectl create -f)")
+    _log_flag(p)
     p.add_argument(
         "-f", "--filename", required=True, help="YAML or JSON manifest file (- for stdin)"
     )
     p.add_argument("--no-wait", action="store_true", help="create them and return")
     imports(p)
 
-    p = add("validate", commands.validate, "check pipeline files (exit 0 valid, 2 invalid)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = add(
+        "validate",
+        commands.validate,
+        "check pipeline files and directories (exit 0 valid, 2 invalid); every problem of "
+        "every file",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE|DIR")
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text (FILE:LINE:COL: message) or json, for editors and CI annotations",
+    )
 
     p = add("submit", commands.submit, "validate a pipeline file, then run it")
+    _log_flag(p)
     p.add_argument("file", metavar="FILE")
     p.add_argument(
         "-p",
@@ -243,6 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params-file", help="YAML or JSON file with the parameters")
     p.add_argument("--name", help="name of the Execution (default: PIPELINE-xxxxx)")
     p.add_argument("--no-wait", action="store_true", help="store it and return")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and print the compiled plan, templates resolved as far as the params "
+        "allow; submit nothing",
+    )
+    p.add_argument("-o", "--output", choices=["yaml", "json"], help="format of the --dry-run plan")
     imports(p)
 
     p = add("logs", commands.logs, "print the logs of an Execution's job, pod or script steps")
@@ -272,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Error as exc:
         sys.stderr.write(f"kontinue: error: {exc}\n")
         return 2
-    _hints.configure(args.state_dir, args.namespace or "default")
+    _hints.configure(args)
     if args.state_dir is None:
         args.state_dir = default_state_dir()
     stop = threading.Event()

@@ -98,12 +98,14 @@ def execution_line(ex: Execution) -> str:
     return "  ".join(parts)
 
 
-def print_table(rows: list[list[str]], header: list[str], out: Any = None) -> None:
+def print_table(
+    rows: list[list[str]], header: list[str], out: Any = None, *, show_header: bool = True
+) -> None:
     """Print columns aligned like kubectl."""
     out = out or sys.stdout
     table = [header, *rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for row in table:
+    for row in table if show_header else rows:
         out.write("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 

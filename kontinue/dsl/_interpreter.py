@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, Field
 
-from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, parse_duration
+from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, Progress, parse_duration
 from kontinue.dsl._errors import TemplateError
 from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
 from kontinue.dsl._flow import LOOP_MAX
 from kontinue.dsl._outcomes import failure_summary, job_outcome, pod_outcome
 from kontinue.dsl._poll import poll_check
-from kontinue.dsl._template import condition, render, render_text
+from kontinue.dsl._template import condition, render, render_text, template_names
 from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext, import_file
 from kontinue.sdk import (
     ChildExecutionOptions,
@@ -319,7 +319,7 @@ class _Run:
             return self.branch(by_name[task.name])
 
         plan = [Task(t["name"], tuple(t.get("needs") or ())) for t in tasks]
-        outcomes, error = run_tasks(self.ktx, plan, spec)
+        outcomes, error, failed = run_tasks(self.ktx, plan, spec)
         for task in plan:
             outcome = outcomes[task.name]
             if outcome.state == "ok":
@@ -327,11 +327,17 @@ class _Run:
             elif task.name not in self.context["steps"]:
                 self.done(task.name, _not_ok(outcome))
         if error is not None:
-            raise error
+            self.failed_in(failed, error)
         self.done(
             node["name"],
             {"phase": "Completed", "result": [self.context["steps"][t.name] for t in plan]},
         )
+
+    def failed_in(self, step: str | None, error: Error) -> NoReturn:
+        """Raise a child's error, remembering which step failed for ``pipeline.error``."""
+        if self.failure is None and step is not None:
+            self.failure = {"step": step, "message": str(error)}
+        raise error
 
     def merge(self, outcome: TaskOutcome) -> None:
         for step, value in ((outcome.result or {}).get("steps") or {}).items():
@@ -341,6 +347,21 @@ class _Run:
     def run_foreach(self, node: dict[str, Any]) -> None:
         loop = node["forEach"]
         name = node["name"]
+        when = node.get("when")
+        if when is not None and loop["as"] not in template_names(when):
+            # a condition that does not read the item is decided once, for the whole loop
+            try:
+                go = condition(when, self.context)
+            except TemplateError as exc:
+                raise Error(
+                    f'step "{name}": cannot evaluate when: {exc}',
+                    kind=ErrorKind.VALIDATION,
+                    retryable=False,
+                ) from None
+            if not go:
+                self.done(name, [])
+                return
+            node = {**node, "when": None}
         items = self.render(node, loop["items"], "forEach")
         if not isinstance(items, list):
             shown = repr(items) if isinstance(items, str) else type(items).__name__
@@ -364,7 +385,7 @@ class _Run:
             return self.branch(node, scope, task.name)
 
         plan = [Task(n) for n in names]
-        outcomes, error = run_tasks(self.ktx, plan, spec, loop.get("maxParallel"))
+        outcomes, error, failed = run_tasks(self.ktx, plan, spec, loop.get("maxParallel"))
         results = []
         for task, item in zip(plan, items, strict=True):
             outcome = outcomes[task.name]
@@ -378,7 +399,7 @@ class _Run:
             results.append({**mine, "item": item, "name": task.name})
         self.done(name, results)
         if error is not None:
-            raise error
+            self.failed_in(failed, error)
 
     def run_call(self, node: dict[str, Any]) -> None:
         spec = node["call"]
@@ -503,8 +524,14 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     import_plan_modules(args.plan, args.base_dir)
     run = _Run(ktx, args)
     failure: Error | None = None
+    top = args.plan["steps"]
     try:
-        run.steps(args.plan["steps"])
+        for index, node in enumerate(top):
+            if not args.branch:  # a pipeline's progress counts its own top-level steps
+                _progress(ktx, index, len(top))
+            run.node(node)
+        if not args.branch:
+            _progress(ktx, len(top), len(top))
     except Error as exc:
         if not args.plan.get("finally"):
             raise
@@ -523,6 +550,14 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     if args.plan.get("result") is not None:
         return run.render({"name": "result"}, args.plan["result"], "result")
     return {"steps": {k: _result_of(v) for k, v in run.context["steps"].items()}}
+
+
+def _progress(ktx: ExecutionContext, current: int, total: int) -> None:
+    """Show `current/total` top-level steps; a replay of steps already done writes nothing,
+    so the status does not run through 0/6, 1/6... again after each wake-up."""
+    ktx.mark_progress_set()  # fan-outs inside a step keep their progress to themselves
+    if not ktx.replaying:
+        ktx.write_progress(Progress(current=current, max=total))
 
 
 def _result_of(outcome: Any) -> Any:

@@ -95,7 +95,7 @@ class Controller:
         self._relists_seen = -1
         self._recheck_sleeps = True
         self.informer.subscribe(self._noticed)
-        self.schedules = ScheduleReconciler(store, self.clock, self.informer)
+        self.schedules = ScheduleReconciler(store, self.clock, self.informer, self.runners)
         self.cleanup = CleanupReconciler(
             store, self.clock, self.informer, self._ttl, runners=self.runners
         )
