@@ -22,6 +22,7 @@ from kontinue.cli._errors import UsageError
 from kontinue.cli._health import start_health
 from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
+from kontinue.cli._live import use_color
 from kontinue.cli._render import (
     age,
     dump,
@@ -108,6 +109,8 @@ def _run_here(store: Store, args: argparse.Namespace, name: str) -> int:
             output=getattr(args, "output", None),
             importer=importer,
             stop=args.stop,
+            color=use_color(args.no_color),
+            log_runners=cli_runners(args, store) if getattr(args, "log", False) else None,
         )
     finally:
         stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
@@ -395,15 +398,14 @@ def cancel(args: argparse.Namespace) -> int:
     store = _store(args)
     names = cancel_execution(store, args.namespace, args.name)
     sys.stderr.write(f"canceled {', '.join(names)}\n")
+    from kontinue.cli._finally import start_finally_after_cancel
+
     ex = store.get(Execution, args.namespace, args.name)
-    plan = ex.spec.arguments.get("plan") if isinstance(ex.spec.arguments, dict) else None
-    if isinstance(plan, dict) and plan.get("finally"):
-        steps = ", ".join(str(node.get("name")) for node in plan["finally"])
-        sys.stderr.write(
-            f"note: the finally steps of pipeline {plan.get('name')} ({steps}) do not run after "
-            "a cancel yet; they run after success and failure\n"
-        )
-    return 0
+    after = start_finally_after_cancel(store, ex, "canceled by request")
+    if after is None:
+        return 0
+    sys.stderr.write(f"the pipeline's finally steps run as Execution {after}\n")
+    return _run_here(store, args, after)
 
 
 def retry(args: argparse.Namespace) -> int:
@@ -541,3 +543,18 @@ def create(args: argparse.Namespace) -> int:
         args.namespace = ex.metadata.namespace
         code = max(code, _run_here(store, args, ex.metadata.name))
     return code
+
+
+def watch(args: argparse.Namespace) -> int:
+    """`kontinue watch NAME`: follow an Execution that runs elsewhere until it ends or waits."""
+    from kontinue.cli._run import follow
+
+    store = _store(args)
+    root = _root_of(store, args.namespace, args.name)
+    return follow(
+        store,
+        root.metadata.name,
+        args.namespace,
+        color=use_color(args.no_color),
+        log_runners=cli_runners(args, store) if args.log else None,
+    )

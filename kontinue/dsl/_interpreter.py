@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel, Field
 
-from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, parse_duration
+from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, Progress, parse_duration
 from kontinue.dsl._errors import TemplateError
 from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
 from kontinue.dsl._flow import LOOP_MAX
@@ -524,8 +524,14 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     import_plan_modules(args.plan, args.base_dir)
     run = _Run(ktx, args)
     failure: Error | None = None
+    top = args.plan["steps"]
     try:
-        run.steps(args.plan["steps"])
+        for index, node in enumerate(top):
+            if not args.branch:  # a pipeline's progress counts its own top-level steps
+                _progress(ktx, index, len(top))
+            run.node(node)
+        if not args.branch:
+            _progress(ktx, len(top), len(top))
     except Error as exc:
         if not args.plan.get("finally"):
             raise
@@ -544,6 +550,14 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     if args.plan.get("result") is not None:
         return run.render({"name": "result"}, args.plan["result"], "result")
     return {"steps": {k: _result_of(v) for k, v in run.context["steps"].items()}}
+
+
+def _progress(ktx: ExecutionContext, current: int, total: int) -> None:
+    """Show `current/total` top-level steps; a replay of steps already done writes nothing,
+    so the status does not run through 0/6, 1/6... again after each wake-up."""
+    ktx.mark_progress_set()  # fan-outs inside a step keep their progress to themselves
+    if not ktx.replaying:
+        ktx.write_progress(Progress(current=current, max=total))
 
 
 def _result_of(outcome: Any) -> Any:
