@@ -50,7 +50,7 @@ from kontinue.runtime import (
     start_execution,
     tree_executions,
 )
-from kontinue.store import AlreadyExistsError, NotFoundError, Store
+from kontinue.store import AlreadyExistsError, NotFoundError, Store, StoreError
 
 __all__ = [
     "cancel",
@@ -213,7 +213,9 @@ def worker(args: argparse.Namespace) -> int:
         ctl = Controller(store, runners=runners, namespace=namespace)
         elector = controller_elector(args, store, w.identity)
         threads.append(
-            threading.Thread(target=ctl.run, args=(args.stop, 0.5, elector), daemon=True)
+            threading.Thread(
+                target=_guard(ctl.run, args), args=(args.stop, 0.5, elector), daemon=True
+            )
         )
         threads[-1].start()
     try:
@@ -229,6 +231,19 @@ def worker(args: argparse.Namespace) -> int:
             elector.stop()
         sys.stderr.write("worker stopped\n")
     return 0
+
+
+def _guard(run: Any, args: argparse.Namespace) -> Any:
+    """A controller thread that stops the process with one line on a store fault."""
+
+    def target(*call: Any) -> None:
+        try:
+            run(*call)
+        except StoreError as exc:
+            sys.stderr.write(f"kontinue: error: controller: {exc}\n")
+            args.stop.set()
+
+    return target
 
 
 def controller(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -315,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kontinue.cli import _schedules
 
     _schedules.add_commands(sub, add, _names_completer)
+    from kontinue.cli import _doctor
+
+    _doctor.add_command(sub, add)
     return parser
 
 
@@ -364,8 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 141
     except OSError as exc:  # the environment: a disk, a permission, a missing file
-        sys.stderr.write(f"kontinue: error: {exc}\n")
-        return 1
+        fault = _storage_fault(exc)
+        sys.stderr.write(f"kontinue: error: {fault or exc}\n")
+        return 2 if fault else 1
     except KeyboardInterrupt:
         sys.stderr.write("kontinue: interrupted; the Execution's state is kept\n")
         return 130
@@ -396,3 +401,16 @@ def _silence_stdout() -> None:
         pass
     finally:
         os.close(devnull)
+
+
+def _storage_fault(exc: OSError) -> str | None:
+    """One line for a full or read-only disk met outside the store (job logs, records)."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"no space left on device{where}: nothing is lost; free some space, then run the "
+            "command again (`kontinue resume NAME` carries an interrupted Execution on)"
+        )
+    if exc.errno == errno.EROFS:
+        return f"read-only file system{where}: this command writes; use a writable state dir"
+    return None

@@ -43,7 +43,13 @@ from kontinue.runtime._mutex import (
 )
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
 from kontinue.runtime._signals import Park, Stop
-from kontinue.store import AlreadyExistsError, ConflictError, Store, ValueTooLargeError
+from kontinue.store import (
+    AlreadyExistsError,
+    ConflictError,
+    StorageFaultError,
+    Store,
+    ValueTooLargeError,
+)
 
 __all__ = ["GROUP_LABEL", "Worker"]
 
@@ -97,6 +103,7 @@ class Worker:
         self._done = threading.Event()
         self._stop = threading.Event()
         self._draining = False
+        self.fatal: StorageFaultError | None = None
         self._renewer = threading.Thread(target=self._renew_loop, daemon=True, name="lease")
         self._renewer.start()
 
@@ -145,6 +152,11 @@ class Worker:
         Returns:
             How many Executions were started.
         """
+        if self.fatal is not None:
+            raise self.fatal
+        verify = getattr(self.store, "verify", None)
+        if verify is not None:
+            verify()  # the state file was deleted or replaced: stop, never split the brain
         self.informer.sync(timeout)
         self._notice_cancellations()
         if self._draining:
@@ -296,6 +308,12 @@ class Worker:
     def _run(self, claim: Claim, fdef: FunctionDef) -> None:
         try:
             self._execute(claim, fdef)
+        except StorageFaultError as exc:
+            # the store cannot take writes: nothing about this run is recorded, the
+            # Execution stays as it was (its lease runs out), and the worker stops at its
+            # next poll with this one line
+            self.fatal = self.fatal or exc
+            log.error("Execution %s: %s", claim.key[1], exc)
         except Exception:
             log.exception("worker failed while finishing Execution %s", claim.key[1])
         finally:
@@ -337,6 +355,8 @@ class Worker:
             if claim.draining and not claim.lost:
                 self._finish(claim, _release)  # hand it back at once, not after the lease
             return
+        except StorageFaultError:
+            raise  # a full or broken disk is not the function's outcome
         except Exception as exc:
             if claim.lost or (isinstance(exc, ErrCanceled) and claim.scope.reason == "canceled"):
                 return

@@ -3,7 +3,10 @@ the Kubernetes backend (imported on first use: `kubernetes` is slow to import)."
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,10 +16,12 @@ from kontinue.store._errors import (
     FencedError,
     GoneError,
     NotFoundError,
+    StorageFaultError,
     StoreError,
     StoreUnavailableError,
     ValueTooLargeError,
 )
+from kontinue.store._faults import fault
 from kontinue.store._protocol import Store, WatchEvent
 from kontinue.store._selectors import Requirement, Selector, parse_selector
 from kontinue.store._sqlite import DB_FILE, SQLiteStore
@@ -37,6 +42,7 @@ __all__ = [
     "Requirement",
     "SQLiteStore",
     "Selector",
+    "StorageFaultError",
     "Store",
     "StoreError",
     "StoreUnavailableError",
@@ -44,6 +50,7 @@ __all__ = [
     "WatchEvent",
     "connect_kubernetes",
     "default_state_dir",
+    "initialise_empty",
     "open_kubernetes_store",
     "open_store",
     "parse_selector",
@@ -78,20 +85,49 @@ def open_store(state_dir: str | Path | None = None, *, create: bool = False) -> 
     db = directory / DB_FILE
     if not db.exists():
         _create_private(db)
+    elif db.is_file() and db.stat().st_size == 0:
+        raise StorageFaultError(
+            f"{db} is empty (0 bytes): it holds no Executions. If it held some, restore it "
+            "from a backup; to start a new, empty store here, run `kontinue doctor --init`",
+            "empty",
+        )
     return SQLiteStore(db)
 
 
 def _create_private(path: Path) -> None:
-    """Create the empty database file readable by its owner only (SQLite's -wal and -shm
-    files take the same permissions)."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return
+    """Create the database file, readable by its owner only (SQLite's -wal and -shm files
+    take the same permissions), already holding a SQLite header: another process never sees
+    it empty, which would mean a lost store (see `open_store`)."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    fd = os.open(staging, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
     try:
         os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
+    try:
+        db = sqlite3.connect(staging)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # writes the header: the file is a database
+        finally:
+            db.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(staging, path)  # never replaces a file another process created meanwhile
+    except sqlite3.Error as exc:
+        raise fault(exc, path) or StoreUnavailableError(f"cannot create {path}: {exc}") from exc
+    finally:
+        for leftover in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def initialise_empty(state_dir: str | Path) -> bool:
+    """Replace a zero-byte kontinue.db by a new, empty store; False if it was not empty."""
+    db = Path(state_dir) / DB_FILE
+    if not db.is_file() or db.stat().st_size != 0:
+        return False
+    db.unlink()
+    _create_private(db)
+    return True
 
 
 def privacy_warnings(state_dir: str | Path) -> list[str]:

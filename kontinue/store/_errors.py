@@ -78,3 +78,15 @@ class ValueTooLargeError(StoreError):
 
 class StoreUnavailableError(StoreError):
     """The store cannot be opened or reached (missing directory, bad URL, no server)."""
+
+
+class StorageFaultError(StoreUnavailableError):
+    """The state file cannot be used: disk full, read-only, corrupted, deleted or replaced.
+
+    `reason` is one of `full`, `read-only`, `corrupted`, `io`, `cannot-open`, `gone`, `empty`.
+    Nothing was written by the operation that raised it: the state is as it was before.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 import secrets
 import sqlite3
 import string
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from kontinue.api import KINDS, Resource
 from kontinue.store._errors import (
@@ -28,8 +30,10 @@ from kontinue.store._errors import (
     FencedError,
     GoneError,
     NotFoundError,
+    StorageFaultError,
     StoreUnavailableError,
 )
+from kontinue.store._faults import fault, guarded, guarded_iter, read_only_filesystem
 from kontinue.store._protocol import R, WatchEvent
 from kontinue.store._selectors import Selector, parse_selector
 from kontinue.store._wakeups import Wakeups
@@ -133,10 +137,11 @@ class SQLiteStore:
         self._group_pending: builtins.list[_Request] = []
         self._group_leader = False
         self._wake = Wakeups(self.path, self._woken)
+        self.read_only = False
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
-            raise StoreUnavailableError(f"cannot open the state file {self.path}: {exc}") from exc
+            raise self._open_error(exc) from exc
         try:
             self._enable_wal()
             self._db.execute("PRAGMA synchronous=FULL")
@@ -151,11 +156,62 @@ class SQLiteStore:
             self._rdb = self._connect()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise StoreUnavailableError(f"cannot open the state file {self.path}: {exc}") from exc
+            if not self._open_read_only(exc):
+                raise self._open_error(exc) from exc
+        self._identity = _identity(self.path)
         if poll_interval is None:
             # Other processes' changes arrive as wake-ups; the poll only backs them up.
             poll_interval = _SAFETY_POLL if self._wake.enabled else _FALLBACK_POLL
         self._poll = poll_interval
+
+    def _open_error(self, exc: sqlite3.Error) -> StoreUnavailableError:
+        return fault(exc, self.path) or StoreUnavailableError(
+            f"cannot open the state file {self.path}: {exc}"
+        )
+
+    def _open_read_only(self, exc: sqlite3.Error) -> bool:
+        """On a file or directory this process may not write, open the store to read only.
+
+        Reads work (`list`, `get`, `tree`, `logs`); every write raises a StorageFaultError
+        that says the store is read-only. Nobody can write such a file through this mount, so
+        SQLite may read it as immutable, without the -shm file it could not create.
+        """
+        translated = fault(exc, self.path)
+        if translated is None or translated.reason not in ("read-only", "cannot-open"):
+            return False
+        writable = os.access(self.path.parent, os.W_OK) and (
+            not self.path.exists() or os.access(self.path, os.W_OK)
+        )
+        if self.path.exists() is False or (writable and not read_only_filesystem(self.path)):
+            return False
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro&immutable=1"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._db.execute("SELECT count(*) FROM objects").fetchone()
+            self._rdb = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error:
+            return False
+        self.read_only = True
+        return True
+
+    def verify(self) -> None:
+        """Raise StorageFaultError if the state file was deleted or replaced since it was opened.
+
+        A worker that carried on into an unlinked file would run work nobody can see, while
+        new Executions wait in the new file for ever: it must stop instead.
+        """
+        now = _identity(self.path)
+        if now == self._identity:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        raise StorageFaultError(
+            f"the state file {self.path} was {what} while this process used it; stopping, so "
+            "that no work goes to a file nobody reads (restore it, or start again on the new "
+            "one)",
+            "gone",
+        )
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(
@@ -723,3 +779,29 @@ class SQLiteStore:
 
 
 assert KINDS  # the kinds this store serves are the api's
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+for _name in (
+    "create",
+    "get",
+    "list",
+    "update",
+    "update_status",
+    "delete",
+    "current_version",
+    "append_journal",
+    "read_journal",
+):
+    if hasattr(SQLiteStore, _name):
+        setattr(SQLiteStore, _name, guarded(getattr(SQLiteStore, _name)))
+for _name in ("iterate", "watch"):
+    if hasattr(SQLiteStore, _name):
+        setattr(SQLiteStore, _name, guarded_iter(getattr(SQLiteStore, _name)))
