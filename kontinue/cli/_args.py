@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from kontinue.cli._errors import UsageError
 
 __all__ = ["load_args_file", "parse_assignments"]
 
 
 def _scalar(text: str) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     if text == "":
         return ""
     try:
@@ -56,6 +56,9 @@ def load_args_file(path: str) -> dict[str, Any]:
     if not file.is_file():
         raise UsageError(f"arguments file {path} does not exist")
     text = file.read_text()
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
         data = json.loads(text) if path.endswith(".json") else YAML(typ="safe").load(text)
     except (ValueError, YAMLError) as exc:
