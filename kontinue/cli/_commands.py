@@ -329,15 +329,14 @@ def cancel(args: argparse.Namespace) -> int:
     store = _store(args)
     names = cancel_execution(store, args.namespace, args.name)
     sys.stderr.write(f"canceled {', '.join(names)}\n")
+    from kontinue.cli._finally import start_finally_after_cancel
+
     ex = store.get(Execution, args.namespace, args.name)
-    plan = ex.spec.arguments.get("plan") if isinstance(ex.spec.arguments, dict) else None
-    if isinstance(plan, dict) and plan.get("finally"):
-        steps = ", ".join(str(node.get("name")) for node in plan["finally"])
-        sys.stderr.write(
-            f"note: the finally steps of pipeline {plan.get('name')} ({steps}) do not run after "
-            "a cancel yet; they run after success and failure\n"
-        )
-    return 0
+    after = start_finally_after_cancel(store, ex, "canceled by request")
+    if after is None:
+        return 0
+    sys.stderr.write(f"the pipeline's finally steps run as Execution {after}\n")
+    return _run_here(store, args, after)
 
 
 def retry(args: argparse.Namespace) -> int:
