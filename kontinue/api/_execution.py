@@ -26,8 +26,11 @@ __all__ = [
     "WaitingOn",
 ]
 
-Phase = Literal["Pending", "Executing", "Suspended", "Backoff", "Completed", "Failed", "Canceled"]
-TERMINAL_PHASES: frozenset[str] = frozenset({"Completed", "Failed", "Canceled"})
+Phase = Literal[
+    "Pending", "Executing", "Suspended", "Backoff", "Completed", "Failed", "Canceled", "Skipped"
+]
+TERMINAL_PHASES: frozenset[str] = frozenset({"Completed", "Failed", "Canceled", "Skipped"})
+"""`Skipped`: a person skipped it; it ended without a result and its parent went on."""
 ChildPolicy = Literal["None", "RetryFailed"]
 
 
@@ -139,5 +142,5 @@ class Execution(Resource):
 
     @property
     def terminal(self) -> bool:
-        """True once the Execution is Completed, Failed or Canceled."""
+        """True once the Execution is Completed, Failed, Canceled or Skipped."""
         return self.status.phase in TERMINAL_PHASES

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import kontinue.dsl._interpreter  # noqa: F401 - registers the built-in pipeline function
@@ -110,6 +112,12 @@ def worker(args: argparse.Namespace) -> int:
     from kontinue.cli._runners import embedded_runners
 
     runners = embedded_runners(args.state_dir, args.runner)
+    metrics = None
+    if args.metrics_port is not None:
+        from kontinue.server import MeteredStore, Metrics
+
+        metrics = Metrics()
+        store = MeteredStore(store, metrics)  # type: ignore[assignment]
     w = Worker(
         store,
         concurrency=args.concurrency,
@@ -118,6 +126,8 @@ def worker(args: argparse.Namespace) -> int:
         services={"runners": runners},
     )
     w.publish_functions(args.namespace)
+    if metrics is not None:
+        _serve_metrics(w, store, metrics, args)
     sys.stderr.write(
         f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
     )
@@ -138,6 +148,23 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_metrics(w: Worker, store: Any, metrics: Any, args: argparse.Namespace) -> None:
+    """/metrics of a worker run alone, fed by its own informer (no extra watch)."""
+    from prometheus_client import start_http_server
+
+    from kontinue.server import follow_informer
+
+    try:
+        start_http_server(args.metrics_port, args.metrics_host, registry=metrics.registry)
+    except OSError as exc:
+        raise UsageError(
+            f"--metrics-port {args.metrics_port}: cannot listen on "
+            f"{args.metrics_host}:{args.metrics_port} ({exc.strerror}); pick another port"
+        ) from None
+    follow_informer(w.informer, store, None, metrics)
+    sys.stderr.write(f"metrics on http://{args.metrics_host}:{args.metrics_port}/metrics\n")
+
+
 def controller(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
     from kontinue.cli._runners import embedded_runners
@@ -151,23 +178,80 @@ def controller(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server_token(args: argparse.Namespace) -> str | None:
+    if args.token_file is not None:
+        try:
+            token: str = args.token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise UsageError(f"--token-file {args.token_file}: cannot read it ({reason})") from None
+        if not token:
+            raise UsageError(f"--token-file {args.token_file} is empty; put the token in it")
+        return token
+    return os.environ.get("KONTINUE_SERVER_TOKEN", "").strip() or None
+
+
 def server(args: argparse.Namespace) -> int:
+    from kontinue.server import (
+        Auth,
+        ConfigError,
+        HttpServer,
+        MeteredStore,
+        Metrics,
+        build_state,
+        follow_informer,
+        listen,
+    )
+
+    auth = Auth(
+        mode=args.auth_mode,
+        token=_server_token(args),
+        policy_file=args.auth_config,
+        user_header=args.auth_user_header,
+        group_header=args.auth_group_header,
+    )
+    try:
+        auth.check_config(args.host)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     import_user_code(args.imports)
-    store = _store(args, create=True)
+    plain = _store(args, create=True)
     lock = open(args.state_dir / SERVER_LOCK, "a+")  # noqa: SIM115 - held for the process' life
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise UsageError(f"a kontinue server already runs for {args.state_dir}") from None
-    engine = make_engine(store, args)
+    try:
+        sock = listen(args.host, args.port)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    from kontinue.cli._runners import embedded_runners
+
+    metrics = Metrics()
+    store = MeteredStore(plain, metrics)
+    runners = embedded_runners(args.state_dir, args.runner)
+    engine = Engine(store, runners=runners, concurrency=args.concurrency)
     engine.worker.publish_functions(args.namespace)
+    dirs = args.pipeline_dirs
+    if dirs is None:
+        dirs = [Path("pipelines")] if Path("pipelines").is_dir() else []
+    state = build_state(store, auth, metrics, runners=runners, pipeline_dirs=dirs)
+    follow_informer(engine.worker.informer, store, state.index, metrics)
+    http = HttpServer(state, sock)
+    http.start()
     running = ", ".join(REGISTRY.names()) or "no functions"
-    sys.stderr.write(f"kontinue server on {args.state_dir} running {running}\n")
+    sys.stderr.write(
+        f"kontinue server on {args.state_dir} running {running}\n"
+        f"UI and API on {http.url} (auth mode {auth.mode}"
+        f"{', token required' if auth.token else ''})\n"
+    )
+    sys.stderr.flush()
     try:
         engine.run_until(args.stop.is_set, tick=0.25)
     except KeyboardInterrupt:
         pass
     finally:
+        http.stop()
         left = engine.worker.drain(grace=10.0)
         if left:
             sys.stderr.write(f"server stopped with {left} function(s) still running\n")

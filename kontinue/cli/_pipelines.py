@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from kontinue.cli._args import load_args_file
 from kontinue.cli._errors import UsageError
 from kontinue.cli._imports import import_user_code
-from kontinue.dsl import (
-    ArgumentsError,
-    PipelineError,
-    Plan,
-    compile_pipeline,
-    parse_param_assignments,
-    validate_arguments,
-    validate_file,
-)
-from kontinue.dsl._interpreter import PIPELINE_FUNCTION, import_plan_modules
-from kontinue.runtime import REGISTRY, Error, start_execution
+from kontinue.dsl import ArgumentsError, PipelineError, parse_param_assignments, validate_file
 from kontinue.store import AlreadyExistsError
 
 __all__ = ["PIPELINE_LABEL", "submit", "validate"]
 
-PIPELINE_LABEL = "kontinue.cloud/pipeline"
+PIPELINE_LABEL = "kontinue.cloud/pipeline"  # the same as kontinue.dsl.submit.PIPELINE_LABEL
 
 
 class InvalidPipeline(UsageError):
@@ -47,82 +36,58 @@ def validate(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
-def _compile(file: str) -> Plan:
+def submit(args: argparse.Namespace, run: Any) -> int:
+    """Validate, compile, store the plan on a new Execution and (embedded) run it.
+
+    The checks are `kontinue.dsl.submit`'s, which the server's API makes too.
+    """
+    from kontinue.dsl.submit import (
+        SubmitError,
+        check_functions,
+        compile_submission,
+        start_pipeline,
+    )
+
+    file = args.file
     if not Path(file).is_file():
         raise UsageError(f"pipeline file {file} does not exist")
-    try:
-        return compile_pipeline(file)
-    except PipelineError as exc:
-        for problem in exc.diagnostics:
-            sys.stderr.write(f"{problem}\n")
-        count = len(exc.diagnostics)
-        sys.stderr.write(f"{file}: {count} problem{'s' if count != 1 else ''}; nothing was run\n")
-        raise InvalidPipeline("") from None
-
-
-def _calls(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    out = []
-    for node in nodes:
-        kind = node["type"]
-        if kind == "call" and "function" in node["call"]:
-            out.append((node["name"], node["call"]["function"]))
-        elif kind == "call":
-            out.extend(_calls(node["call"]["pipeline"]["steps"]))
-        elif kind in ("parallel", "sequence"):
-            key = "branches" if kind == "parallel" else "steps"
-            out.extend(_calls(node[kind][key]))
-    return out
-
-
-def submit(args: argparse.Namespace, run: Any) -> int:
-    """Validate, compile, store the plan on a new Execution and (embedded) run it."""
-    plan = _compile(args.file)
-    base_dir = str(Path(args.file).resolve().parent)
     params: dict[str, Any] = load_args_file(args.params_file) if args.params_file else {}
     try:
         params.update(parse_param_assignments(args.params))
     except ValueError as exc:
-        raise UsageError(f"{args.file}: {exc}") from None
+        raise UsageError(f"{file}: {exc}") from None
     try:
-        params = validate_arguments(plan, params)
+        submission = compile_submission(file, params)
+    except PipelineError as exc:
+        for diagnostic in exc.diagnostics:
+            sys.stderr.write(f"{diagnostic}\n")
+        count = len(exc.diagnostics)
+        sys.stderr.write(f"{file}: {count} problem{'s' if count != 1 else ''}; nothing was run\n")
+        raise InvalidPipeline("") from None
     except ArgumentsError as exc:
         for problem in exc.problems:
-            sys.stderr.write(f"{args.file}: {problem}\n")
+            sys.stderr.write(f"{file}: {problem}\n")
         raise InvalidPipeline("") from None
     import_user_code(args.imports)
     try:
-        import_plan_modules(plan, base_dir)
-    except (Error, ImportError) as exc:
-        raise UsageError(f"{args.file}: imports: {exc}") from None
-    missing = [(step, fn) for step, fn in _calls(plan.steps) if fn not in REGISTRY]
-    if missing:
-        for step, fn in missing:
-            sys.stderr.write(
-                f"{args.file}: step {step!r} calls function {fn!r}, which is not registered; "
-                "list its module under imports: in the pipeline, or pass --import\n"
-            )
-        raise InvalidPipeline("")
+        check_functions(submission)
+    except SubmitError as exc:
+        if len(exc.problems) == 1 and ": imports: " in exc.problems[0]:
+            raise UsageError(exc.problems[0]) from None
+        for problem in exc.problems:
+            sys.stderr.write(f"{problem}\n")
+        raise InvalidPipeline("") from None
     from kontinue.cli._commands import _store
 
     store = _store(args, create=True)
     try:
-        ex = start_execution(
-            store,
-            PIPELINE_FUNCTION,
-            {"plan": dict(plan), "params": params, "baseDir": base_dir},
-            name=args.name,
-            generate_name=f"{plan.name}-",
-            namespace=args.namespace,
-            labels={PIPELINE_LABEL: plan.name},
-            display_name=plan.name,
-            description=plan.get("description"),
-        )
+        ex = start_pipeline(store, submission, name=args.name, namespace=args.namespace)
     except AlreadyExistsError:
         raise UsageError(
             f"an Execution named {args.name!r} already exists; choose another --name"
         ) from None
     name = ex.metadata.name
-    sys.stderr.write(f"pipeline {plan.name} submitted as Execution {name}\n")
+    sys.stderr.write(f"pipeline {submission.plan.name} submitted as Execution {name}\n")
     if args.no_wait:
         print(name)
         return 0

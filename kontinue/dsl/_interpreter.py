@@ -206,7 +206,9 @@ class _Run:
             for branch in branches
         ]
         results = execute_parallel(self.ktx, specs)
-        for branch_result in results:
+        for branch, branch_result in zip(branches, results, strict=True):
+            if branch_result is None:  # a person skipped the branch
+                self.done(branch["name"], {"phase": "Skipped", "result": None})
             for step, outcome in (branch_result or {}).get("steps", {}).items():
                 self.done(step, outcome)
         self.done(

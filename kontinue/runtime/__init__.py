@@ -35,6 +35,7 @@ from kontinue.runtime._operations import (
     children_of,
     resume_execution,
     retry_execution,
+    skip_execution,
     start_execution,
 )
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry, UnknownFunctionError
@@ -89,6 +90,7 @@ __all__ = [
     "resume_execution",
     "retry_execution",
     "root_label",
+    "skip_execution",
     "start_execution",
     "tree_executions",
     "tree_state",

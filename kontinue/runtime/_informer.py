@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kontinue.api import TERMINAL_PHASES, Execution, Function, Mutex, Resource, Suspension
@@ -34,6 +35,22 @@ class Informer:
         self._by_uid: dict[str, Any] = {}
         self._unfinished: dict[_Key, Execution] = {}
         self._version: str | None = None
+        self._listeners: list[Callable[[list[WatchEvent], bool], None]] = []
+
+    def subscribe(self, listener: Callable[[list[WatchEvent], bool], None]) -> None:
+        """Call `listener(events, relisted)` after each sync that applied changes.
+
+        `relisted` is True when the cache was rebuilt from a fresh list (at the first sync,
+        or after the store forgot the changes since this informer's version): a listener
+        that keeps its own view must then read again. Listeners run on the syncing thread
+        and must be quick; they let the server and the metrics follow the store without a
+        watch of their own.
+        """
+        self._listeners.append(listener)
+
+    def _tell(self, events: list[WatchEvent], relisted: bool) -> None:
+        for listener in self._listeners:
+            listener(events, relisted)
 
     def _put(self, obj: Any) -> None:
         key = (obj.metadata.namespace, obj.metadata.name)
@@ -70,6 +87,7 @@ class Informer:
         """Apply changes since the last sync, waiting up to `timeout` s for the first one."""
         if self._version is None:
             self._relist()
+            self._tell([], True)
             return []
         events: list[WatchEvent] = []
         try:
@@ -84,6 +102,10 @@ class Informer:
                     self._put(self.kinds[ev.kind].model_validate(ev.object))
         except GoneError:
             self._relist()
+            self._tell(events, True)
+            return events
+        if events:
+            self._tell(events, False)
         return events
 
     def of(self, cls: type[Any]) -> list[Any]:

@@ -24,6 +24,7 @@ __all__ = [
     "children_of",
     "resume_execution",
     "retry_execution",
+    "skip_execution",
     "start_execution",
 ]
 
@@ -201,3 +202,47 @@ def retry_execution(store: Store, namespace: str, name: str) -> Execution:
         return _mutate(store, namespace, name, change)
     except NotFoundError:
         raise
+
+
+def skip_execution(
+    store: Store, namespace: str, name: str, *, clock: Clock | None = None, why: str = ""
+) -> list[str]:
+    """Mark an Execution `Skipped`: it ends without a result and its parent goes on as if it
+    had completed; whatever it started is canceled. Returns the names it ended.
+
+    Anything but a Completed or already Skipped Execution can be skipped: a step stuck in
+    backoff, a sleep or gate nobody will resolve, or a failed child before its parent is
+    retried (the retried parent then takes the skip instead of the failure).
+
+    Raises:
+        OperationError: the Execution is Completed or Skipped already.
+        NotFoundError: no such Execution.
+    """
+    now = (clock or SystemClock()).now()
+
+    def change(ex: Execution) -> None:
+        if ex.status.phase in ("Completed", "Skipped"):
+            raise OperationError(
+                f'Execution "{name}" is already {ex.status.phase}; only an Execution that has '
+                "not completed can be skipped"
+            )
+        ex.status.phase = "Skipped"
+        ex.status.finish_time = now
+        ex.status.lease = None
+        ex.status.backoff_until = None
+        ex.status.result = None
+        ex.status.error = None
+        ex.status.message = why or "skipped by request"
+
+    ex = _mutate(store, namespace, name, change)
+    ended = [name]
+    for child in children_of(store, ex):
+        if not child.terminal:
+            ended += cancel_execution(
+                store,
+                namespace,
+                child.metadata.name,
+                clock=clock,
+                why=f"canceled because its parent {name} was skipped",
+            )
+    return ended

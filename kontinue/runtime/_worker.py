@@ -157,8 +157,8 @@ class Worker:
             claims = list(self._running.values())
         for claim in claims:
             current = self.informer.get(Execution, *claim.key)
-            if current is None or current.status.phase == "Canceled":
-                claim.scope.cancel("canceled")
+            if current is None or current.status.phase in ("Canceled", "Skipped"):
+                claim.scope.cancel("canceled" if current is None else current.status.phase.lower())
 
     def wait_idle_event(self, timeout: float) -> bool:
         """Wait until some function run finishes (or `timeout`); True if one did."""

@@ -184,6 +184,8 @@ def _wait_all(
 def _outcome(ex: Execution) -> dict[str, Any]:
     if ex.status.phase == "Completed":
         return {"result": ex.status.result}
+    if ex.status.phase == "Skipped":  # a person skipped it: the parent goes on without a result
+        return {"result": None, "skipped": True}
     return {"error": error_to_record(_child_error(ex))}
 
 

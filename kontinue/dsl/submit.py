@@ -1,0 +1,141 @@
+"""Submitting a pipeline: compile it, check its params and functions, store the Execution.
+
+`kontinue submit` and the server's API both go through these three calls, so a pipeline is
+refused for the same reasons, with the same messages, wherever it comes from. (A module of
+its own, not re-exported by `kontinue.dsl`: storing an Execution needs the engine, which the
+front end itself never imports.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kontinue.api import Execution
+from kontinue.dsl._arguments import validate_arguments
+from kontinue.dsl._compiler import compile_pipeline
+from kontinue.dsl._interpreter import PIPELINE_FUNCTION, import_plan_modules
+from kontinue.dsl._plan import Plan
+from kontinue.runtime import REGISTRY, Error, Registry, start_execution
+from kontinue.store import Store
+
+__all__ = [
+    "PIPELINE_LABEL",
+    "Submission",
+    "SubmitError",
+    "check_functions",
+    "compile_submission",
+    "start_pipeline",
+]
+
+PIPELINE_LABEL = "kontinue.cloud/pipeline"
+
+
+class SubmitError(Exception):
+    """A pipeline that compiles cannot run here: an import fails or a function is missing.
+
+    Attributes:
+        problems: One sentence per problem, each naming the file and the fix.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A compiled pipeline with checked params, ready to be stored."""
+
+    file: str
+    plan: Plan
+    params: dict[str, Any]
+    base_dir: str
+
+    def arguments(self) -> dict[str, Any]:
+        """The arguments of the built-in pipeline function: the plan itself, not the file."""
+        return {"plan": dict(self.plan), "params": self.params, "baseDir": self.base_dir}
+
+
+def compile_submission(
+    file: str | os.PathLike[str],
+    params: Mapping[str, Any],
+    *,
+    text: str | None = None,
+) -> Submission:
+    """Compile the pipeline and validate `params` against its params schema (defaults filled).
+
+    Raises:
+        PipelineError: the file has problems (every one, with line and column).
+        ArgumentsError: the params do not match (every problem).
+    """
+    plan = compile_pipeline(file, text=text)
+    checked = validate_arguments(plan, params)
+    base_dir = str(Path(os.path.abspath(file)).parent)
+    return Submission(os.fspath(file), plan, checked, base_dir)
+
+
+def _calls(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    out = []
+    for node in nodes:
+        kind = node["type"]
+        if kind == "call" and "function" in node["call"]:
+            out.append((node["name"], node["call"]["function"]))
+        elif kind == "call":
+            out.extend(_calls(node["call"]["pipeline"]["steps"]))
+        elif kind in ("parallel", "sequence"):
+            key = "branches" if kind == "parallel" else "steps"
+            out.extend(_calls(node[kind][key]))
+    return out
+
+
+def check_functions(submission: Submission, registry: Registry = REGISTRY) -> None:
+    """Import the pipeline's `imports` and check every function it calls is registered.
+
+    Raises:
+        SubmitError: an import fails, or a step calls a function nobody registered.
+    """
+    file = submission.file
+    try:
+        import_plan_modules(submission.plan, submission.base_dir)
+    except (Error, ImportError) as exc:
+        raise SubmitError([f"{file}: imports: {exc}"]) from None
+    missing = [(step, fn) for step, fn in _calls(submission.plan.steps) if fn not in registry]
+    if missing:
+        raise SubmitError(
+            [
+                f"{file}: step {step!r} calls function {fn!r}, which is not registered; "
+                "list its module under imports: in the pipeline, or pass --import"
+                for step, fn in missing
+            ]
+        )
+
+
+def start_pipeline(
+    store: Store,
+    submission: Submission,
+    *,
+    name: str | None = None,
+    namespace: str = "default",
+    labels: Mapping[str, str] | None = None,
+) -> Execution:
+    """Store a Pending Execution of the built-in pipeline function carrying the plan.
+
+    Raises:
+        AlreadyExistsError: an Execution named `name` exists.
+    """
+    plan = submission.plan
+    return start_execution(
+        store,
+        PIPELINE_FUNCTION,
+        submission.arguments(),
+        name=name,
+        generate_name=f"{plan.name}-",
+        namespace=namespace,
+        labels={**(labels or {}), PIPELINE_LABEL: plan.name},
+        display_name=plan.name,
+        description=plan.get("description"),
+    )
