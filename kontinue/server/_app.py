@@ -1,6 +1,5 @@
 """The HTTP application: the JSON API under /api/v1, the event stream, /metrics and the UI."""
 
-
 import asyncio
 import dataclasses
 import os
