@@ -178,7 +178,8 @@ def _running_job(
     ex: Execution, step: str | None, job: str, runner_kind: str | None, runners: dict[str, Any]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "type": "job",
+        # a pipeline runs scripts only; a function's running job could be any of the three
+        "type": "script" if ex.spec.function == _PIPELINE_FUNCTION else "job",
         "name": step or job,
         "job": job,
         "runner": runner_kind,
