@@ -567,6 +567,7 @@ function detailView(main, namespace, name) {
       if (node.error.stackTrace) body.push(h("details", {}, h("summary", {}, "Where it was raised"), h("pre", { class: "code" }, node.error.stackTrace)));
     }
     if (!isRoot && node.progress) body.push(progressBar(node.progress));
+    if (!isRoot && node.result !== null && node.result !== undefined) body.push(h("details", {}, h("summary", {}, "Result"), jsonBlock(node.result)));
     if (!isRoot && canWrite()) {
       const acts = allowedActions(node.phase).filter((a) => a !== "resubmit" && a !== "resume");
       if (acts.length) body.push(h("div", { class: "step-actions" }, acts.map((action) => h("button", {
