@@ -1,6 +1,20 @@
 """Resource models of `kontinue.cloud/v1alpha1`: Execution, Suspension, Function, Mutex."""
 
 from kontinue.api._duration import Duration, DurationError, format_duration, parse_duration
+from kontinue.api._errors import (
+    RETRYABLE_BY_KIND,
+    ErrAttemptTimeout,
+    ErrCanceled,
+    ErrChildCanceled,
+    ErrChildFailed,
+    ErrDuplicateStep,
+    ErrExecution,
+    ErrJobFailed,
+    ErrNonDeterminism,
+    Error,
+    ErrorKind,
+    ErrOverallTimeout,
+)
 from kontinue.api._execution import (
     TERMINAL_PHASES,
     ChildPolicy,
@@ -28,10 +42,22 @@ __all__ = [
     "API_GROUP",
     "API_VERSION",
     "KINDS",
+    "RETRYABLE_BY_KIND",
     "TERMINAL_PHASES",
     "ChildPolicy",
     "Duration",
     "DurationError",
+    "ErrAttemptTimeout",
+    "ErrCanceled",
+    "ErrChildCanceled",
+    "ErrChildFailed",
+    "ErrDuplicateStep",
+    "ErrExecution",
+    "ErrJobFailed",
+    "ErrNonDeterminism",
+    "ErrOverallTimeout",
+    "Error",
+    "ErrorKind",
     "ErrorRecord",
     "Execution",
     "ExecutionMutex",

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+from kontinue.api._errors import Error, ErrorKind
+
 __all__ = ["Duration", "DurationError", "format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -15,8 +17,10 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 
 
-class DurationError(ValueError):
+class DurationError(Error, ValueError):
     """A duration string that is not of the form `90s`, `5m` or `1h30m`."""
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
 
 def parse_duration(value: str | int | float | timedelta) -> timedelta:

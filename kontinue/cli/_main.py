@@ -7,17 +7,16 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import argcomplete
 
-from kontinue.api import Execution, Function
+from kontinue.api import Error, ErrorKind, Execution, Function
 from kontinue.cli import _commands as commands
-from kontinue.cli._errors import UsageError
-from kontinue.runtime import OperationError, UnknownFunctionError
-from kontinue.store import NotFoundError, StoreError, default_state_dir, open_store
+from kontinue.store import StoreError, default_state_dir, open_store
 
 __all__ = ["build_parser", "main"]
 
@@ -255,10 +254,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             embedded_runners(args.state_dir, args.runner)
         code: int = args.func(args)
         return code
-    except (UsageError, OperationError, UnknownFunctionError, NotFoundError, StoreError) as exc:
+    except Error as exc:  # every error kontinue raises: one root, caught once
+        if exc.kind is ErrorKind.INTERNAL:
+            return _report_bug(exc, args.verbose)
         if str(exc):  # an empty message: the problems were printed already
             sys.stderr.write(f"kontinue: error: {exc}\n")
         return 2
+    except OSError as exc:  # the environment: a disk, a permission, a missing file
+        sys.stderr.write(f"kontinue: error: {exc}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("kontinue: interrupted; the Execution's state is kept\n")
         return 130
+    except Exception as exc:  # anything else is a bug in kontinue
+        return _report_bug(exc, args.verbose)
+
+
+def _report_bug(exc: BaseException, verbose: bool) -> int:
+    """A short report of a bug in kontinue: what, where, and how to see more; exit 1."""
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    sys.stderr.write(
+        f"kontinue: internal error{where}: {type(exc).__name__}: {exc}\n"
+        "this is a bug in kontinue, not in your input; the Execution's state is kept. "
+        "Run again with -v for the full traceback and report it.\n"
+    )
+    return 1

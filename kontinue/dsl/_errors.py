@@ -2,7 +2,7 @@
 
 Exception tree::
 
-    Exception
+    kontinue.Error        (kind Validation, not retryable)
     ├── PipelineError     a pipeline file is invalid; carries every Diagnostic found
     ├── TemplateError     a template failed to parse or to render (sandbox, undefined name, ...)
     └── ArgumentsError    submit-time arguments do not match the pipeline's params
@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from kontinue.api import Error, ErrorKind
 
 __all__ = ["ArgumentsError", "Diagnostic", "PipelineError", "TemplateError"]
 
@@ -53,12 +55,14 @@ def _sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, str]:
     return (diagnostic.file, diagnostic.line, diagnostic.col, diagnostic.message)
 
 
-class PipelineError(Exception):
+class PipelineError(Error):
     """A pipeline file is invalid.
 
     Attributes:
         diagnostics: Every problem found, sorted by file, line and column.
     """
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics: list[Diagnostic] = sorted(set(diagnostics), key=_sort_key)
@@ -68,7 +72,7 @@ class PipelineError(Exception):
         super().__init__(f"the pipeline has {count} {noun}:\n{lines}")
 
 
-class TemplateError(Exception):
+class TemplateError(Error):
     """A template could not be parsed or rendered.
 
     Attributes:
@@ -77,19 +81,23 @@ class TemplateError(Exception):
         lineno: The 1-based line inside the template, when known.
     """
 
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
+
     def __init__(self, template: str, message: str, lineno: int | None = None) -> None:
+        super().__init__(f"{message} (in template {template!r})")
         self.template = template
         self.message = message
         self.lineno = lineno
-        super().__init__(f"{message} (in template {template!r})")
 
 
-class ArgumentsError(Exception):
+class ArgumentsError(Error):
     """Arguments given to a pipeline do not match its params schema.
 
     Attributes:
         problems: One sentence per problem, e.g. ``param 'service' is required``.
     """
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from kontinue.api import Error, ErrorKind
 from kontinue.runners._names import kube_name, label_value
 from kontinue.runners._specs import to_plain
 from kontinue.runners._types import JobRecord, RunnerKind
@@ -28,15 +29,18 @@ STEP_LABEL = "kontinue.cloud/step"
 """Label naming the step of that Execution the job belongs to."""
 
 
-class RunnerError(Exception):
-    """Root of the runner layer's errors (the SDK wraps them into `kontinue.Error`).
+class RunnerError(Error):
+    """Root of the runner layer's errors, a `kontinue.Error` of kind Infrastructure.
 
     ```
-    RunnerError
-    ├── JobNotFoundError        no job of that name in that namespace
-    └── RunnerUnavailableError  the runner asked for cannot work on this machine
+    kontinue.Error
+    └── RunnerError
+        ├── JobNotFoundError        no job of that name in that namespace
+        └── RunnerUnavailableError  the runner asked for cannot work on this machine
     ```
     """
+
+    default_kind, default_retryable = ErrorKind.INFRASTRUCTURE, True
 
 
 class JobNotFoundError(RunnerError, LookupError):

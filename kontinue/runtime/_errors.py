@@ -1,29 +1,30 @@
-"""The error tree of durable functions, as in the Go SDK reference.
+"""The error helpers of durable functions (Go SDK reference) and the journal form of errors.
 
-    kontinue.Error                 kind, message, retryable, child, cause
-    ├── ErrDuplicateStep           Validation, not retryable: a step name used twice
-    ├── ErrNonDeterminism          Validation, not retryable: replay met a different step
-    ├── ErrChildFailed             ChildFailed, retryable: a child Execution failed
-    ├── ErrChildCanceled           ChildCanceled, retryable: a child Execution was canceled
-    ├── ErrJobFailed               Execution, retryable: a Job or Pod failed
-    ├── ErrExecution               Execution: the function itself failed
-    ├── ErrOverallTimeout          Timeout, not retryable
-    ├── ErrAttemptTimeout          Timeout, retryable
-    └── ErrCanceled                Validation, not retryable: the Execution was canceled
-
-The sentinels are subclasses, so `except kontinue.ErrChildFailed` and
-`isinstance(err, kontinue.ErrChildFailed)` play the part of Go's `errors.Is`.
+The tree itself (`Error`, `ErrorKind`, the sentinels) lives in `kontinue.api._errors`, the bottom
+layer, so that every layer's errors derive from it; it is re-exported here.
 """
 
 from __future__ import annotations
 
 import os
 import traceback
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from kontinue.api import ErrorRecord
+from kontinue.api import (
+    ErrAttemptTimeout,
+    ErrCanceled,
+    ErrChildCanceled,
+    ErrChildFailed,
+    ErrDuplicateStep,
+    ErrExecution,
+    ErrJobFailed,
+    ErrNonDeterminism,
+    Error,
+    ErrorKind,
+    ErrorRecord,
+    ErrOverallTimeout,
+)
 
 __all__ = [
     "ErrAttemptTimeout",
@@ -44,100 +45,6 @@ __all__ = [
     "new_non_retryable_error",
     "new_retryable_error",
 ]
-
-
-class ErrorKind(StrEnum):
-    """Error categories; the value is what `status.error.kind` shows."""
-
-    INFRASTRUCTURE = "Infrastructure"
-    VALIDATION = "Validation"
-    CHILD_FAILED = "ChildFailed"
-    CHILD_CANCELED = "ChildCanceled"
-    TIMEOUT = "Timeout"
-    INTERNAL = "Internal"
-    EXECUTION = "Execution"
-
-
-class Error(Exception):
-    """A kontinue error: a kind, a message, whether a retry may help, and its cause."""
-
-    default_kind: ClassVar[ErrorKind] = ErrorKind.EXECUTION
-    default_retryable: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        kind: ErrorKind | str | None = None,
-        retryable: bool | None = None,
-        child: str | None = None,
-        cause: BaseException | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.kind = ErrorKind(kind) if kind is not None else self.default_kind
-        self.retryable = self.default_retryable if retryable is None else retryable
-        self.child = child
-        self.cause = cause
-        if cause is not None:
-            self.__cause__ = cause
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, kind={self.kind.value!r})"
-
-
-class ErrDuplicateStep(Error):
-    """A step name was used more than once in one Execution."""
-
-    default_kind, default_retryable = ErrorKind.VALIDATION, False
-
-
-class ErrNonDeterminism(Error):
-    """Replay met a step that differs from the one recorded at that position."""
-
-    default_kind, default_retryable = ErrorKind.VALIDATION, False
-
-
-class ErrChildFailed(Error):
-    """A child Execution failed."""
-
-    default_kind, default_retryable = ErrorKind.CHILD_FAILED, True
-
-
-class ErrChildCanceled(Error):
-    """A child Execution was canceled."""
-
-    default_kind, default_retryable = ErrorKind.CHILD_CANCELED, True
-
-
-class ErrJobFailed(Error):
-    """A Job, Pod or script failed."""
-
-    default_kind, default_retryable = ErrorKind.EXECUTION, True
-
-
-class ErrExecution(Error):
-    """The function failed."""
-
-    default_kind, default_retryable = ErrorKind.EXECUTION, True
-
-
-class ErrOverallTimeout(Error):
-    """The overall timeout passed; not retryable."""
-
-    default_kind, default_retryable = ErrorKind.TIMEOUT, False
-
-
-class ErrAttemptTimeout(Error):
-    """The attempt timeout passed; the next attempt may succeed."""
-
-    default_kind, default_retryable = ErrorKind.TIMEOUT, True
-
-
-class ErrCanceled(Error):
-    """The Execution was canceled from outside."""
-
-    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
 
 _SENTINELS: dict[str, type[Error]] = {

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kontinue.api import (
+    Error,
+    ErrorKind,
     ErrorRecord,
     Execution,
     ExecutionMutex,
@@ -31,8 +33,10 @@ __all__ = [
 PARENT_LABEL = "kontinue.cloud/parent"
 
 
-class OperationError(Exception):
+class OperationError(Error):
     """An operation that does not apply (e.g. resuming a Completed Execution)."""
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
 
 def start_execution(

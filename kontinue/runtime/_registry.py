@@ -9,13 +9,15 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from kontinue.api import ExecutionRetry, ExecutionTimeout
+from kontinue.api import Error, ErrorKind, ExecutionRetry, ExecutionTimeout
 
 __all__ = ["REGISTRY", "FunctionDef", "Registry", "UnknownFunctionError"]
 
 
-class UnknownFunctionError(LookupError):
+class UnknownFunctionError(Error, LookupError):
     """No function of that name is registered."""
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,19 @@
 """Store errors, mirroring the Kubernetes API's status reasons.
 
-StoreError
-├── NotFoundError        404: no such resource
-├── AlreadyExistsError   409: a resource of that name exists
-├── ConflictError        409: stale resourceVersion, nothing was written
-├── FencedError          the writer no longer holds the Execution's lease
-├── GoneError            410: a watch asked for a version no longer kept
-└── StoreUnavailableError  the state directory or server cannot be used
+kontinue.Error
+└── StoreError            Infrastructure, retryable
+
+    ├── NotFoundError        404: no such resource
+    ├── AlreadyExistsError   409: a resource of that name exists
+    ├── ConflictError        409: stale resourceVersion, nothing was written
+    ├── FencedError          the writer no longer holds the Execution's lease
+    ├── GoneError            410: a watch asked for a version no longer kept
+    └── StoreUnavailableError  the state directory or server cannot be used
 """
 
 from __future__ import annotations
+
+from kontinue.api import Error, ErrorKind
 
 __all__ = [
     "AlreadyExistsError",
@@ -22,8 +26,10 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
-    """Root of every error a store raises."""
+class StoreError(Error):
+    """Root of every error a store raises (a `kontinue.Error` of kind Infrastructure)."""
+
+    default_kind, default_retryable = ErrorKind.INFRASTRUCTURE, True
 
 
 class NotFoundError(StoreError):
@@ -31,7 +37,7 @@ class NotFoundError(StoreError):
 
     def __init__(self, kind: str, namespace: str, name: str) -> None:
         super().__init__(f'{kind} "{name}" not found in namespace "{namespace}"')
-        self.kind, self.namespace, self.name = kind, namespace, name
+        self.resource_kind, self.namespace, self.name = kind, namespace, name
 
 
 class AlreadyExistsError(StoreError):
@@ -39,7 +45,7 @@ class AlreadyExistsError(StoreError):
 
     def __init__(self, kind: str, namespace: str, name: str) -> None:
         super().__init__(f'{kind} "{name}" already exists in namespace "{namespace}"')
-        self.kind, self.namespace, self.name = kind, namespace, name
+        self.resource_kind, self.namespace, self.name = kind, namespace, name
 
 
 class ConflictError(StoreError):

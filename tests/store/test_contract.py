@@ -53,7 +53,7 @@ def test_create_of_an_existing_name_raises_already_exists_and_keeps_the_first(
     with pytest.raises(AlreadyExistsError) as caught:
         store.create(execution("only-one", function="second"))
 
-    assert (caught.value.kind, caught.value.namespace, caught.value.name) == (
+    assert (caught.value.resource_kind, caught.value.namespace, caught.value.name) == (
         "Execution",
         "default",
         "only-one",
@@ -77,7 +77,7 @@ def test_get_of_a_missing_resource_raises_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError) as caught:
         store.get(Execution, "default", "present")
 
-    assert (caught.value.kind, caught.value.namespace, caught.value.name) == (
+    assert (caught.value.resource_kind, caught.value.namespace, caught.value.name) == (
         "Execution",
         "default",
         "present",
