@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kontinue.api import Execution
+from kontinue.api import ErrorKind, Execution
 from kontinue.dsl._arguments import validate_arguments
 from kontinue.dsl._compiler import compile_pipeline
 from kontinue.dsl._interpreter import PIPELINE_FUNCTION, import_plan_modules
@@ -34,12 +34,14 @@ __all__ = [
 PIPELINE_LABEL = "kontinue.cloud/pipeline"
 
 
-class SubmitError(Exception):
+class SubmitError(Error):
     """A pipeline that compiles cannot run here: an import fails or a function is missing.
 
     Attributes:
         problems: One sentence per problem, each naming the file and the fix.
     """
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)

@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from starlette.concurrency import iterate_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kontinue import __version__
-from kontinue.api import Execution, Function, ObjectMeta
+from kontinue.api import Error, ErrorKind, Execution, Function, ObjectMeta
 from kontinue.dsl import ArgumentsError, PipelineError
 from kontinue.runtime import (
     REGISTRY,
@@ -40,6 +41,7 @@ from kontinue.store import AlreadyExistsError, NotFoundError, Store, StoreError,
 __all__ = ["ApiError", "ServerState", "create_app"]
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("kontinue.server")
 _MAX_BODY = 1 << 20  # a pipeline file or arguments beyond 1 MiB are refused
 _PHASES = (
     "Pending",
@@ -53,12 +55,14 @@ _PHASES = (
 )
 
 
-class ApiError(Exception):
+class ApiError(Error):
     """An error answered as JSON: `{"message": ..., "problems": [...]}`."""
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
     def __init__(self, status: int, message: str, problems: list[Any] | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.problems = status, message, problems
+        self.status, self.problems = status, problems
 
 
 @dataclass
@@ -184,6 +188,22 @@ def create_app(state: ServerState) -> FastAPI:
     @app.exception_handler(StoreError)
     async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"message": f"the store failed: {exc}"}, status_code=503)
+
+    @app.exception_handler(Error)
+    async def _kontinue_error(_: Request, exc: Error) -> JSONResponse:
+        status = 400 if exc.kind is ErrorKind.VALIDATION else 500
+        return JSONResponse({"message": str(exc), "kind": exc.kind.value}, status_code=status)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse(
+            {
+                "message": f"the server failed on this request ({type(exc).__name__}: {exc}); "
+                "its log has the details"
+            },
+            status_code=500,
+        )
 
     # -- who is asking --------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from kontinue.api import Error, ErrorKind
+
 __all__ = [
     "AUTH_MODES",
     "POLICY_MODEL",
@@ -53,17 +55,20 @@ m = g(r.sub, p.sub) && keyMatch(r.ns, p.ns) && \
 ROLE` lines give a user a role."""
 
 
-class ConfigError(Exception):
-    """The server cannot start with these auth settings; the message says how to fix it."""
+class ConfigError(Error):
+    """The server cannot start with these settings; the message says how to fix it."""
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
 
-class AuthError(Exception):
+class AuthError(Error):
     """A request is refused: `status` 401 (who are you?) or 403 (not allowed)."""
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
