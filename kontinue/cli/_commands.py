@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import kontinue.dsl._interpreter  # noqa: F401 - registers the built-in pipeline function
-from kontinue.api import Execution, Function, parse_duration
+from kontinue.api import (
+    Execution,
+    ExecutionMutex,
+    Function,
+    ScheduledExecution,
+    parse_duration,
+)
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
 from kontinue.cli._imports import import_user_code
@@ -29,7 +35,7 @@ from kontinue.runtime import (
     start_execution,
     tree_executions,
 )
-from kontinue.store import AlreadyExistsError, SQLiteStore, open_store
+from kontinue.store import AlreadyExistsError, NotFoundError, SQLiteStore, open_store
 
 __all__ = [
     "cancel",
@@ -89,7 +95,12 @@ def execute(args: argparse.Namespace) -> int:
         REGISTRY.get(args.function)  # raises the "unknown function" error with the fix
     try:
         ex = start_execution(
-            store, args.function, arguments, name=args.name, namespace=args.namespace
+            store,
+            args.function,
+            arguments,
+            name=args.name,
+            namespace=args.namespace,
+            mutex=ExecutionMutex(name=args.mutex) if args.mutex else None,
         )
     except AlreadyExistsError:
         raise UsageError(
@@ -260,6 +271,10 @@ def server(args: argparse.Namespace) -> int:
 
 def list_(args: argparse.Namespace) -> int:
     store = _store(args)
+    if args.archived:
+        from kontinue.cli._schedules import archived_list
+
+        return archived_list(store, args)
     namespace = None if args.all_namespaces else args.namespace
     items = store.list(Execution, namespace, args.selector)
     if args.output in ("json", "yaml"):
@@ -289,7 +304,15 @@ def list_(args: argparse.Namespace) -> int:
 
 def get(args: argparse.Namespace) -> int:
     store = _store(args)
-    ex = store.get(Execution, args.namespace, args.name)
+    try:
+        ex = store.get(Execution, args.namespace, args.name)
+    except NotFoundError:
+        from kontinue.cli._schedules import get_archived, show_archived
+
+        archive = get_archived(store, args.namespace, args.name)
+        if archive is None:
+            raise
+        return show_archived(archive, args.output)
     ex.status.steps = len(store.read_journal(args.namespace, args.name))
     if args.output:
         sys.stdout.write(dump(ex.wire(), args.output) + ("\n" if args.output == "json" else ""))
@@ -346,10 +369,21 @@ def functions(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
+    from kontinue.cli._gates import find_gate, gate_inputs, resolver
+
     import_user_code(args.imports)
     store = _store(args)
+    gate = find_gate(store, args.namespace, args.name, args.suspension) if args.suspension else None
+    inputs = gate_inputs(args, gate)
     try:
-        names = resume_execution(store, args.namespace, args.name, args.suspension)
+        names = resume_execution(
+            store,
+            args.namespace,
+            gate.spec.execution if gate else args.name,
+            gate.metadata.name if gate else None,
+            by=resolver(),
+            inputs=inputs,
+        )
     except OperationError:
         ex = store.get(Execution, args.namespace, args.name)
         if ex.terminal or args.suspension:
@@ -448,23 +482,39 @@ def create(args: argparse.Namespace) -> int:
     except YAMLError as exc:
         raise UsageError(f"{source}: not valid YAML: {exc}") from None
     manifests: list[Execution] = []
+    schedules: list[ScheduledExecution] = []
     for index, doc in enumerate(docs, 1):
         where = f"{source}: document {index}"
-        if not isinstance(doc, dict) or doc.get("kind") != "Execution":
+        kinds = ("Execution", "ScheduledExecution")
+        if not isinstance(doc, dict) or doc.get("kind") not in kinds:
             kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
-            raise UsageError(f"{where}: kind {kind!r} is not supported here; only Execution is")
+            raise UsageError(
+                f"{where}: kind {kind!r} is not supported here; only Execution and "
+                "ScheduledExecution are"
+            )
         if doc.get("apiVersion") != "kontinue.cloud/v1alpha1":
             raise UsageError(
                 f"{where}: apiVersion {doc.get('apiVersion')!r}; use kontinue.cloud/v1alpha1"
             )
         doc = {**doc, "status": {}}
+        cls: type[Execution] | type[ScheduledExecution] = (
+            Execution if doc["kind"] == "Execution" else ScheduledExecution
+        )
         try:
-            ex = Execution.model_validate(doc)
+            obj = cls.model_validate(doc)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
             raise UsageError(f"{where}: {problems}") from None
+        if isinstance(obj, ScheduledExecution):
+            if not obj.metadata.name:
+                raise UsageError(f"{where}: a ScheduledExecution needs metadata.name")
+            if args.namespace != "default" or not doc.get("metadata", {}).get("namespace"):
+                obj.metadata.namespace = args.namespace
+            schedules.append(obj)
+            continue
+        ex = obj
         if not (ex.metadata.name or ex.metadata.generate_name):
             raise UsageError(f"{where}: metadata.name or metadata.generateName is required")
         if args.namespace != "default" or not doc.get("metadata", {}).get("namespace"):
@@ -472,6 +522,12 @@ def create(args: argparse.Namespace) -> int:
         manifests.append(ex)
     import_user_code(args.imports)
     store = _store(args, create=True)
+    for se in schedules:
+        try:
+            store.create(se)
+        except AlreadyExistsError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"scheduledexecution.kontinue.cloud/{se.metadata.name} created")
     created = []
     for ex in manifests:
         try:

@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="name of the Execution (default: FUNCTION-xxxxx)")
     p.add_argument("--no-wait", action="store_true", help="create it and return; a worker runs it")
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="print the result as")
+    p.add_argument(
+        "--mutex",
+        metavar="NAME",
+        help="hold this mutex while it runs: Executions with the same mutex run one at a "
+        "time, first come, first served",
+    )
     imports(p)
 
     p = add("worker", commands.worker, "run a long-lived worker")
@@ -164,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=["json", "yaml", "wide"], help="output format")
     p.add_argument("-l", "--selector", help="label selector, e.g. kontinue.cloud/parent=x")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    p.add_argument(
+        "--archived", action="store_true", help="list ArchivedExecutions (kept by ttl.archiveAfter)"
+    )
 
     p = add("get", commands.get, "show one Execution")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
@@ -175,7 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("resume", commands.resume, "resolve a sleep or an approval gate")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
-    p.add_argument("suspension", nargs="?", help="which suspension (default: every open one)")
+    p.add_argument(
+        "suspension",
+        nargs="?",
+        metavar="STEP",
+        help="the step (or Suspension name) to resume (default: every open one)",
+    )
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input the gate asks for (value read as YAML: true, [eu, us]); repeatable",
+    )
+    p.add_argument("--inputs-file", help="YAML or JSON file with the gate's inputs")
     imports(p)
     p.add_argument("--no-wait", action="store_true", help="only resolve; do not run on here")
 
@@ -224,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("step", nargs="?", help="the step (default: every step with logs)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing as logs come")
     p.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    from kontinue.cli import _schedules
+
+    _schedules.add_commands(sub, add, _names_completer)
     return parser
 
 

@@ -5,15 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kontinue.cli._args import load_args_file
 from kontinue.cli._errors import UsageError
 from kontinue.cli._imports import import_user_code
-from kontinue.dsl import ArgumentsError, PipelineError, parse_param_assignments, validate_file
+from kontinue.dsl import (
+    ArgumentsError,
+    PipelineError,
+    Plan,
+    parse_param_assignments,
+    validate_file,
+)
 from kontinue.store import AlreadyExistsError
 
-__all__ = ["PIPELINE_LABEL", "submit", "validate"]
+if TYPE_CHECKING:
+    from kontinue.dsl.submit import Submission
+
+__all__ = ["PIPELINE_LABEL", "prepare", "submit", "validate"]
 
 PIPELINE_LABEL = "kontinue.cloud/pipeline"  # the same as kontinue.dsl.submit.PIPELINE_LABEL
 
@@ -36,17 +45,13 @@ def validate(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
-def submit(args: argparse.Namespace, run: Any) -> int:
-    """Validate, compile, store the plan on a new Execution and (embedded) run it.
+def _submission(args: argparse.Namespace) -> Submission:
+    """Compile `args.file` with its params and check its functions.
 
-    The checks are `kontinue.dsl.submit`'s, which the server's API makes too.
+    The checks are `kontinue.dsl.submit`'s, which the server's API makes too. Every problem
+    is printed (FILE:LINE:COL) and raises a usage error (exit 2).
     """
-    from kontinue.dsl.submit import (
-        SubmitError,
-        check_functions,
-        compile_submission,
-        start_pipeline,
-    )
+    from kontinue.dsl.submit import SubmitError, check_functions, compile_submission
 
     file = args.file
     if not Path(file).is_file():
@@ -77,6 +82,23 @@ def submit(args: argparse.Namespace, run: Any) -> int:
         for problem in exc.problems:
             sys.stderr.write(f"{problem}\n")
         raise InvalidPipeline("") from None
+    return submission
+
+
+def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
+    """Validate and compile `args.file` with its params, as `submit` does before it runs.
+
+    Returns the plan, the validated params and the pipeline's directory.
+    """
+    submission = _submission(args)
+    return submission.plan, submission.params, submission.base_dir
+
+
+def submit(args: argparse.Namespace, run: Any) -> int:
+    """Validate, compile, store the plan on a new Execution and (embedded) run it."""
+    from kontinue.dsl.submit import start_pipeline
+
+    submission = _submission(args)
     from kontinue.cli._commands import _store
 
     store = _store(args, create=True)

@@ -80,17 +80,24 @@ def compile_submission(
     return Submission(os.fspath(file), plan, checked, base_dir)
 
 
+_GROUP_KEYS = {"parallel": "branches", "dag": "tasks", "sequence": "steps"}
+
+
+def _steps_of(plan: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [*(plan.get("steps") or []), *(plan.get("finally") or [])]
+
+
 def _calls(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(step, function) for every call of a function, in groups and called pipelines too."""
     out = []
     for node in nodes:
         kind = node["type"]
         if kind == "call" and "function" in node["call"]:
             out.append((node["name"], node["call"]["function"]))
         elif kind == "call":
-            out.extend(_calls(node["call"]["pipeline"]["steps"]))
-        elif kind in ("parallel", "sequence"):
-            key = "branches" if kind == "parallel" else "steps"
-            out.extend(_calls(node[kind][key]))
+            out.extend(_calls(_steps_of(node["call"]["pipeline"])))
+        elif kind in _GROUP_KEYS:
+            out.extend(_calls(node[kind][_GROUP_KEYS[kind]]))
     return out
 
 
@@ -105,7 +112,7 @@ def check_functions(submission: Submission, registry: Registry = REGISTRY) -> No
         import_plan_modules(submission.plan, submission.base_dir)
     except (Error, ImportError) as exc:
         raise SubmitError([f"{file}: imports: {exc}"]) from None
-    missing = [(step, fn) for step, fn in _calls(submission.plan.steps) if fn not in registry]
+    missing = [(step, fn) for step, fn in _calls(_steps_of(submission.plan)) if fn not in registry]
     if missing:
         raise SubmitError(
             [

@@ -18,6 +18,7 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionTimeout,
     Function,
+    FunctionConcurrency,
     FunctionSpec,
     Lease,
     Mutex,
@@ -34,7 +35,12 @@ from kontinue.runtime._errors import (
     is_retryable_error,
 )
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
-from kontinue.runtime._mutex import WAITING_PREFIX, mutex_resource_name
+from kontinue.runtime._mutex import (
+    WAITING_FOR_SLOT,
+    WAITING_PREFIX,
+    mutex_resource_name,
+    semaphore_resource_name,
+)
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
 from kontinue.runtime._signals import Park, Stop
 from kontinue.store import AlreadyExistsError, ConflictError, Store
@@ -106,6 +112,10 @@ class Worker:
                 worker_group=self.group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
+                ttl=fdef.ttl,
+                concurrency=None
+                if fdef.concurrency is None
+                else FunctionConcurrency(limit=fdef.concurrency),
             )
             meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: self.group})
             try:
@@ -215,11 +225,18 @@ class Worker:
                 return False
         elif st.phase != "Pending":
             return False
-        if ex.spec.mutex is not None:
-            mutex = self.informer.get(Mutex, ex.metadata.namespace, _mutex_name(ex))
-            if mutex is None or mutex.status.holder != ex.metadata.name:
-                return False
-        return True
+        if ex.spec.mutex is not None and not self._holds(ex, _mutex_name(ex)):
+            return False
+        limit = self.registry.get(ex.spec.function).concurrency
+        return limit is None or self._holds(ex, semaphore_resource_name(ex.spec.function))
+
+    def _holds(self, ex: Execution, mutex_name: str) -> bool:
+        """Whether `ex` was granted the mutex (or a slot of the semaphore) `mutex_name`."""
+        mutex: Mutex | None = self.informer.get(Mutex, ex.metadata.namespace, mutex_name)
+        if mutex is None:
+            return False
+        name = ex.metadata.name
+        return name == mutex.status.holder or name in mutex.status.holders
 
     def _start(self, ex: Execution) -> bool:
         fdef = self.registry.get(ex.spec.function)
@@ -232,8 +249,8 @@ class Worker:
         st.attempt_start_time = now
         st.phase = "Executing"
         st.waiting_on = None
-        if ex.spec.mutex is not None and (st.message or "").startswith(WAITING_PREFIX):
-            st.message = None  # it holds the mutex now
+        if (st.message or "").startswith((WAITING_PREFIX, WAITING_FOR_SLOT)):
+            st.message = None  # it holds the mutex (and its function's slot) now
         st.lease = Lease(
             holder=self.identity,
             acquire_time=now,
@@ -371,7 +388,7 @@ def _creation_order(ex: Execution) -> tuple[datetime, str]:
 
 def _mutex_name(ex: Execution) -> str:
     assert ex.spec.mutex is not None
-    return mutex_resource_name(ex.spec.mutex.key)
+    return mutex_resource_name(ex.spec.mutex.name)
 
 
 def _release(ex: Execution) -> None:

@@ -28,6 +28,7 @@ from kontinue.sdk._children import (
     execute_parallel,
     execute_sequential,
     spawn_execution,
+    wait_any,
     wait_execution,
 )
 from kontinue.sdk._function import function
@@ -47,6 +48,8 @@ from kontinue.sdk._options import (
     ChildExecutionOptions,
     ExecuteOptions,
     ExecutionMutex,
+    ExecutionTTL,
+    FunctionConcurrency,
     PollOptions,
     RetryOptions,
     SleepOptions,
@@ -79,6 +82,8 @@ __all__ = [
     "ExecuteOptions",
     "ExecutionContext",
     "ExecutionMutex",
+    "ExecutionTTL",
+    "FunctionConcurrency",
     "FunctionName",
     "JobOptions",
     "JobResult",
@@ -115,5 +120,6 @@ __all__ = [
     "store",
     "store_named",
     "suspend",
+    "wait_any",
     "wait_execution",
 ]

@@ -8,7 +8,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kontinue.api import ExecutionRetry, ExecutionTimeout
+from kontinue.api import ExecutionRetry, ExecutionTimeout, ExecutionTTL, FunctionConcurrency
 from kontinue.runtime import REGISTRY, FunctionDef, Registry, is_valid_step_name
 
 __all__ = ["function"]
@@ -22,6 +22,8 @@ def function(
     description: str | None = None,
     retry: ExecutionRetry | None = None,
     timeout: ExecutionTimeout | None = None,
+    ttl: ExecutionTTL | None = None,
+    concurrency: int | FunctionConcurrency | None = None,
     registry: Registry | None = None,
 ) -> Callable[[F], F]:
     """Register `fn(ktx, args) -> result` as the durable function `name`.
@@ -39,6 +41,9 @@ def function(
         description: shown by `kontinue functions` and the UI (default: the docstring).
         retry: default retry options for Executions of this function.
         timeout: default timeouts.
+        ttl: default clean-up of finished Executions (archive and/or delete after a while).
+        concurrency: at most this many Executions of the function run at once, across
+            all workers (a number or `FunctionConcurrency(limit=N)`); the rest wait Pending.
         registry: where to register (default: the process-wide registry).
     """
     if not _valid_function_name(name):
@@ -46,6 +51,10 @@ def function(
             f"function name {name!r} is not valid: use lowercase letters, digits, '-' and '.', "
             "starting and ending with a letter or digit (e.g. 'deploy-service')"
         )
+
+    limit = concurrency.limit if isinstance(concurrency, FunctionConcurrency) else concurrency
+    if limit is not None and (isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"function {name!r}: concurrency must be 1 or more, not {limit!r}")
 
     def decorate(fn: F) -> F:
         params = list(inspect.signature(fn).parameters.values())
@@ -80,6 +89,8 @@ def function(
             description=description or (doc.splitlines()[0] if doc else None),
             retry=retry,
             timeout=timeout,
+            ttl=ttl,
+            concurrency=limit,
             module=fn.__module__,
             origin=fn,
         )

@@ -7,7 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kontinue.api import Duration, ExecutionMutex, ExecutionRetry, ExecutionTimeout
+from kontinue.api import (
+    Duration,
+    ExecutionMutex,
+    ExecutionRetry,
+    ExecutionTimeout,
+    ExecutionTTL,
+    FunctionConcurrency,
+)
 from kontinue.runtime import StepOptions
 
 __all__ = [
@@ -15,6 +22,8 @@ __all__ = [
     "ChildExecutionOptions",
     "ExecuteOptions",
     "ExecutionMutex",
+    "ExecutionTTL",
+    "FunctionConcurrency",
     "PollOptions",
     "RetryOptions",
     "SleepOptions",
@@ -42,7 +51,13 @@ class SleepOptions(StepOptions):
 
 
 class SuspendOptions(StepOptions):
-    """Options of `suspend`: naming and what the approver sees."""
+    """Options of `suspend`: naming, what the approver sees, and what they must give.
+
+    `inputs_schema` is a JSON Schema (type object); `kontinue resume --input k=v` is checked
+    against it and `suspend` returns the values given.
+    """
+
+    inputs_schema: dict[str, Any] | None = None
 
 
 class PollOptions(StepOptions):

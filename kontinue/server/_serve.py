@@ -65,7 +65,7 @@ def follow_informer(
         else:
             metrics.observe(events)
 
-    informer.subscribe(listener)
+    informer.listen(listener)
     informer.sync()
 
 

@@ -24,6 +24,8 @@ SDK = {
     "ExecuteOptions",
     "ExecutionContext",
     "ExecutionMutex",
+    "ExecutionTTL",
+    "FunctionConcurrency",
     "FunctionName",
     "PollOptions",
     "RetryOptions",
@@ -51,6 +53,7 @@ SDK = {
     "store",
     "store_named",
     "suspend",
+    "wait_any",
     "wait_execution",
 }
 JOBS = {
