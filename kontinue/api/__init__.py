@@ -36,6 +36,7 @@ from kontinue.api._execution import (
 from kontinue.api._function import (
     Function,
     FunctionConcurrency,
+    FunctionSource,
     FunctionSpec,
     Mutex,
     MutexSpec,
@@ -92,6 +93,7 @@ __all__ = [
     "ExecutionTimeout",
     "Function",
     "FunctionConcurrency",
+    "FunctionSource",
     "FunctionSpec",
     "Lease",
     "Mutex",

@@ -144,7 +144,7 @@ def start_pipeline(
         name=name,
         generate_name=f"{plan.name}-",
         namespace=namespace,
-        labels={**(labels or {}), PIPELINE_LABEL: plan.name},
+        labels={**(plan.get("labels") or {}), **(labels or {}), PIPELINE_LABEL: plan.name},
         display_name=plan.name,
         description=plan.get("description"),
     )

@@ -44,6 +44,7 @@ __all__ = [
     "is_retryable_error",
     "new_non_retryable_error",
     "new_retryable_error",
+    "safe_str",
 ]
 
 
@@ -92,13 +93,30 @@ def error_to_record(err: BaseException) -> dict[str, Any]:
         ).wire()
         rec["type"] = type(err).__name__
         return rec
-    message = str(err) or type(err).__name__
+    message = safe_str(err) or type(err).__name__
     plain = ErrorRecord(
         kind=ErrorKind.EXECUTION.value,
         message=f"{type(err).__name__}: {message}",
         stack_trace=_stack(err),
     )
     return {**plain.wire(), "type": type(err).__name__}
+
+
+def safe_str(err: BaseException) -> str:
+    """`str(err)`, or a stand-in naming the error when its `__str__` itself fails.
+
+    Recording a failure must never fail: a user exception with a broken `__str__` would
+    otherwise leave its Execution unrecorded, and re-run after every lease expiry for ever.
+    """
+    try:
+        return str(err)
+    except Exception as exc:
+        problem = type(exc).__name__
+    try:
+        shown = repr(err)
+    except Exception:
+        shown = f"<{type(err).__name__} object>"
+    return f"{shown} (its message could not be read: __str__ raised {problem})"
 
 
 def _stack(err: BaseException, limit: int = 12) -> str | None:

@@ -112,6 +112,7 @@ class Worker:
                 worker_group=self.group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
+                source=self.registry.source(fdef.name),
                 ttl=fdef.ttl,
                 concurrency=None
                 if fdef.concurrency is None
@@ -122,6 +123,8 @@ class Worker:
                 self.store.create(Function(metadata=meta, spec=spec))
             except AlreadyExistsError:
                 current = self.store.get(Function, namespace, fdef.name)
+                if spec.source is None:  # keep where an earlier `--import` found it
+                    spec = spec.model_copy(update={"source": current.spec.source})
                 if current.spec != spec or current.metadata.labels != meta.labels:
                     current.spec = spec
                     current.metadata.labels.update(meta.labels)
@@ -186,8 +189,8 @@ class Worker:
 
         Each running function stops at its next SDK call and its Execution goes back to
         Pending at once, for another worker to replay, instead of waiting for the lease to
-        expire. Functions still running after `grace` seconds keep their lease until it
-        expires. Returns how many were still running then.
+        expire. Returns how many were still running after `grace` seconds: their leases are
+        still renewed (so no other worker starts a second copy) until `finish()` or `close()`.
         """
         self._draining = True
         with self._lock:
@@ -200,8 +203,21 @@ class Worker:
             self._done.wait(0.05)
             self._done.clear()
         left = self.busy
-        self.close(wait=False)
+        if not left:
+            self.close(wait=False)
         return left
+
+    def finish(self, poll: float = 0.1) -> None:
+        """After `drain`: wait for the functions still running, renewing their leases, then close.
+
+        A function that never calls the SDK again (a long computation) is waited for: a
+        worker that says it has stopped must have stopped, and one that still runs a
+        function must keep its lease, or another worker would start a second copy.
+        """
+        while self.busy:
+            self._done.wait(poll)
+            self._done.clear()
+        self.close(wait=False)
 
     def close(self, wait: bool = True) -> None:
         """Stop renewing leases and wait for running functions (if `wait`)."""
@@ -332,7 +348,15 @@ class Worker:
         self._finish(claim, lambda e: _complete(e, payload, self.clock))
 
     def _fail(self, claim: Claim, exc: BaseException) -> None:
-        record = error_to_record(exc)
+        try:
+            record = ErrorRecord.model_validate(error_to_record(exc)).wire()
+            record.setdefault("type", type(exc).__name__)
+        except Exception:  # recording a failure must not fail, whatever the error holds
+            log.exception("could not read the error of Execution %s", claim.key[1])
+            record = ErrorRecord(
+                kind=ErrorKind.EXECUTION.value,
+                message=f"{type(exc).__name__} (its details could not be recorded)",
+            ).wire()
         retry = claim.retry
         now = self.clock.now()
         attempts = claim.execution.status.attempts

@@ -370,3 +370,30 @@ def test_a_worker_with_concurrency_one_runs_one_function_at_a_time(
     finally:
         stop(worker)
     assert _most_at_once(_spans(marks)) == 1
+
+
+def test_a_schedule_block_in_the_pipeline_file_is_used_when_no_cron_is_given(
+    cli: CLI, tmp_path: Path
+) -> None:
+    pipeline = tmp_path / "nightly.yaml"
+    text = Path(HELLO).read_text()
+    text = text.replace(
+        "\nsteps:",
+        '\nschedule: {cron: "30 2 * * *", timezone: Europe/Berlin, concurrencyPolicy: Forbid,'
+        " historyLimit: 2}\nsteps:",
+        1,
+    )
+    pipeline.write_text(text)
+    assert cli("validate", str(pipeline)).returncode == 0
+    made = cli("schedule", "create", "nightly", str(pipeline), "-p", "name=x")
+    assert made.returncode == 0, made.stderr
+    spec = json.loads(cli("schedule", "get", "nightly", "-o", "json").stdout)["spec"]
+    assert (spec["schedule"], spec["timezone"]) == ("30 2 * * *", "Europe/Berlin")
+    assert (spec["concurrencyPolicy"], spec["historyLimit"]) == ("Forbid", 2)
+    # a flag wins over the block
+    flagged = cli(
+        "schedule", "create", "hourly", str(pipeline), "-p", "name=x", "--cron", "0 * * * *"
+    )
+    assert flagged.returncode == 0, flagged.stderr
+    spec = json.loads(cli("schedule", "get", "hourly", "-o", "json").stdout)["spec"]
+    assert spec["schedule"] == "0 * * * *"
