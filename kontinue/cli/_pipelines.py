@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kontinue.api import ExecutionMutex
 from kontinue.cli._args import load_args_file
+from kontinue.cli._dryrun import dry_run
 from kontinue.cli._errors import UsageError
 from kontinue.cli._imports import import_user_code
 from kontinue.dsl import (
@@ -31,17 +35,81 @@ class InvalidPipeline(UsageError):
     """Diagnostics already printed; exit 2 without another line."""
 
 
+def _pipeline_files(targets: Sequence[str]) -> list[str]:
+    """Files named, plus every *.yaml/*.yml under named directories (sorted, recursively)."""
+    files: list[str] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            found = sorted(
+                str(p) for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
+            files.extend(_pipelines_only(found))
+        else:
+            files.append(target)
+    return files
+
+
+def _pipelines_only(files: list[str]) -> list[str]:
+    """In a directory, only the YAML files that say ``kind: Pipeline`` (not Helm values, CI)."""
+    kept = []
+    for file in files:
+        try:
+            head = Path(file).read_text(encoding="utf-8", errors="replace")[:4096]
+        except OSError:
+            kept.append(file)
+            continue
+        if any(line.strip().replace(" ", "") == "kind:Pipeline" for line in head.splitlines()):
+            kept.append(file)
+    return kept
+
+
 def validate(args: argparse.Namespace) -> int:
-    """Check pipeline files; print every problem as FILE:LINE:COL: message."""
-    bad = 0
-    for file in args.files:
+    """Check pipeline files and directories; print every problem of every file.
+
+    Text: ``FILE:LINE:COL: message; hint`` on stderr, ``FILE: valid`` on stdout. JSON (for
+    editors and CI annotations): one document on stdout, ``{"valid": bool, "files": [{"file",
+    "valid", "problems": [{"file", "line", "column", "message", "hint"}]}]}``.
+    Exit 0 when all are valid, 2 when any is invalid (or a directory holds no pipeline).
+    """
+    files = _pipeline_files(args.files)
+    if not files:
+        raise UsageError(f"no pipeline files (kind: Pipeline) in {', '.join(args.files)}")
+    report = []
+    for file in files:
         problems = validate_file(file)
+        report.append((file, problems))
+        if args.format == "json":
+            continue
         for problem in problems:
             sys.stderr.write(f"{problem}\n")
-        if problems:
-            bad += 1
-        else:
+        if not problems:
             sys.stdout.write(f"{file}: valid\n")
+    bad = sum(1 for _, problems in report if problems)
+    if args.format == "json":
+        doc = {
+            "valid": bad == 0,
+            "files": [
+                {
+                    "file": file,
+                    "valid": not problems,
+                    "problems": [
+                        {
+                            "file": p.file,
+                            "line": p.line,
+                            "column": p.col,
+                            "message": p.message,
+                            "hint": p.hint,
+                        }
+                        for p in problems
+                    ],
+                }
+                for file, problems in report
+            ],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    elif len(files) > 1:
+        sys.stderr.write(f"{len(files) - bad} of {len(files)} pipeline files valid\n")
     return 2 if bad else 0
 
 
@@ -88,10 +156,21 @@ def _submission(args: argparse.Namespace) -> Submission:
 def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
     """Validate and compile `args.file` with its params, as `submit` does before it runs.
 
-    Returns the plan, the validated params and the pipeline's directory.
+    Returns the plan, the validated params and the pipeline's directory. Every problem is
+    printed (FILE:LINE:COL) and raises a usage error (exit 2).
     """
     submission = _submission(args)
     return submission.plan, submission.params, submission.base_dir
+
+
+def pipeline_mutex(file: str, plan: Plan, params: Mapping[str, Any]) -> ExecutionMutex | None:
+    """The pipeline's `mutex:`, its template rendered over the params; None without one."""
+    from kontinue.dsl.submit import SubmitError, render_mutex
+
+    try:
+        return render_mutex(file, plan, params)
+    except SubmitError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def submit(args: argparse.Namespace, run: Any) -> int:
@@ -99,17 +178,25 @@ def submit(args: argparse.Namespace, run: Any) -> int:
     from kontinue.dsl.submit import start_pipeline
 
     submission = _submission(args)
+    plan, params = submission.plan, submission.params
+    mutex = pipeline_mutex(args.file, plan, params)
+    if getattr(args, "dry_run", False):
+        sys.stdout.write(dry_run(plan, params, args.output or "yaml"))
+        sys.stderr.write(f"{args.file}: valid; dry run, nothing was submitted\n")
+        return 0
     from kontinue.cli._commands import _store
 
     store = _store(args, create=True)
     try:
-        ex = start_pipeline(store, submission, name=args.name, namespace=args.namespace)
+        ex = start_pipeline(
+            store, submission, name=args.name, namespace=args.namespace, mutex=mutex
+        )
     except AlreadyExistsError:
         raise UsageError(
             f"an Execution named {args.name!r} already exists; choose another --name"
         ) from None
     name = ex.metadata.name
-    sys.stderr.write(f"pipeline {submission.plan.name} submitted as Execution {name}\n")
+    sys.stderr.write(f"pipeline {plan.name} submitted as Execution {name}\n")
     if args.no_wait:
         print(name)
         return 0

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kontinue.api import ErrorKind, Execution
+from kontinue.api import ErrorKind, Execution, ExecutionMutex
 from kontinue.dsl._arguments import validate_arguments
 from kontinue.dsl._compiler import compile_pipeline
+from kontinue.dsl._errors import TemplateError
 from kontinue.dsl._interpreter import PIPELINE_FUNCTION, import_plan_modules
 from kontinue.dsl._plan import Plan
+from kontinue.dsl._template import render_text
 from kontinue.runtime import REGISTRY, Error, Registry, start_execution
 from kontinue.store import Store
 
@@ -28,6 +30,7 @@ __all__ = [
     "SubmitError",
     "check_functions",
     "compile_submission",
+    "render_mutex",
     "start_pipeline",
 ]
 
@@ -123,6 +126,26 @@ def check_functions(submission: Submission, registry: Registry = REGISTRY) -> No
         )
 
 
+def render_mutex(
+    file: str, plan: Mapping[str, Any], params: Mapping[str, Any]
+) -> ExecutionMutex | None:
+    """The pipeline's `mutex:`, its template rendered over the params; None without one.
+
+    Raises:
+        SubmitError: the template fails or renders an empty name.
+    """
+    text = plan.get("mutex")
+    if not text:
+        return None
+    try:
+        name = render_text(str(text), {"params": params}).strip()
+    except TemplateError as exc:
+        raise SubmitError([f"{file}: mutex: {exc}"]) from None
+    if not name:
+        raise SubmitError([f"{file}: mutex: {text!r} renders as an empty name with these params"])
+    return ExecutionMutex(name=name)
+
+
 def start_pipeline(
     store: Store,
     submission: Submission,
@@ -130,13 +153,18 @@ def start_pipeline(
     name: str | None = None,
     namespace: str = "default",
     labels: Mapping[str, str] | None = None,
+    mutex: ExecutionMutex | None = None,
 ) -> Execution:
-    """Store a Pending Execution of the built-in pipeline function carrying the plan.
+    """Store a Pending Execution of the built-in pipeline function carrying the plan (with
+    the pipeline's `mutex:` rendered, unless `mutex` is given).
 
     Raises:
         AlreadyExistsError: an Execution named `name` exists.
+        SubmitError: the pipeline's mutex template fails.
     """
     plan = submission.plan
+    if mutex is None:
+        mutex = render_mutex(submission.file, plan, submission.params)
     return start_execution(
         store,
         PIPELINE_FUNCTION,
@@ -145,6 +173,7 @@ def start_pipeline(
         generate_name=f"{plan.name}-",
         namespace=namespace,
         labels={**(plan.get("labels") or {}), **(labels or {}), PIPELINE_LABEL: plan.name},
+        mutex=mutex,
         display_name=plan.name,
         description=plan.get("description"),
     )

@@ -26,6 +26,7 @@ from kontinue.runtime._errors import (
 )
 from kontinue.runtime._imports import import_file
 from kontinue.runtime._informer import Informer
+from kontinue.runtime._leader import Elector, LeaderLease
 from kontinue.runtime._mutex import mutex_resource_name
 from kontinue.runtime._naming import StepOptions, child_resource_name, is_valid_step_name
 from kontinue.runtime._operations import (
@@ -51,6 +52,7 @@ __all__ = [
     "Claim",
     "Clock",
     "Controller",
+    "Elector",
     "Engine",
     "ErrAttemptTimeout",
     "ErrCanceled",
@@ -67,6 +69,7 @@ __all__ = [
     "FunctionDef",
     "Informer",
     "JournalEntry",
+    "LeaderLease",
     "OperationError",
     "Registry",
     "StepOptions",

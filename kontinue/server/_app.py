@@ -714,3 +714,5 @@ def _create_pipeline(
         )
     except AlreadyExistsError:
         raise ApiError(409, _exists(body.name)) from None
+    except SubmitError as exc:  # the pipeline's mutex template
+        raise ApiError(422, "; ".join(exc.problems), exc.problems) from None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import builtins
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -200,6 +200,10 @@ class MeteredStore:
         self.inner = inner
         self.metrics = metrics
 
+    def __getattr__(self, name: str) -> Any:
+        # what a backend offers beyond the protocol (the Kubernetes store's api_client)
+        return getattr(self.inner, name)
+
     def create(self, obj: R) -> R:
         return self.inner.create(obj)
 
@@ -211,8 +215,21 @@ class MeteredStore:
         cls: type[R],
         namespace: str | None = None,
         selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
     ) -> builtins.list[R]:
-        return self.inner.list(cls, namespace, selector)
+        return self.inner.list(cls, namespace, selector, phases=phases)
+
+    def iterate(
+        self,
+        cls: type[R],
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
+        page: int = 500,
+    ) -> Iterator[R]:
+        return self.inner.iterate(cls, namespace, selector, phases=phases, page=page)
 
     def update(self, obj: R) -> R:
         return self.inner.update(obj)
