@@ -20,8 +20,10 @@ from kontinue.api import (
 )
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
+from kontinue.cli._health import start_health
 from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
+from kontinue.cli._live import use_color
 from kontinue.cli._render import (
     age,
     dump,
@@ -108,6 +110,8 @@ def _run_here(store: Store, args: argparse.Namespace, name: str) -> int:
             output=getattr(args, "output", None),
             importer=importer,
             stop=args.stop,
+            color=use_color(args.no_color),
+            log_runners=cli_runners(args, store) if getattr(args, "log", False) else None,
         )
     finally:
         stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
@@ -199,13 +203,23 @@ def worker(args: argparse.Namespace) -> int:
     w.publish_functions(args.namespace)
     if metrics is not None:
         _serve_metrics(w, store, metrics, args)
+    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), plain)
     stop_heartbeat = start_heartbeat(args, plain, w.identity, args.group, REGISTRY.names())
     sys.stderr.write(
         f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
     )
     threads = []
     elector = None
-    if args.with_controller:
+    embedded = not is_kubernetes(args)
+    if args.no_controller and embedded:
+        sys.stderr.write(
+            "worker: running without a controller (--no-controller): sleeps, finished jobs, "
+            "children, retries and timeouts wake nothing until a controller runs on "
+            f"{args.state_dir}: start one with `kontinue controller`, or drop --no-controller\n"
+        )
+    # On the embedded store the worker drives what it needs (more controllers on one store
+    # are harmless: every write is compare-and-swap); on Kubernetes one is elected.
+    if args.with_controller or (embedded and not args.no_controller):
         ctl = Controller(store, runners=runners, namespace=namespace)
         elector = controller_elector(args, plain, w.identity)
         threads.append(
@@ -220,6 +234,7 @@ def worker(args: argparse.Namespace) -> int:
         args.stop.set()
         stop_worker(w, "worker")
         stop_heartbeat()
+        stop_health()
         if elector is not None:
             elector.stop()
         sys.stderr.write("worker stopped\n")
@@ -252,12 +267,14 @@ def controller(args: argparse.Namespace) -> int:
     identity = _identity()
     elector = controller_elector(args, store, identity)
     where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     sys.stderr.write(f"controller running{where}\n")
     try:
         ctl.run(args.stop, elector=elector)
     except KeyboardInterrupt:
         pass
     finally:
+        stop_health()
         if elector is not None:
             elector.stop()
     return 0
@@ -470,17 +487,17 @@ def continue_here(store: Store, args: argparse.Namespace) -> int:
 
 def cancel(args: argparse.Namespace) -> int:
     store = _store(args)
-    names = cancel_execution(store, args.namespace, args.name)
+    # the jobs are stopped here, whether or not a controller or the submitting process runs
+    names = cancel_execution(store, args.namespace, args.name, runners=cli_runners(args, store))
     sys.stderr.write(f"canceled {', '.join(names)}\n")
+    from kontinue.cli._finally import start_finally_after_cancel
+
     ex = store.get(Execution, args.namespace, args.name)
-    plan = ex.spec.arguments.get("plan") if isinstance(ex.spec.arguments, dict) else None
-    if isinstance(plan, dict) and plan.get("finally"):
-        steps = ", ".join(str(node.get("name")) for node in plan["finally"])
-        sys.stderr.write(
-            f"note: the finally steps of pipeline {plan.get('name')} ({steps}) do not run after "
-            "a cancel yet; they run after success and failure\n"
-        )
-    return 0
+    after = start_finally_after_cancel(store, ex, "canceled by request")
+    if after is None:
+        return 0
+    sys.stderr.write(f"the pipeline's finally steps run as Execution {after}\n")
+    return _run_here(store, args, after)
 
 
 def retry(args: argparse.Namespace) -> int:
@@ -538,6 +555,8 @@ def create(args: argparse.Namespace) -> int:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
+
     explicit_namespace = args.namespace is not None and args.namespace != "default"
     if args.namespace is None:  # Kubernetes: the context's namespace
         _store(args, create=True)
@@ -547,7 +566,10 @@ def create(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror}") from None
     try:
+        check_yaml(text)
         docs = [d for d in YAML(typ="safe").load_all(text) if d is not None]
+    except YAMLLimitError as exc:
+        raise UsageError(f"{source}:{exc.line}:{exc.col}: {exc}") from None
     except YAMLError as exc:
         raise UsageError(f"{source}: not valid YAML: {exc}") from None
     manifests: list[Execution] = []
@@ -618,3 +640,18 @@ def create(args: argparse.Namespace) -> int:
         args.namespace = ex.metadata.namespace
         code = max(code, _run_here(store, args, ex.metadata.name))
     return code
+
+
+def watch(args: argparse.Namespace) -> int:
+    """`kontinue watch NAME`: follow an Execution that runs elsewhere until it ends or waits."""
+    from kontinue.cli._run import follow
+
+    store = _store(args)
+    root = _root_of(store, args.namespace, args.name)
+    return follow(
+        store,
+        root.metadata.name,
+        args.namespace,
+        color=use_color(args.no_color),
+        log_runners=cli_runners(args, store) if args.log else None,
+    )

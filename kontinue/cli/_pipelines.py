@@ -124,7 +124,9 @@ def _submission(args: argparse.Namespace) -> Submission:
     file = args.file
     if not Path(file).is_file():
         raise UsageError(f"pipeline file {file} does not exist")
-    params: dict[str, Any] = load_args_file(args.params_file) if args.params_file else {}
+    params: dict[str, Any] = (
+        load_args_file(args.params_file, "params file") if args.params_file else {}
+    )
     try:
         params.update(parse_param_assignments(args.params))
     except ValueError as exc:
