@@ -7,14 +7,17 @@ pipeline is journaled, parked, resumed and retried exactly like Python code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from kontinue.api import ExecutionRetry, ExecutionTimeout, parse_duration
 from kontinue.dsl._errors import TemplateError
+from kontinue.dsl._shell import VALUE_PREFIX, render_env, render_script
 from kontinue.dsl._template import condition, render, render_text
 from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext, import_file
 from kontinue.sdk import (
@@ -35,6 +38,8 @@ from kontinue.sdk import (
 __all__ = ["PIPELINE_FUNCTION", "PipelineArgs", "import_plan_modules"]
 
 PIPELINE_FUNCTION = "kontinue.pipeline"
+
+_T = TypeVar("_T")
 
 
 class PipelineArgs(BaseModel):
@@ -93,6 +98,16 @@ class _Run:
                 retryable=False,
             ) from None
 
+    def guard(self, node: dict[str, Any], what: str, run: Callable[[], _T]) -> _T:
+        """Run a rendering, naming the step on a template error."""
+        try:
+            return run()
+        except TemplateError as exc:
+            raise Error(
+                f'step "{node["name"]}" of pipeline {self.args.plan.get("name")!r}: {what}: {exc}',
+                kind=ErrorKind.VALIDATION,
+            ) from None
+
     def text(self, node: dict[str, Any], value: str, what: str) -> str:
         return str(self.render(node, value, what, text=True))
 
@@ -129,8 +144,22 @@ class _Run:
 
     def run_script(self, node: dict[str, Any]) -> None:
         spec = node["script"]
-        command = self.text(node, spec["command"], "command")
-        env = {k: self.text(node, v, f"env {k}") for k, v in (spec.get("env") or {}).items()}
+        shell = spec.get("shell") or ["/bin/sh", "-c"]
+        # values reach the script as env variables, never as shell text (see _shell.py)
+        command, values = self.guard(
+            node, "command", lambda: render_script(spec["command"], self.context, shell)
+        )
+        env: dict[str, str] = {}
+        for key, text in (spec.get("env") or {}).items():
+            env[key] = self.guard(node, f"env {key}", partial(render_env, text, self.context))
+        clash = sorted(set(env) & set(values))
+        if clash:
+            raise Error(
+                f'step "{node["name"]}": env {clash[0]} is a name kontinue uses for the values '
+                f"a command inserts; rename it (names starting {VALUE_PREFIX} are reserved)",
+                kind=ErrorKind.VALIDATION,
+            )
+        env.update(values)
         result = run_script(
             self.ktx,
             ScriptOptions(
@@ -139,7 +168,7 @@ class _Run:
                 description=node.get("description"),
                 image=spec["image"],
                 command=command,
-                shell=spec.get("shell") or ["/bin/sh", "-c"],
+                shell=shell,
                 env=env,
                 working_dir=spec.get("workingDir"),
             ),
