@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,8 @@ class SuspensionSpec(WireModel):
     resume_at: datetime | None = None
     display_name: str | None = None
     description: str | None = None
+    inputs: dict[str, Any] | None = None
+    """A JSON Schema (type object) of what the person resolving it must give, if anything."""
 
 
 class SuspensionStatus(WireModel):
@@ -29,6 +31,8 @@ class SuspensionStatus(WireModel):
     resolved: bool = False
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    inputs: dict[str, Any] | None = None
+    """What the person resolving it gave, valid against `spec.inputs`."""
 
 
 class Suspension(Resource):

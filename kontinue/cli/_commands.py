@@ -262,10 +262,21 @@ def functions(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
+    from kontinue.cli._gates import find_gate, gate_inputs, resolver
+
     import_user_code(args.imports)
     store = _store(args)
+    gate = find_gate(store, args.namespace, args.name, args.suspension) if args.suspension else None
+    inputs = gate_inputs(args, gate)
     try:
-        names = resume_execution(store, args.namespace, args.name, args.suspension)
+        names = resume_execution(
+            store,
+            args.namespace,
+            gate.spec.execution if gate else args.name,
+            gate.metadata.name if gate else None,
+            by=resolver(),
+            inputs=inputs,
+        )
     except OperationError:
         ex = store.get(Execution, args.namespace, args.name)
         if ex.terminal or args.suspension:

@@ -127,7 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("resume", commands.resume, "resolve a sleep or an approval gate")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
-    p.add_argument("suspension", nargs="?", help="which suspension (default: every open one)")
+    p.add_argument(
+        "suspension",
+        nargs="?",
+        metavar="STEP",
+        help="the step (or Suspension name) to resume (default: every open one)",
+    )
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input the gate asks for (value read as YAML: true, [eu, us]); repeatable",
+    )
+    p.add_argument("--inputs-file", help="YAML or JSON file with the gate's inputs")
     imports(p)
     p.add_argument("--no-wait", action="store_true", help="only resolve; do not run on here")
 

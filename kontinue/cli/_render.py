@@ -84,10 +84,12 @@ def render_tree(store: Store, root: Execution) -> str:
             kind, name = entry["kind"], entry["name"]
             if kind == "spawn" and entry.get("child") in kids:
                 continue  # shown with the child itself below
-            if kind == "wait":
+            if kind in ("wait", "wait-any"):
                 continue
             label = entry.get("displayName") or name
             outcome = "failed: " + entry["error"]["message"] if "error" in entry else "done"
+            if kind == "suspend" and "error" not in entry:
+                outcome = _resolved(entry)
             lines.append(f"{indent}  - {kind} {label}: {outcome}")
         for sus in suspensions.values():
             if sus.spec.execution == ex.metadata.name and not sus.status.resolved:
@@ -99,6 +101,17 @@ def render_tree(store: Store, root: Execution) -> str:
 
     visit(root, "")
     return "\n".join(lines)
+
+
+def _resolved(entry: dict[str, Any]) -> str:
+    """``resolved by alice (kontinue resume) at 2026-…; inputs {"approve": true}``."""
+    text = f"resolved by {entry.get('resolvedBy') or 'unknown'}"
+    if entry.get("resolvedAt"):
+        text += f" at {entry['resolvedAt']}"
+    if entry.get("inputs"):
+        shown = json.dumps(entry["inputs"], separators=(",", ":"), ensure_ascii=False)
+        text += f"; inputs {shown if len(shown) <= 200 else shown[:197] + '...'}"
+    return text
 
 
 def _status(ex: Execution) -> str:

@@ -50,7 +50,9 @@ def _strict(params: Mapping[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def validate_arguments(plan: Mapping[str, Any], args: Mapping[str, Any]) -> dict[str, Any]:
+def validate_arguments(
+    plan: Mapping[str, Any], args: Mapping[str, Any], *, noun: str = "param"
+) -> dict[str, Any]:
     """Validate arguments against a plan's ``params`` schema and apply its defaults.
 
     When ``params`` declares ``properties`` and does not set ``additionalProperties``, an
@@ -77,8 +79,8 @@ def validate_arguments(plan: Mapping[str, Any], args: Mapping[str, Any]) -> dict
             key=lambda e: ([str(p) for p in e.absolute_path], str(e.validator)),
         )
     except Exception as error:  # a broken params schema (unresolvable $ref, bad keyword)
-        raise ArgumentsError([f"the params schema cannot be used: {error}"]) from None
-    problems = [problem for error in errors for problem in _problems(error)]
+        raise ArgumentsError([f"the {noun}s schema cannot be used: {error}"]) from None
+    problems = [problem for error in errors for problem in _problems(error, noun)]
     if problems:
         raise ArgumentsError(list(dict.fromkeys(problems)))
     return values
@@ -89,20 +91,22 @@ def _name(error: ValidationError, last: str | None = None) -> str:
     return ".".join(parts)
 
 
-def _problems(error: ValidationError) -> list[str]:
+def _problems(error: ValidationError, noun: str) -> list[str]:
     kind, value = str(error.validator), error.instance
     expected: Any = error.validator_value
     schema: Any = error.schema
     if kind == "required" and isinstance(value, Mapping):
-        return [f"param '{_name(error, r)}' is required" for r in expected if r not in value]
+        return [f"{noun} '{_name(error, r)}' is required" for r in expected if r not in value]
     if kind == "additionalProperties" and isinstance(value, Mapping):
         known = list((schema.get("properties") or {}).keys())
         out = []
         for extra in (k for k in value if k not in known):
             hint = did_you_mean(extra, known)
-            listing = f"declared params: {', '.join(known)}" if known else "it declares no params"
+            listing = (
+                f"declared {noun}s: {', '.join(known)}" if known else f"it declares no {noun}s"
+            )
             out.append(
-                f"unknown param '{_name(error, extra)}'; {hint + ' ' if hint else ''}{listing}"
+                f"unknown {noun} '{_name(error, extra)}'; {hint + ' ' if hint else ''}{listing}"
             )
         return out
     name = _name(error) or "arguments"
@@ -110,11 +114,11 @@ def _problems(error: ValidationError) -> list[str]:
     if kind == "type":
         names = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        return [f"param '{name}' must be {wanted}, got {got}"]
+        return [f"{noun} '{name}' must be {wanted}, got {got}"]
     if kind == "enum":
-        return [f"param '{name}' must be one of {', '.join(map(_show, expected))}, got {got}"]
+        return [f"{noun} '{name}' must be one of {', '.join(map(_show, expected))}, got {got}"]
     if kind == "const":
-        return [f"param '{name}' must be {_show(expected)}, got {got}"]
+        return [f"{noun} '{name}' must be {_show(expected)}, got {got}"]
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         words = {
             "minimum": "at least",
@@ -122,10 +126,10 @@ def _problems(error: ValidationError) -> list[str]:
             "maximum": "at most",
             "exclusiveMaximum": "less than",
         }
-        return [f"param '{name}' must be {words[kind]} {expected}, got {got}"]
+        return [f"{noun} '{name}' must be {words[kind]} {expected}, got {got}"]
     if kind == "pattern":
-        return [f"param '{name}' must match the pattern {expected!r}, got {got}"]
-    return [f"param '{name}' is invalid: {error.message}"]
+        return [f"{noun} '{name}' must match the pattern {expected!r}, got {got}"]
+    return [f"{noun} '{name}' is invalid: {error.message}"]
 
 
 def _show(value: Any) -> str:

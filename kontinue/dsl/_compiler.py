@@ -14,9 +14,10 @@ from typing import Any
 from kontinue.api._duration import format_duration, parse_duration
 from kontinue.api._meta import API_VERSION
 from kontinue.dsl._errors import Diagnostic, PipelineError
+from kontinue.dsl._flow import loop_name
 from kontinue.dsl._loader import Document, load_document, pointer
 from kontinue.dsl._plan import PLAN_KIND, Plan
-from kontinue.dsl._steps import StepInfo, did_you_mean, is_valid_name, kind_of, walk_steps
+from kontinue.dsl._steps import GROUPS, StepInfo, did_you_mean, is_valid_name, kind_of, walk_steps
 from kontinue.dsl._template import condition_template
 from kontinue.dsl._validate import declared_params, validate_document
 
@@ -173,6 +174,8 @@ class _Compiler:
         names = {step.ptr: step.name for step in steps}
         params = data.get("params")
         source = Path(os.path.relpath(path, self.root)).as_posix()
+        defaults = data.get("defaults") or {}
+        build = _Builder(names, self, path, defaults)
         return {
             "apiVersion": API_VERSION,
             "kind": PLAN_KIND,
@@ -182,9 +185,13 @@ class _Compiler:
             "source": source,
             "params": params if params is not None else {"type": "object", "properties": {}},
             "imports": list(data.get("imports") or []),
+            "mutex": data.get("mutex"),
             "steps": [
-                _node(item, pointer("steps", i), names, self, path)
-                for i, item in enumerate(data["steps"])
+                build.node(item, pointer("steps", i)) for i, item in enumerate(data["steps"])
+            ],
+            "finally": [
+                build.node(item, pointer("finally", i))
+                for i, item in enumerate(data.get("finally") or [])
             ],
             "result": data.get("result"),
         }
@@ -248,44 +255,96 @@ def _timeout(timeout: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _node(
-    step: Mapping[str, Any], ptr: str, names: Mapping[str, str], compiler: _Compiler, path: Path
-) -> dict[str, Any]:
-    kind = kind_of(step)
-    assert kind is not None  # validated before compiling
-    when = step.get("when")
-    node: dict[str, Any] = {
-        "name": names[ptr],
-        "type": kind,
-        "displayName": step.get("displayName"),
-        "description": step.get("description"),
-        "when": None if when is None else condition_template(when),
-        "retry": _retry(step.get("retry")),
-        "timeout": _timeout(step.get("timeout")),
-    }
-    spec = step[kind]
-    if kind == "script":
-        node[kind] = {
-            "image": spec["image"],
-            "command": spec["command"],
-            "shell": list(spec.get("shell") or _DEFAULT_SHELL),
-            "env": dict(spec.get("env") or {}),
-            "workingDir": spec.get("workingDir"),
+_LEAVES = ("script", "job", "pod", "poll", "call")
+"""The kinds that take defaults.retry and defaults.timeout (groups would multiply them)."""
+
+
+@dataclass
+class _Builder:
+    names: Mapping[str, str]
+    compiler: _Compiler
+    path: Path
+    defaults: Mapping[str, Any]
+
+    def node(self, step: Mapping[str, Any], ptr: str) -> dict[str, Any]:
+        kind = kind_of(step)
+        assert kind is not None  # validated before compiling
+        when = step.get("when")
+        leaf = kind in _LEAVES
+        retry = step.get("retry", self.defaults.get("retry") if leaf else None)
+        timeout = step.get("timeout", self.defaults.get("timeout") if leaf else None)
+        node: dict[str, Any] = {
+            "name": self.names[ptr],
+            "type": kind,
+            "displayName": step.get("displayName"),
+            "description": step.get("description"),
+            "when": None if when is None else condition_template(when),
+            "retry": _retry(retry),
+            "timeout": _timeout(timeout),
         }
-    elif kind == "sleep":
-        node[kind] = {"duration": _duration(spec)}
-    elif kind == "suspend":
-        spec = spec or {}
-        node[kind] = {key: spec.get(key) for key in ("displayName", "description")}
-    elif kind in ("parallel", "sequence"):
-        children = [
-            _node(child, ptr + pointer(kind, i), names, compiler, path)
-            for i, child in enumerate(spec)
-        ]
-        node[kind] = {"branches" if kind == "parallel" else "steps": children}
-    elif spec.endswith((".yaml", ".yml")):
-        called = compiler.done[Path(os.path.normpath(path.parent / spec))]
-        node[kind] = {"pipeline": copy.deepcopy(called), "with": step.get("with")}
-    else:
-        node[kind] = {"function": spec, "with": step.get("with")}
-    return node
+        if "forEach" in step:
+            node["forEach"] = {
+                "items": step["forEach"],
+                "as": loop_name(step),
+                "maxParallel": step.get("maxParallel"),
+            }
+        if "needs" in step:
+            node["needs"] = list(step["needs"])
+        node[kind] = self.spec(kind, step, ptr)
+        return node
+
+    def children(self, items: list[Any], ptr: str) -> list[dict[str, Any]]:
+        return [self.node(child, ptr + pointer(i)) for i, child in enumerate(items)]
+
+    def spec(self, kind: str, step: Mapping[str, Any], ptr: str) -> Any:
+        spec = step[kind]
+        if kind == "script":
+            return {
+                "image": spec["image"],
+                "command": spec["command"],
+                "shell": list(spec.get("shell") or _DEFAULT_SHELL),
+                "env": dict(spec.get("env") or {}),
+                "workingDir": spec.get("workingDir"),
+                "outputs": spec.get("outputs"),
+            }
+        if kind == "job":
+            job = copy.deepcopy(dict(spec))
+            ttl = self.defaults.get("ttl")
+            if ttl is not None and "ttlSecondsAfterFinished" not in job:
+                job["ttlSecondsAfterFinished"] = int(parse_duration(ttl).total_seconds())
+            pod = job.setdefault("template", {}).setdefault("spec", {})
+            pod.setdefault("restartPolicy", "Never")
+            return {"spec": job}
+        if kind == "pod":
+            return {"spec": copy.deepcopy(dict(spec))}
+        if kind == "poll":
+            script = spec.get("script")
+            http = spec.get("http")
+            return {
+                "script": None
+                if script is None
+                else {
+                    "image": script.get("image", "alpine:3.20"),
+                    "command": script["command"],
+                    "env": dict(script.get("env") or {}),
+                },
+                "http": None
+                if http is None
+                else {"url": http["url"], "status": http.get("status", 200)},
+                "interval": _duration(spec["interval"]),
+                "timeout": _duration(spec.get("timeout")),
+            }
+        if kind == "sleep":
+            return {"duration": _duration(spec)}
+        if kind == "suspend":
+            spec = spec or {}
+            out = {key: spec.get(key) for key in ("displayName", "description")}
+            out["inputs"] = spec.get("inputs")
+            return out
+        if kind in GROUPS:
+            key = {"parallel": "branches", "dag": "tasks", "sequence": "steps"}[kind]
+            return {key: self.children(spec, ptr + pointer(kind))}
+        if spec.endswith((".yaml", ".yml")):
+            called = self.compiler.done[Path(os.path.normpath(self.path.parent / spec))]
+            return {"pipeline": copy.deepcopy(called), "with": step.get("with")}
+        return {"function": spec, "with": step.get("with")}

@@ -7,7 +7,7 @@ pipeline is journaled, parked, resumed and retried exactly like Python code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from importlib import import_module
 from pathlib import Path
@@ -17,18 +17,28 @@ from pydantic import BaseModel, Field
 
 from kontinue.api import ExecutionRetry, ExecutionTimeout, parse_duration
 from kontinue.dsl._errors import TemplateError
-from kontinue.dsl._shell import VALUE_PREFIX, render_env, render_script
+from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
+from kontinue.dsl._flow import LOOP_MAX
+from kontinue.dsl._outcomes import failure_summary, job_outcome, pod_outcome
+from kontinue.dsl._poll import poll_check
+from kontinue.dsl._shell import VALUE_PREFIX, render_container, render_env, render_script
 from kontinue.dsl._template import condition, render, render_text
 from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext, import_file
 from kontinue.sdk import (
     ChildExecutionOptions,
     ExecuteOptions,
+    JobOptions,
+    PodOptions,
+    PollOptions,
     ScriptOptions,
     SleepOptions,
     SuspendOptions,
     execute,
     execute_parallel,
     function,
+    poll_until_named,
+    run_job,
+    run_pod,
     run_script,
     set_message,
     sleep_named,
@@ -50,6 +60,8 @@ class PipelineArgs(BaseModel):
     steps: dict[str, Any] = Field(default_factory=dict)
     base_dir: str | None = Field(default=None, alias="baseDir")
     branch: bool = False
+    names: dict[str, Any] = Field(default_factory=dict)
+    """Loop items in scope (``as`` name → item), for the steps of a forEach item."""
 
     model_config = {"populate_by_name": True}
 
@@ -84,8 +96,11 @@ class _Run:
                 "labels": dict(ex.metadata.labels),
                 "attempts": ktx.attempts(),
             },
+            **args.names,
         }
+        self.scope: dict[str, Any] = dict(args.names)
         self.own: dict[str, Any] = {}
+        self.failure: dict[str, Any] | None = None
 
     def render(self, node: dict[str, Any], value: Any, what: str, text: bool = False) -> Any:
         """Render a template tree (`text`: always a string), naming the step on an error."""
@@ -111,7 +126,7 @@ class _Run:
     def text(self, node: dict[str, Any], value: str, what: str) -> str:
         return str(self.render(node, value, what, text=True))
 
-    def done(self, name: str, outcome: dict[str, Any]) -> None:
+    def done(self, name: str, outcome: dict[str, Any] | list[Any]) -> None:
         self.context["steps"][name] = outcome
         self.own[name] = outcome
 
@@ -120,6 +135,17 @@ class _Run:
             self.node(node)
 
     def node(self, node: dict[str, Any]) -> None:
+        try:
+            if node.get("forEach"):
+                self.run_foreach(node)
+            else:
+                self.one(node)
+        except Error as exc:
+            if self.failure is None:
+                self.failure = {"step": node["name"], "message": str(exc)}
+            raise
+
+    def one(self, node: dict[str, Any]) -> None:
         name = node["name"]
         when = node.get("when")
         if when is not None:
@@ -173,19 +199,93 @@ class _Run:
                 working_dir=spec.get("workingDir"),
             ),
         )
-        logs = result.logs(self.ktx) if result.pod.containers else ""
-        outcome = {
-            "phase": "Succeeded" if result.succeeded() else "Failed",
-            "exitCode": result.exit_code,
-            "result": logs.strip(),
-            "logs": logs,
-        }
+        self.finish_pod(node, "script", result, spec.get("outputs"))
+
+    def pod_spec(self, node: dict[str, Any], spec: Mapping[str, Any], what: str) -> Any:
+        """Render a PodSpec; containers' command, args and env keep values literal."""
+        if not isinstance(spec, Mapping):
+            return self.render(node, spec, what)
+        out = {}
+        for key, value in spec.items():
+            if key in ("containers", "initContainers") and isinstance(value, list):
+                out[key] = [self.container(node, c, what) for c in value]
+            else:
+                out[key] = self.render(node, value, what)
+        return out
+
+    def container(self, node: dict[str, Any], container: Any, what: str) -> Any:
+        if not isinstance(container, Mapping):
+            return self.render(node, container, what)
+        moved = ("command", "args", "env")
+        out = self.render(node, {k: v for k, v in container.items() if k not in moved}, what)
+        where = f"{what} container {container.get('name')!r}"
+        argv = {k: container[k] for k in moved if k in container}
+        out.update(self.guard(node, where, partial(render_container, argv, self.context)))
+        return out
+
+    def finish_pod(self, node: dict[str, Any], kind: str, result: Any, outputs: Any) -> None:
+        outcome = pod_outcome(self.ktx, node["name"], result, outputs)
         self.done(node["name"], outcome)
         if not result.succeeded():
-            summary = result.log_error_summary(self.ktx)
+            summary = failure_summary(self.ktx, result)
             raise ErrJobFailed(
-                f'script step "{node["name"]}" failed with exit code {result.exit_code}: {summary}'
+                f'{kind} step "{node["name"]}" failed with exit code {result.exit_code}: {summary}'
             )
+
+    def run_pod(self, node: dict[str, Any]) -> None:
+        spec = self.pod_spec(node, node["pod"]["spec"], "pod")
+        result = run_pod(
+            self.ktx,
+            PodOptions(
+                name=node["name"],
+                display_name=node.get("displayName"),
+                description=node.get("description"),
+                spec=spec,
+            ),
+        )
+        self.finish_pod(node, "pod", result, None)
+
+    def run_job(self, node: dict[str, Any]) -> None:
+        job = node["job"]["spec"]
+        spec = self.render(node, {k: v for k, v in job.items() if k != "template"}, "job")
+        if isinstance(job.get("template"), Mapping):
+            template = job["template"]
+            spec["template"] = {
+                **self.render(node, {k: v for k, v in template.items() if k != "spec"}, "job"),
+                "spec": self.pod_spec(node, template.get("spec") or {}, "job"),
+            }
+        result = run_job(
+            self.ktx,
+            JobOptions(
+                name=node["name"],
+                display_name=node.get("displayName"),
+                description=node.get("description"),
+                spec=spec,
+            ),
+        )
+        self.done(node["name"], job_outcome(self.ktx, node["name"], result))
+        if not result.succeeded():
+            failed = next((p for p in reversed(result.pods) if not p.succeeded()), None)
+            summary = failure_summary(self.ktx, failed) if failed else result.message
+            raise ErrJobFailed(
+                f'job step "{node["name"]}" failed ({result.failed_pods} failed pod'
+                f"{'s' if result.failed_pods != 1 else ''}): {summary}"
+            )
+
+    def run_poll(self, node: dict[str, Any]) -> None:
+        spec = node["poll"]
+        check = poll_check(self.ktx, node["name"], spec, lambda v, what: self.render(node, v, what))
+        poll_until_named(
+            self.ktx,
+            check,
+            PollOptions(
+                name=node["name"],
+                display_name=node.get("displayName"),
+                description=node.get("description"),
+                interval=parse_duration(spec["interval"]),
+            ),
+        )
+        self.done(node["name"], {"phase": "Succeeded", "result": None})
 
     def run_sleep(self, node: dict[str, Any]) -> None:
         duration = parse_duration(node["sleep"]["duration"])
@@ -204,15 +304,25 @@ class _Run:
         spec = node.get("suspend") or {}
         display = self.render(node, spec.get("displayName"), "displayName")
         description = self.render(node, spec.get("description"), "description")
-        suspend(
+        resolution = suspend(
             self.ktx,
             SuspendOptions(
                 name=node["name"],
                 display_name=display or node.get("displayName") or node["name"],
                 description=description or node.get("description"),
+                inputs_schema=spec.get("inputs"),
             ),
         )
-        self.done(node["name"], {"phase": "Completed", "result": None})
+        self.done(
+            node["name"],
+            {
+                "phase": "Completed",
+                "result": None,
+                "inputs": resolution.get("inputs") or {},
+                "resolvedBy": resolution.get("resolvedBy"),
+                "resolvedAt": resolution.get("resolvedAt"),
+            },
+        )
 
     def run_sequence(self, node: dict[str, Any]) -> None:
         self.steps(node["sequence"]["steps"])
@@ -220,20 +330,10 @@ class _Run:
 
     def run_parallel(self, node: dict[str, Any]) -> None:
         branches = node["parallel"]["branches"]
-        specs = [
-            ChildExecutionOptions(
-                function=PIPELINE_FUNCTION,
-                arguments=self.child_args({"steps": [_without_limits(branch)]}),
-                options=ExecuteOptions(
-                    name=branch["name"],
-                    display_name=branch.get("displayName") or branch["name"],
-                    description=branch.get("description"),
-                    retry=_retry(branch),
-                    timeout=_timeout(branch),
-                ),
-            )
-            for branch in branches
-        ]
+        if any(branch.get("needs") for branch in branches):
+            self.graph(node, branches)
+            return
+        specs = [self.branch(branch) for branch in branches]
         results = execute_parallel(self.ktx, specs)
         for branch_result in results:
             for step, outcome in (branch_result or {}).get("steps", {}).items():
@@ -242,6 +342,99 @@ class _Run:
             node["name"],
             {"phase": "Completed", "result": [self.context["steps"][b["name"]] for b in branches]},
         )
+
+    def run_dag(self, node: dict[str, Any]) -> None:
+        self.graph(node, node["dag"]["tasks"])
+
+    def branch(
+        self,
+        branch: dict[str, Any],
+        names: Mapping[str, Any] | None = None,
+        name: str | None = None,
+    ) -> ChildExecutionOptions:
+        """A child Execution running one step (its retry and timeout go on the child)."""
+        inner = {k: v for k, v in _without_limits(branch).items() if k not in ("needs", "forEach")}
+        return ChildExecutionOptions(
+            function=PIPELINE_FUNCTION,
+            arguments=self.child_args({"steps": [inner]}, names),
+            options=ExecuteOptions(
+                name=name or branch["name"],
+                display_name=branch.get("displayName") or name or branch["name"],
+                description=branch.get("description"),
+                retry=_retry(branch),
+                timeout=_timeout(branch),
+            ),
+        )
+
+    def graph(self, node: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
+        by_name = {task["name"]: task for task in tasks}
+
+        def spec(task: Task, done: Mapping[str, TaskOutcome]) -> ChildExecutionOptions:
+            for need in task.needs:
+                self.merge(done[need])
+            return self.branch(by_name[task.name])
+
+        plan = [Task(t["name"], tuple(t.get("needs") or ())) for t in tasks]
+        outcomes, error = run_tasks(self.ktx, plan, spec)
+        for task in plan:
+            outcome = outcomes[task.name]
+            if outcome.state == "ok":
+                self.merge(outcome)
+            elif task.name not in self.context["steps"]:
+                self.done(task.name, _not_ok(outcome))
+        if error is not None:
+            raise error
+        self.done(
+            node["name"],
+            {"phase": "Completed", "result": [self.context["steps"][t.name] for t in plan]},
+        )
+
+    def merge(self, outcome: TaskOutcome) -> None:
+        for step, value in ((outcome.result or {}).get("steps") or {}).items():
+            if step not in self.own:
+                self.done(step, value)
+
+    def run_foreach(self, node: dict[str, Any]) -> None:
+        loop = node["forEach"]
+        name = node["name"]
+        items = self.render(node, loop["items"], "forEach")
+        if not isinstance(items, list):
+            shown = repr(items) if isinstance(items, str) else type(items).__name__
+            raise Error(
+                f'forEach of step "{name}" must give a list, got {shown[:200]}; a script can '
+                "print a JSON list with outputs: json",
+                kind=ErrorKind.VALIDATION,
+                retryable=False,
+            )
+        if len(items) > LOOP_MAX:
+            raise Error(
+                f'forEach of step "{name}" gives {len(items)} items, more than {LOOP_MAX}',
+                kind=ErrorKind.VALIDATION,
+                retryable=False,
+            )
+        names = item_names(name, items)
+        by_task = dict(zip(names, items, strict=True))
+
+        def spec(task: Task, done: Mapping[str, TaskOutcome]) -> ChildExecutionOptions:
+            scope = {loop["as"]: by_task[task.name]}
+            return self.branch(node, scope, task.name)
+
+        plan = [Task(n) for n in names]
+        outcomes, error = run_tasks(self.ktx, plan, spec, loop.get("maxParallel"))
+        results = []
+        for task, item in zip(plan, items, strict=True):
+            outcome = outcomes[task.name]
+            if outcome.state == "ok":
+                steps = dict((outcome.result or {}).get("steps") or {})
+                mine = dict(steps.pop(name, {"phase": "Completed", "result": None}))
+                if steps:
+                    mine["steps"] = steps
+            else:
+                mine = _not_ok(outcome)
+            results.append({**mine, "item": item, "name": task.name})
+        self.done(name, results)
+        if error is not None:
+            raise error
 
     def run_call(self, node: dict[str, Any]) -> None:
         spec = node["call"]
@@ -294,15 +487,25 @@ class _Run:
         for step, outcome in (result or {}).get("steps", {}).items():
             self.done(step, outcome)
 
-    def child_args(self, plan_part: dict[str, Any]) -> dict[str, Any]:
-        plan = {**self.args.plan, **plan_part, "result": None}
+    def child_args(
+        self, plan_part: dict[str, Any], names: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        plan = {**self.args.plan, **plan_part, "result": None, "finally": []}
         return {
             "plan": plan,
             "params": self.args.params,
             "steps": self.context["steps"],
             "baseDir": self.args.base_dir,
             "branch": True,
+            "names": {**self.scope, **(names or {})},
         }
+
+
+def _not_ok(outcome: TaskOutcome) -> dict[str, Any]:
+    if outcome.state == "failed":
+        message = str(outcome.error) if outcome.error else "failed"
+        return {"phase": "Failed", "result": None, "error": message[:2000]}
+    return {"phase": "Skipped", "result": None, "reason": outcome.reason}
 
 
 def _without_limits(node: dict[str, Any]) -> dict[str, Any]:
@@ -323,16 +526,57 @@ def _timeout(node: dict[str, Any]) -> ExecutionTimeout | None:
 
 @function(PIPELINE_FUNCTION, description="Runs a compiled YAML pipeline (kontinue submit)")
 def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
-    """Run the plan's steps in order; return the declared result, or every step's outcome."""
+    """Run the plan's steps in order, then its finally steps; return the declared result."""
     import_plan_modules(args.plan, args.base_dir)
     run = _Run(ktx, args)
-    run.steps(args.plan["steps"])
+    failure: Error | None = None
+    try:
+        run.steps(args.plan["steps"])
+    except Error as exc:
+        if not args.plan.get("finally"):
+            raise
+        failure = exc
     if args.branch:
         return {"steps": run.own}
+    finally_failed = False
+    if args.plan.get("finally"):
+        finally_failed = _run_finally(ktx, run, args.plan["finally"], failure)
+    if failure is not None:
+        raise failure
     count = len(run.own)
-    set_message(
-        ktx, f"pipeline {args.plan.get('name')}: {count} step{'s' if count != 1 else ''} done"
-    )
+    if not finally_failed:
+        steps = f"{count} step{'s' if count != 1 else ''}"
+        set_message(ktx, f"pipeline {args.plan.get('name')}: {steps} done")
     if args.plan.get("result") is not None:
         return run.render({"name": "result"}, args.plan["result"], "result")
-    return {"steps": {k: v.get("result") for k, v in run.context["steps"].items()}}
+    return {"steps": {k: _result_of(v) for k, v in run.context["steps"].items()}}
+
+
+def _result_of(outcome: Any) -> Any:
+    if isinstance(outcome, list):
+        return [_result_of(item) for item in outcome]
+    return outcome.get("result") if isinstance(outcome, dict) else outcome
+
+
+def _run_finally(
+    ktx: ExecutionContext, run: _Run, nodes: list[dict[str, Any]], failure: Error | None
+) -> bool:
+    """Run every finally step, whatever happened; a failing one does not stop the others."""
+    error = None
+    if failure is not None:
+        error = run.failure or {"step": None, "message": str(failure)}
+        error = {**error, "message": str(error["message"])[:2000]}
+    run.scope["pipeline"] = run.context["pipeline"] = {
+        "name": run.args.plan.get("name"),
+        "phase": "Failed" if failure is not None else "Succeeded",
+        "error": error,
+    }
+    problems = []
+    for node in nodes:
+        try:
+            run.node(node)
+        except Error as exc:
+            problems.append(f'finally step "{node["name"]}" failed: {exc}')
+    if problems:
+        set_message(ktx, "; ".join(problems)[:2000])
+    return bool(problems)

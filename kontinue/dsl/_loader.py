@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedKeyMap, CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
@@ -114,6 +114,10 @@ def _syntax_diagnostic(file: str, error: MarkedYAMLError) -> Diagnostic:
             f"duplicate key '{key}'",
             "a key may appear only once in a mapping; remove or rename one of them",
         )
+    if mark is not None and error.problem and "but got '{'" in problem:
+        lines = str(getattr(mark, "buffer", "") or "").splitlines()
+        if 0 < line <= len(lines) and lines[line - 1][col - 1 : col + 1] == "{{":
+            return _trap(file, lines, line, col)
     message, hint = _HINTS.get(problem, (problem, None))
     context, ctx = error.context, error.context_mark
     if hint is None and context and ctx is not None and error.problem:
@@ -125,16 +129,60 @@ def _syntax_diagnostic(file: str, error: MarkedYAMLError) -> Diagnostic:
 _WHILE = re.compile(r"^while \w+ (an? )?")
 
 
+_TRAP = "a {{ }} template must be quoted: unquoted, YAML reads its braces as a { ... } mapping"
+
+
+def _quoted_line(line: str, start: int) -> str:
+    """``line`` with the plain value that holds the ``{{`` at ``start`` put in double quotes."""
+    begin = start
+    while begin > 0 and line[begin - 1] not in ",[{" and line[begin - 2 : begin] != ": ":
+        begin -= 1
+    while begin < start and line[begin] == " ":
+        begin += 1
+    end, depth = start, 0
+    while end < len(line):
+        if line.startswith("{{", end):
+            depth += 1
+            end += 2
+            continue
+        if line.startswith("}}", end) and depth:
+            depth -= 1
+            end += 2
+            continue
+        if depth == 0 and line[end] in ",]}#":
+            break
+        end += 1
+    value = line[begin:end].rstrip()
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{line[:begin]}"{escaped}"{line[begin + len(value) :]}'.strip()
+
+
+def _trap(file: str, lines: list[str], line: int, col: int) -> Diagnostic:
+    """The diagnostic of an unquoted ``{{`` at 1-based ``line``, ``col``."""
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    start = text.find("{{", max(0, col - 1))
+    if start < 0:
+        start = text.find("{{")
+    fixed = _quoted_line(text, start) if start >= 0 else ""
+    hint = f"write: {fixed}" if fixed else "put the value in double quotes"
+    return Diagnostic(file, line, (start + 1) if start >= 0 else col, _TRAP, hint)
+
+
 class _Converter:
-    def __init__(self) -> None:
+    def __init__(self, file: str = "", lines: list[str] | None = None) -> None:
         self.keys: dict[str, Position] = {}
         self.values: dict[str, Position] = {}
         self.blocks: set[str] = set()
+        self.file, self.lines = file, lines or []
+        self.traps: list[Diagnostic] = []
 
     def convert(self, node: Any, ptr: str) -> Any:
         if isinstance(node, CommentedMap):
             out: dict[str, Any] = {}
             for key, value in node.items():
+                if isinstance(key, CommentedKeyMap):  # `when: {{ x }}` read as a mapping
+                    self.traps.append(_trap(self.file, self.lines, node.lc.line + 1, 1))
+                    continue
                 name = _key_text(key)
                 child = ptr + pointer(name)
                 self._mark(node, key, child)
@@ -207,10 +255,12 @@ def load_document(text: str, file: str) -> Document:
         raise PipelineError([_syntax_diagnostic(file, error)]) from None
     except YAMLError as error:
         raise PipelineError([Diagnostic(file, 1, 1, f"invalid YAML: {error}")]) from None
-    converter = _Converter()
+    converter = _Converter(file, text.splitlines())
     if isinstance(node, CommentedMap | CommentedSeq):
         converter.keys[""] = converter.values[""] = (node.lc.line + 1, node.lc.col + 1)
     data = converter.convert(node, "")
+    if converter.traps:
+        raise PipelineError(converter.traps)
     return Document(
         file=file,
         data=data,

@@ -165,10 +165,17 @@ def _translate(
     elif kind == "oneOf":
         if isinstance(value, Mapping):  # a step that is not a mapping has a type error already
             yield from _one_kind(doc, locate, ptr, value)
-    elif kind == "dependentRequired":
-        message = f"'with' in {where} gives arguments, but the step has no call"
-        hint = "add call: with a function name or a pipeline file, or remove with"
-        yield (ptr, "with"), doc.diagnostic(ptr + pointer("with"), message, hint)
+    elif kind == "dependentRequired" and isinstance(value, Mapping):
+        for key, needed in expected.items():
+            if key not in value or all(n in value for n in needed):
+                continue
+            if key == "with":
+                message = f"'with' in {where} gives arguments, but the step has no call"
+                hint = "add call: with a function name or a pipeline file, or remove with"
+            else:
+                message = f"'{key}' in {where} only works with forEach"
+                hint = "add forEach: with the list to repeat the step over, or remove it"
+            yield (ptr, key), doc.diagnostic(ptr + pointer(key), message, hint)
     elif _is_name(error) and kind in ("pattern", "maxLength"):
         yield (ptr, "name"), _bad_name(doc, ptr, value)
     elif _is_duration(error):
@@ -203,7 +210,20 @@ def _one_kind(
     yield (ptr, "kinds"), doc.diagnostic(ptr, message, hint)
 
 
-_STEP_KEYS = {"name", "displayName", "description", "retry", "timeout", "when", "with", *KINDS}
+_STEP_KEYS = {
+    "name",
+    "displayName",
+    "description",
+    "retry",
+    "timeout",
+    "when",
+    "with",
+    "forEach",
+    "as",
+    "maxParallel",
+    "needs",
+    *KINDS,
+}
 
 
 def _bad_name(doc: Document, ptr: str, value: Any) -> Diagnostic:

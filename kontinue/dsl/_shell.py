@@ -22,13 +22,14 @@ so every `$` of a value is written `$$` there.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
 from kontinue.dsl._errors import TemplateError
-from kontinue.dsl._template import PLACEHOLDER, render_values
+from kontinue.dsl._template import PLACEHOLDER, render_string, render_values
 
 __all__ = [
     "VALUE_PREFIX",
@@ -273,6 +274,17 @@ def _script_index(argv: Sequence[str]) -> int | None:
     return None
 
 
+def _words(value: Any, context: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """A command or args list as (word, written by the author); a template may give the list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        rendered = render_string(value, context)
+        items = rendered if isinstance(rendered, list) else [rendered]
+        return [(w if isinstance(w, str) else json.dumps(w), False) for w in items]
+    return [(w if isinstance(w, str) else json.dumps(w), True) for w in value]
+
+
 def render_container(container: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """Render a container's `command`, `args` and `env` so that no value becomes code.
 
@@ -283,17 +295,23 @@ def render_container(container: Mapping[str, Any], context: Mapping[str, Any]) -
     Raises:
         TemplateError: as `render_script`.
     """
-    command = list(container.get("command") or [])
-    args = list(container.get("args") or [])
+    command = _words(container.get("command"), context)
+    args = _words(container.get("args"), context)
     argv = command + args
-    script = _script_index(argv)
+    script = _script_index([w for w, _ in argv])
     values: dict[str, str] = {}
     words: list[str] = []
-    for i, word in enumerate(argv):
-        if not isinstance(word, str):
-            words.append(word)
+    for i, (word, written) in enumerate(argv):
+        if not written:  # the value of a template that gave the whole list
+            if i == script:
+                raise TemplateError(
+                    str(container.get("args") or container.get("command")),
+                    "the shell script of this container would come from a value; write the "
+                    "script in the pipeline and pass values in env:",
+                )
+            words.append(kube_literal(word))
         elif i == script:
-            text, values = render_script(word, context, argv[:1])
+            text, values = render_script(word, context, [argv[0][0]])
             words.append(text)
         else:
             words.append(render_env(word, context))
@@ -304,7 +322,7 @@ def render_container(container: Mapping[str, Any], context: Mapping[str, Any]) -
     taken = {str(e.get("name")) for e in env} & set(values)
     if taken:
         raise TemplateError(
-            str(argv[script] if script is not None else ""),
+            str(argv[script][0] if script is not None else ""),
             f"env {sorted(taken)[0]} is a name kontinue uses for the values a command inserts; "
             f"rename it (names starting {VALUE_PREFIX} are reserved)",
         )

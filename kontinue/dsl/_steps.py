@@ -1,7 +1,8 @@
 """The step tree of a pipeline: names (with defaults), positions in the tree and run order.
 
-Default names: an unnamed top-level step is ``step-N``, an unnamed step inside a ``parallel``
-or ``sequence`` step named P is ``P-N``, where N is the step's 1-based position in its list.
+Default names: an unnamed top-level step is ``step-N`` (``finally-N`` under ``finally``), an
+unnamed step inside a ``parallel``, ``dag`` or ``sequence`` step named P is ``P-N``, where N is
+the step's 1-based position in its list.
 Names are unique across the whole pipeline, nested steps included, because templates read any
 earlier step as ``steps.<name>``.
 """
@@ -17,6 +18,8 @@ from typing import Any, Literal
 from kontinue.dsl._loader import pointer
 
 __all__ = [
+    "CONCURRENT",
+    "GROUPS",
     "KINDS",
     "NAME_MAX",
     "Relation",
@@ -28,7 +31,22 @@ __all__ = [
     "walk_steps",
 ]
 
-KINDS = ("script", "sleep", "suspend", "parallel", "sequence", "call")
+KINDS = (
+    "script",
+    "job",
+    "pod",
+    "poll",
+    "sleep",
+    "suspend",
+    "parallel",
+    "dag",
+    "sequence",
+    "call",
+)
+GROUPS = ("parallel", "dag", "sequence")
+"""The kinds that hold a list of steps."""
+CONCURRENT = ("parallel", "dag")
+"""The groups whose steps run at the same time (unless ``needs`` orders them)."""
 """The step kinds; a step has exactly one of these keys."""
 
 NAME_MAX = 63
@@ -46,8 +64,8 @@ class StepInfo:
         ptr: JSON pointer of the step mapping, e.g. ``/steps/1/parallel/0``.
         name: Its name, as written or the default one.
         explicit: Whether the name was written in the file.
-        path: ``(container, index)`` from the top: container is ``steps``, ``parallel`` or
-            ``sequence``; the run order is derived from it.
+        path: ``(container, index)`` from the top: container is ``steps``, ``finally``,
+            ``parallel``, ``dag`` or ``sequence``; the run order is derived from it.
         parent: The enclosing step's name, or None at the top level.
         data: The step's mapping (empty if the item is not a mapping).
     """
@@ -75,7 +93,8 @@ def walk_steps(document: Any) -> list[StepInfo]:
     """List every step of a pipeline document in document order (parents before children)."""
     if not isinstance(document, Mapping):
         return []
-    return list(_walk(document.get("steps"), "/steps", (), None, "steps"))
+    main = list(_walk(document.get("steps"), "/steps", (), None, "steps"))
+    return main + list(_walk(document.get("finally"), "/finally", (), None, "finally"))
 
 
 def _walk(
@@ -87,12 +106,12 @@ def _walk(
         data: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
         written = data.get("name")
         explicit = isinstance(written, str)
-        prefix = parent if parent is not None else "step"
+        prefix = parent if parent is not None else "step" if container == "steps" else container
         name = written if isinstance(written, str) else f"{prefix}-{index + 1}"
         item_ptr = ptr + pointer(index)
         item_path = (*path, (container, index))
         yield StepInfo(item_ptr, name, explicit, item_path, parent, data)
-        for kind in ("parallel", "sequence"):
+        for kind in GROUPS:
             yield from _walk(data.get(kind), item_ptr + pointer(kind), item_path, name, kind)
 
 
@@ -106,8 +125,10 @@ def relation(a: StepInfo, b: StepInfo) -> tuple[Relation, int]:
         descendant of b) or ``same``.
     """
     for depth, (mine, theirs) in enumerate(zip(a.path, b.path, strict=False)):
+        if mine[0] != theirs[0]:  # the main steps and finally: finally runs after
+            return ("before" if mine[0] == "steps" else "after", depth)
         if mine != theirs:
-            if mine[0] == "parallel":
+            if mine[0] in CONCURRENT:
                 return ("parallel", depth)
             return ("before" if mine[1] < theirs[1] else "after", depth)
     if len(a.path) == len(b.path):

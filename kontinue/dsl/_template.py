@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from contextvars import ContextVar
 from typing import Any
 
@@ -436,14 +436,16 @@ def references(template: str) -> set[tuple[str, str]]:
     return {(root, name) for root, name, _ in references_with_lines(parse(template))}
 
 
-def unknown_names(ast: nodes.Template) -> list[tuple[str, int]]:
-    """List ``(name, lineno)`` of free names that are neither a root nor a Jinja global."""
+def unknown_names(ast: nodes.Template, allowed: Iterable[str] = ()) -> list[tuple[str, int]]:
+    """List ``(name, lineno)`` of free names that are neither a root, ``allowed`` nor a global."""
+    extra = set(allowed)
     assigned = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
     found = {
         (n.name, n.lineno)
         for n in ast.find_all(nodes.Name)
         if n.ctx == "load"
         and n.name not in ROOTS
+        and n.name not in extra
         and n.name not in _ENV.globals
         and n.name not in assigned
     }

@@ -8,6 +8,16 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from kontinue.dsl._errors import Diagnostic, TemplateError
+from kontinue.dsl._flow import (
+    PIPELINE_ROOT,
+    foreach_diagnostics,
+    loop_name,
+    needs_closure,
+    needs_diagnostics,
+    scope,
+)
+from kontinue.dsl._inputs import inputs_diagnostics
+from kontinue.dsl._kube import kube_diagnostics
 from kontinue.dsl._loader import Document, pointer
 from kontinue.dsl._schema import Locator, describe_value, schema_diagnostics
 from kontinue.dsl._steps import (
@@ -48,6 +58,10 @@ def validate_document(doc: Document) -> list[Diagnostic]:
     found = schema_diagnostics(doc, locate)
     found += _names(doc, steps)
     found += _params(doc, data.get("params"))
+    found += needs_diagnostics(doc, steps)
+    found += foreach_diagnostics(doc, steps)
+    found += inputs_diagnostics(doc, steps)
+    found += kube_diagnostics(doc, steps)
     found += _Templates(doc, data, steps, locate).check()
     return found
 
@@ -193,16 +207,21 @@ class _Templates:
     def check(self) -> list[Diagnostic]:
         for step in self.steps:
             for ptr, text, is_condition in _step_templates(step):
-                self._template(ptr, text, step, is_condition)
+                own = ptr != step.ptr + pointer("forEach")
+                self._template(ptr, text, step, is_condition, own)
             for key in ("displayName", "description"):
                 value = step.data.get(key)
                 if isinstance(value, str) and has_template(value):
                     message = f"{key} of step '{step.name}' is shown as written, so its "
                     message += "template would never be rendered"
-                    hint = "templates work in script, suspend, with, when and result"
+                    hint = "templates work in script, job, pod, poll, suspend, with, when, "
+                    hint += "forEach and result"
                     self.found.append(self.doc.diagnostic(step.ptr + pointer(key), message, hint))
         for ptr, text in _strings(self.data.get("result"), pointer("result")):
             self._template(ptr, text, None, False)
+        mutex = self.data.get("mutex")
+        if isinstance(mutex, str):
+            self._template(pointer("mutex"), mutex, None, False, roots=("params",))
         return self.found
 
     def _report(self, ptr: str, lineno: int, message: str, hint: str | None, *needles: str) -> None:
@@ -216,8 +235,17 @@ class _Templates:
                 break
         self.found.append(Diagnostic(self.doc.file, line, col, message, hint))
 
-    def _template(self, ptr: str, text: Any, owner: StepInfo | None, is_condition: bool) -> None:
+    def _template(
+        self,
+        ptr: str,
+        text: Any,
+        owner: StepInfo | None,
+        is_condition: bool,
+        own: bool = True,
+        roots: tuple[str, ...] | None = None,
+    ) -> None:
         where = self.locate.where(ptr)
+        names = scope(owner, self.by_path, own)
         if not isinstance(text, str | bool) or (
             isinstance(text, str) and not is_condition and not has_template(text)
         ):
@@ -238,9 +266,20 @@ class _Templates:
             self._report(
                 ptr, lineno, f"{where} reads the internal attribute '{attr}'", _SANDBOX, attr
             )
-        for name, lineno in unknown_names(ast):
-            hint = did_you_mean(name, ROOTS) or "templates can use params, steps and execution"
+        for name, lineno in unknown_names(ast, names):
+            usable = [*ROOTS, *sorted(names)]
+            hint = did_you_mean(name, usable) or f"templates can use {', '.join(usable)}"
+            if name == PIPELINE_ROOT:
+                hint = "pipeline.phase and pipeline.error can only be read in finally: steps"
+            elif name == "item":
+                hint += "; an item name only exists in a step with forEach (or its steps)"
             self._report(ptr, lineno, f"{where} uses the unknown name '{name}'", hint, name)
+        if roots is not None:
+            for root, name, lineno in references_with_lines(ast):
+                if root not in roots:
+                    message = f"{where} can only read {', '.join(roots)}, not {root}.{name}"
+                    self._report(ptr, lineno, message, "it is evaluated before any step runs")
+            return
         for root, name, lineno in references_with_lines(ast):
             if root == "params":
                 self._param(ptr, owner, name, lineno)
@@ -267,13 +306,38 @@ class _Templates:
             message = f"{who} refers to unknown step '{name}'"
             self._report(ptr, lineno, message, hint, *_needles("steps", name))
             return
+        inner = self._loop_owner(target)
+        if inner is not None and (owner is None or not _within(owner, inner)):
+            message = f"{who} reads step '{name}', which runs once per item of forEach step "
+            message += f"'{inner.name}'"
+            hint = f"read the list of item outcomes, steps['{inner.name}'][0] and so on"
+            self._report(ptr, lineno, message, hint, *_needles("steps", name))
+            return
         if owner is None:
             return  # the result is computed after every step
         how, depth = relation(target, owner)
+        if how == "parallel" and self._needed(owner, target, depth):
+            return
         if how == "before":
             return
         message, hint = self._order_problem(owner, target, how, depth)
         self._report(ptr, lineno, message, hint, *_needles("steps", name))
+
+    def _loop_owner(self, target: StepInfo) -> StepInfo | None:
+        """The innermost forEach step strictly enclosing ``target``, if any."""
+        for depth in range(len(target.path) - 1, 0, -1):
+            owner = self.by_path.get(target.path[:depth])
+            if owner is not None and loop_name(owner.data) is not None:
+                return owner
+        return None
+
+    def _needed(self, owner: StepInfo, target: StepInfo, depth: int) -> bool:
+        """Whether ``owner``'s branch waits (through needs) for ``target``'s branch."""
+        mine = self.by_path.get(owner.path[: depth + 1])
+        theirs = self.by_path.get(target.path[: depth + 1])
+        if mine is None or theirs is None:
+            return False
+        return theirs.name in needs_closure(mine, self.steps)
 
     def _order_problem(
         self, owner: StepInfo, target: StepInfo, how: str, depth: int
@@ -289,14 +353,21 @@ class _Templates:
             )
         if how == "parallel":
             group = self.by_path.get(owner.path[:depth])
-            of = f" (both are inside parallel step '{group.name}')" if group else ""
-            return f"step '{me}' refers to step '{it}', which runs in parallel with it{of}", rule
+            kind = group.kind if group and group.kind else "parallel"
+            of = f" (both are inside {kind} step '{group.name}')" if group else ""
+            branch = self.by_path.get(target.path[: depth + 1])
+            hint = f"{rule}; add needs: [{branch.name if branch else it}] to wait for it"
+            return f"step '{me}' refers to step '{it}', which runs in parallel with it{of}", hint
         if how == "encloses":
             return (
                 f"step '{me}' refers to step '{it}', which contains it and has not "
                 f"finished when '{me}' runs"
             ), rule
         return f"step '{me}' refers to step '{it}', which runs inside it, later", rule
+
+
+def _within(step: StepInfo, ancestor: StepInfo) -> bool:
+    return step.path[: len(ancestor.path)] == ancestor.path
 
 
 def _listing(names: Iterable[str], limit: int = 12) -> str:
@@ -335,5 +406,10 @@ def _step_templates(step: StepInfo) -> Iterator[tuple[str, Any, bool]]:
     if isinstance(suspend, Mapping):
         for key in ("displayName", "description"):
             yield ptr + pointer("suspend", key), suspend.get(key), False
+    if isinstance(data.get("forEach"), str):
+        yield ptr + pointer("forEach"), data["forEach"], False
+    for kind in ("job", "pod", "poll"):
+        for leaf_ptr, text in _strings(data.get(kind), ptr + pointer(kind)):
+            yield leaf_ptr, text, False
     for leaf_ptr, text in _strings(data.get("with"), ptr + pointer("with")):
         yield leaf_ptr, text, False

@@ -98,6 +98,7 @@ class KubernetesRunner:
         pod: str | None = None,
         container: str | None = None,
         tail_lines: int | None = None,
+        limit_bytes: int | None = None,
     ) -> str:
         """A container's log from the API server (newest pod, first container by default).
 
@@ -110,6 +111,8 @@ class KubernetesRunner:
         kwargs: dict[str, Any] = {"container": container}
         if tail_lines is not None:
             kwargs["tail_lines"] = tail_lines
+        if limit_bytes is not None:
+            kwargs["limit_bytes"] = limit_bytes
         try:
             text = self.core.read_namespaced_pod_log(pod_record.name, namespace, **kwargs)
         except ApiException as exc:

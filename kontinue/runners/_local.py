@@ -37,21 +37,28 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding `ko
 _POLL_INTERVAL = 0.1
 
 
-def _tail(path: Path, lines: int | None) -> str:
-    """The last `lines` lines of a file (all of it for None), read from the end."""
-    if lines is None:
-        return path.read_bytes().decode(errors="replace")
-    if lines <= 0:
+def _tail(path: Path, lines: int | None, limit: int | None = None) -> str:
+    """The last `lines` lines of a file (all of it for None), at most its last `limit` bytes."""
+    if lines is not None and lines <= 0:
         return ""
     with open(path, "rb") as handle:
         pos = handle.seek(0, os.SEEK_END)
-        data = b""
-        while pos > 0 and data.count(b"\n") <= lines:
-            step = min(8192, pos)
+        chunks: list[bytes] = []
+        size = newlines = 0
+        while pos > 0 and (lines is None or newlines <= lines) and (limit is None or size < limit):
+            step = min(65536, pos)
             pos -= step
             handle.seek(pos)
-            data = handle.read(step) + data
-    return b"".join(data.splitlines(keepends=True)[-lines:]).decode(errors="replace")
+            chunk = handle.read(step)
+            chunks.append(chunk)
+            size += len(chunk)
+            newlines += chunk.count(b"\n")
+    data = b"".join(reversed(chunks))
+    if limit is not None:
+        data = data[-limit:]
+    if lines is not None:
+        data = b"".join(data.splitlines(keepends=True)[-lines:])
+    return data.decode(errors="replace")
 
 
 class LocalRunner:
@@ -294,6 +301,7 @@ class LocalRunner:
         pod: str | None = None,
         container: str | None = None,
         tail_lines: int | None = None,
+        limit_bytes: int | None = None,
     ) -> str:
         """A container's log (newest pod, first container by default), last lines only if asked.
 
@@ -304,7 +312,7 @@ class LocalRunner:
         if pod_record is None:
             return ""
         path = job.log_path(pod_record.name, container_name)
-        return _tail(path, tail_lines) if path.exists() else ""
+        return _tail(path, tail_lines, limit_bytes) if path.exists() else ""
 
     def follow(
         self,

@@ -207,8 +207,12 @@ class Runner(Protocol):
         pod: str | None = None,
         container: str | None = None,
         tail_lines: int | None = None,
+        limit_bytes: int | None = None,
     ) -> str:
         """Return a container's log: by default the newest pod's first container.
+
+        `limit_bytes` bounds what is read (a 50 MB log must not be read whole to show a result):
+        the local runner keeps the last bytes, the API server the first (its ``limitBytes``).
 
         Raises:
             JobNotFoundError: there is no such job.

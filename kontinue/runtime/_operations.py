@@ -143,11 +143,15 @@ def resume_execution(
     *,
     clock: Clock | None = None,
     by: str = "kontinue resume",
+    inputs: dict[str, Any] | None = None,
 ) -> list[str]:
     """Resolve the open Suspensions of an Execution (or the one named); returns their names.
 
+    `inputs` are the values a gate with an inputs schema asks for; they are checked against
+    it (a bad value leaves the gate open) and stored on the Suspension with who resolved it.
+
     Raises:
-        OperationError: nothing to resume, naming what the Execution is doing instead.
+        OperationError: nothing to resume, or the inputs do not fit the gate's schema.
         NotFoundError: no such Execution or Suspension.
     """
     now = (clock or SystemClock()).now()
@@ -169,16 +173,48 @@ def resume_execution(
         raise OperationError(
             f'Execution "{name}" is {ex.status.phase} and has no open suspension to resume'
         )
-    resolved = []
+    if inputs is not None and len(targets) > 1:
+        raise OperationError(
+            f'Execution "{name}" has {len(targets)} open gates; name the one the inputs are for'
+        )
     for sus in targets:
         if sus.status.resolved:
             raise OperationError(f'Suspension "{sus.metadata.name}" is already resolved')
+        _check_inputs(sus, inputs)
+    resolved = []
+    for sus in targets:
         sus.status.resolved = True
         sus.status.resolved_at = now
         sus.status.resolved_by = by
+        sus.status.inputs = inputs if sus.spec.inputs is not None else None
         store.update_status(sus)
         resolved.append(sus.metadata.name)
     return resolved
+
+
+INPUTS_CAP = 64 * 1024
+"""The most bytes (as JSON) of inputs one gate takes."""
+
+
+def _check_inputs(sus: Suspension, inputs: dict[str, Any] | None) -> None:
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    step = sus.spec.step
+    if sus.spec.inputs is None:
+        if inputs:
+            raise OperationError(f'step "{step}" takes no inputs; resume it without --input')
+        return
+    size = len(json.dumps(inputs or {}))
+    if size > INPUTS_CAP:
+        raise OperationError(f'the inputs for step "{step}" are {size} bytes, over {INPUTS_CAP}')
+    errors = list(Draft202012Validator(sus.spec.inputs).iter_errors(inputs or {}))
+    if errors:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.absolute_path) or 'inputs'}: {e.message}" for e in errors
+        )
+        raise OperationError(f'the inputs for step "{step}" do not fit its schema: {problems}')
 
 
 def retry_execution(store: Store, namespace: str, name: str) -> Execution:

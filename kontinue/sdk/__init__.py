@@ -28,6 +28,7 @@ from kontinue.sdk._children import (
     execute_parallel,
     execute_sequential,
     spawn_execution,
+    wait_any,
     wait_execution,
 )
 from kontinue.sdk._function import function
@@ -115,5 +116,6 @@ __all__ = [
     "store",
     "store_named",
     "suspend",
+    "wait_any",
     "wait_execution",
 ]

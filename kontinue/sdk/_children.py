@@ -11,6 +11,7 @@ from kontinue.runtime import (
     ROOT_LABEL,
     ErrChildCanceled,
     ErrChildFailed,
+    ErrNonDeterminism,
     Error,
     ErrorKind,
     ExecutionContext,
@@ -29,6 +30,7 @@ __all__ = [
     "execute_parallel",
     "execute_sequential",
     "spawn_execution",
+    "wait_any",
     "wait_execution",
 ]
 
@@ -90,6 +92,41 @@ def wait_execution(ktx: ExecutionContext, child: ChildExecution, *, result_type:
         ErrChildCanceled: the child was canceled.
     """
     return _wait_all(ktx, [child], result_type)[0]
+
+
+def wait_any(
+    ktx: ExecutionContext, children: list[ChildExecution], *, result_type: Any = None
+) -> tuple[ChildExecution, Any, Error | None]:
+    """Wait until one of `children` has finished; return it, its result and its error.
+
+    The first finished child in list order is recorded, so a replay sees the same one. A
+    failed child is returned with its error, not raised: the caller decides (a DAG stops
+    starting new steps but lets the running ones end). Under `childPolicy: RetryFailed` a
+    retried parent re-runs a child that failed before, as `execute_parallel` does.
+    """
+    if not children:
+        raise ValueError("wait_any needs at least one child")
+    step = ktx.step_name("wait-any", None)
+    entry = ktx.replay(step, "wait-any")
+    if entry is None:
+        for child in children:
+            ex = ktx.store_.get(Execution, child.namespace, child.name)
+            if ex.terminal and not _retry_failed_child(ktx, ex):
+                entry = ktx.record(step, "wait-any", child=child.name, **_outcome(ex))
+                break
+        else:
+            ktx.park(
+                WaitingOn(kind="children", names=[c.name for c in children], step=step, mode="any")
+            )
+    chosen = next((c for c in children if c.name == entry["child"]), None)
+    if chosen is None:
+        raise ErrNonDeterminism(
+            f'Execution "{ktx.name}" is not deterministic: step {step} recorded child '
+            f'"{entry["child"]}", which is not among the children waited for now'
+        )
+    if "error" in entry:
+        return chosen, None, error_from_record(entry["error"])
+    return chosen, from_json(entry.get("result"), result_type), None
 
 
 def execute(

@@ -75,10 +75,12 @@ class ScriptOptions(StepOptions):
 
 
 class LogOptions(BaseModel):
-    """Which logs to read: how many lines from the end, of which container."""
+    """Which logs to read: how many lines from the end (None: all), of which container, and
+    at most how many bytes (None: no limit)."""
 
-    tail_lines: int = 100
+    tail_lines: int | None = 100
     container: str | None = None
+    limit_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,12 @@ class PodResult:
         opts = opts or LogOptions()
         try:
             return _runner(ktx, self.runner).logs(
-                self.job, self.namespace, self.pod.name, opts.container, opts.tail_lines
+                self.job,
+                self.namespace,
+                self.pod.name,
+                opts.container,
+                opts.tail_lines,
+                limit_bytes=opts.limit_bytes,
             )
         except RunnerError as exc:
             raise Error(str(exc), kind=ErrorKind.INFRASTRUCTURE, cause=exc) from None

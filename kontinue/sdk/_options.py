@@ -42,7 +42,13 @@ class SleepOptions(StepOptions):
 
 
 class SuspendOptions(StepOptions):
-    """Options of `suspend`: naming and what the approver sees."""
+    """Options of `suspend`: naming, what the approver sees, and what they must give.
+
+    `inputs_schema` is a JSON Schema (type object); `kontinue resume --input k=v` is checked
+    against it and `suspend` returns the values given.
+    """
+
+    inputs_schema: dict[str, Any] | None = None
 
 
 class PollOptions(StepOptions):

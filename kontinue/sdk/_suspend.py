@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from kontinue.api import Execution, ObjectMeta, Suspension, SuspensionSpec, WaitingOn
 from kontinue.runtime import ROOT_LABEL, ExecutionContext, child_resource_name, root_label
@@ -39,18 +39,24 @@ def sleep_named(ktx: ExecutionContext, opts: SleepOptions) -> None:
     )
 
 
-def suspend(ktx: ExecutionContext, opts: SuspendOptions | None = None) -> None:
-    """Wait until someone resolves the gate (`kontinue resume`, the UI or the API)."""
+def suspend(ktx: ExecutionContext, opts: SuspendOptions | None = None) -> dict[str, Any]:
+    """Wait until someone resolves the gate (`kontinue resume`, the UI or the API).
+
+    Returns:
+        How it was resolved, as journaled: ``resolvedBy``, ``resolvedAt`` and ``inputs`` (the
+        values given, checked against `SuspendOptions.inputs_schema`; empty without one).
+    """
     opts = opts or SuspendOptions()
     name = ktx.step_name("suspend", opts)
-    if ktx.replay(name, "suspend") is not None:
-        return
+    entry = ktx.replay(name, "suspend")
+    if entry is not None:
+        return _returned(entry)
     sus = _suspension(ktx, name, "Suspend", opts, None)
     waiting = f"waiting for approval: {opts.display_name or name}"
     if sus.status.resolved:
-        ktx.record(name, "suspend", suspension=sus.metadata.name, **_resolution(sus))
+        entry = ktx.record(name, "suspend", suspension=sus.metadata.name, **_resolution(sus))
         ktx.update_status(lambda ex: _clear_message(ex, waiting))
-        return
+        return _returned(entry)
     ktx.update_status(lambda ex: setattr(ex.status, "message", waiting))
     ktx.park(WaitingOn(kind="suspension", names=[sus.metadata.name], step=name))
 
@@ -96,6 +102,7 @@ def _suspension(
             resume_at=resume_at,
             display_name=opts.display_name,
             description=opts.description,
+            inputs=getattr(opts, "inputs_schema", None),
         ),
     )
     try:
@@ -111,8 +118,19 @@ def _clear_message(ex: Execution, message: str) -> bool:
     return True
 
 
-def _resolution(sus: Suspension) -> dict[str, str | None]:
+def _resolution(sus: Suspension) -> dict[str, Any]:
+    at = sus.status.resolved_at
     return {
         "resolvedBy": sus.status.resolved_by or "timer",
+        "resolvedAt": at.isoformat() if at else None,
         "displayName": sus.spec.display_name,
+        "inputs": sus.status.inputs,
+    }
+
+
+def _returned(entry: dict[str, Any] | Any) -> dict[str, Any]:
+    return {
+        "resolvedBy": entry.get("resolvedBy"),
+        "resolvedAt": entry.get("resolvedAt"),
+        "inputs": dict(entry.get("inputs") or {}),
     }

@@ -51,6 +51,7 @@ SDK = {
     "store",
     "store_named",
     "suspend",
+    "wait_any",
     "wait_execution",
 }
 JOBS = {

@@ -131,6 +131,7 @@ def test_script_defaults_and_labels(tmp_path: Path) -> None:
         "shell": ["/bin/bash", "-ec"],
         "env": {"X": "1"},
         "workingDir": "/tmp",
+        "outputs": None,
     }
 
 

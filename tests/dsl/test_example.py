@@ -100,12 +100,14 @@ def test_the_example_compiles_to_the_documented_plan(tmp_path: Path) -> None:
         "shell": ["/bin/sh", "-c"],
         "env": {},
         "workingDir": None,
+        "outputs": None,
     }
     assert [b["name"] for b in tests["parallel"]["branches"]] == ["unit", "lint"]
     assert soak["sleep"] == {"duration": "30s"}
     assert approve["suspend"] == {
         "displayName": "Approve production deploy of {{ params.service }}",
         "description": None,
+        "inputs": None,
     }
     assert deploy["when"] == "{{ params.replicas > 0 }}"
     assert deploy["retry"] == {"retries": 3, "backoff": "5s", "childPolicy": "None"}

@@ -52,8 +52,11 @@ def test_objects_refuse_unknown_keys() -> None:
     assert schema["additionalProperties"] is False
     step = schema["$defs"]["step"]
     assert step["additionalProperties"] is False
-    for kind in ("retry", "timeout", "script", "suspend"):
-        assert step["properties"][kind]["additionalProperties"] is False
+    for kind in ("retry", "timeout", "script", "suspend", "poll"):
+        sub = step["properties"][kind]
+        if "$ref" in sub:
+            sub = schema["$defs"][sub["$ref"].rsplit("/", 1)[1]]
+        assert sub["additionalProperties"] is False
 
 
 def test_steps_have_exactly_one_kind() -> None:

@@ -65,7 +65,9 @@ def test_execute_stops_at_the_gate_tree_shows_it_and_resume_finishes(
 
     tree = _ok(cli("tree", "rel"))
     assert tree.splitlines()[0] == "rel (orch-cli-release)  Completed  [2/2]"
-    assert "  - suspend Approve production: done" in tree.splitlines()
+    gate = [line for line in tree.splitlines() if line.startswith("  - suspend Approve production")]
+    assert gate and gate[0].startswith("  - suspend Approve production: resolved by ")
+    assert "(kontinue resume) at " in gate[0]
 
     again = cli("resume", "rel")
     assert again.returncode == 2

@@ -162,3 +162,63 @@ def test_a_non_shell_interpreter_gets_values_only_through_env(cli: CLI, tmp_path
     assert bad.returncode == 1
     assert "values cannot be inserted safely into a program for 'python3'" in bad.stderr
     assert "env:" in bad.stderr
+
+
+KUBE_PIPELINE = """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: hostile-kube}
+params:
+  type: object
+  properties:
+    v: {type: string}
+    dir: {type: string}
+  required: [v, dir]
+steps:
+  - name: as-job
+    job:
+      backoffLimit: 0
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: c
+              image: alpine:3.20
+              workingDir: "{{ params.dir }}"
+              command:
+                - sh
+                - -c
+                - printf "%s" {{ params.v }} > job.out; printf "%s" "$1" > arg.out
+                - sh
+              args: ["{{ params.v }}"]
+              env:
+                - {name: V, value: "{{ params.v }}"}
+  - name: as-pod
+    pod:
+      restartPolicy: Never
+      containers:
+        - name: c
+          image: alpine:3.20
+          workingDir: "{{ params.dir }}"
+          command: [/bin/sh, -ec]
+          args: ['printf "%s" "$V" > pod-env.out; printf "%s" {{ params.v }} > pod.out']
+          env:
+            - {name: V, value: "{{ params.v }}"}
+"""
+
+
+@pytest.mark.parametrize(
+    "payload", ["$(touch CANARY)", "`touch CANARY`; '\"\n$(HOME) $$", "héllo -- --help"]
+)
+def test_job_and_pod_steps_keep_values_literal(cli: CLI, tmp_path: Path, payload: str) -> None:
+    case = tmp_path / "case"
+    case.mkdir()
+    pipeline = tmp_path / "kube.yaml"
+    pipeline.write_text(KUBE_PIPELINE)
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"v": payload, "dir": str(case)}))
+    result = cli("submit", str(pipeline), "--params-file", str(params))
+    assert result.returncode == 0, result.stderr
+    assert not (case / "CANARY").exists(), "a value ran as shell code"
+    for name in ("job", "arg", "pod", "pod-env"):
+        assert (case / f"{name}.out").read_text() == payload, name
