@@ -18,6 +18,7 @@ from kontinue.api._errors import (
 from kontinue.api._execution import (
     TERMINAL_PHASES,
     ChildPolicy,
+    ErrorCause,
     ErrorRecord,
     Execution,
     ExecutionMutex,
@@ -57,6 +58,7 @@ __all__ = [
     "ErrNonDeterminism",
     "ErrOverallTimeout",
     "Error",
+    "ErrorCause",
     "ErrorKind",
     "ErrorRecord",
     "Execution",

@@ -225,12 +225,18 @@ def _outcome(ex: Execution) -> dict[str, Any]:
 
 
 def _child_error(ex: Execution) -> Error:
+    """The child's failure as its parent sees it, carrying the child's own error as cause.
+
+    A failure of the child's function itself comes back as `ErrExecution` (also an instance
+    of the user's exception class when that is loaded).
+    """
     name = ex.metadata.name
-    cause = ex.status.error.message if ex.status.error else "no error recorded"
+    record = ex.status.error.wire() if ex.status.error else {"message": "no error recorded"}
+    cause = error_from_record(record)
     if ex.status.phase == "Canceled":
-        return ErrChildCanceled(f'child Execution "{name}" was canceled: {cause}', child=name)
+        return ErrChildCanceled(f'child Execution "{name}" was canceled', child=name, cause=cause)
     return ErrChildFailed(
-        f'child Execution "{name}" ({ex.spec.function}) failed: {cause}', child=name
+        f'child Execution "{name}" ({ex.spec.function}) failed', child=name, cause=cause
     )
 
 

@@ -27,7 +27,14 @@ from kontinue.runners import (
     script_pod_spec,
     to_plain,
 )
-from kontinue.runtime import Error, ErrorKind, ExecutionContext, StepOptions, child_resource_name
+from kontinue.runtime import (
+    ErrJobFailed,
+    Error,
+    ErrorKind,
+    ExecutionContext,
+    StepOptions,
+    child_resource_name,
+)
 
 __all__ = [
     "JobOptions",
@@ -50,6 +57,8 @@ class JobOptions(StepOptions):
     spec: Any
     extra_annotations: dict[str, str] = Field(default_factory=dict)
     extra_labels: dict[str, str] = Field(default_factory=dict)
+    check: bool = False
+    """Raise `ErrJobFailed` if the job fails, instead of returning the failed result."""
 
 
 class PodOptions(StepOptions):
@@ -60,6 +69,8 @@ class PodOptions(StepOptions):
     spec: Any
     extra_annotations: dict[str, str] = Field(default_factory=dict)
     extra_labels: dict[str, str] = Field(default_factory=dict)
+    check: bool = False
+    """Raise `ErrJobFailed` if the pod fails, instead of returning the failed result."""
 
 
 class ScriptOptions(StepOptions):
@@ -72,6 +83,8 @@ class ScriptOptions(StepOptions):
     working_dir: str | None = None
     extra_annotations: dict[str, str] = Field(default_factory=dict)
     extra_labels: dict[str, str] = Field(default_factory=dict)
+    check: bool = False
+    """Raise `ErrJobFailed` (with the log's error lines) if the script fails."""
 
 
 class LogOptions(BaseModel):
@@ -147,14 +160,23 @@ class JobResult:
 def run_job(ktx: ExecutionContext, opts: JobOptions) -> JobResult:
     """Run a Kubernetes Job (locally: its pod as processes) and wait for it to finish."""
     spec = to_plain(opts.spec)
-    return _job_result(_run(ktx, "job", opts, spec, opts.extra_labels, opts.extra_annotations))
+    record = _run(ktx, "job", opts, spec, opts.extra_labels, opts.extra_annotations)
+    result = _job_result(record)
+    if opts.check and not result.succeeded():
+        failed = next((p for p in result.pods if not p.succeeded()), None)
+        summary = failed.log_error_summary(ktx) if failed else result.message
+        raise ErrJobFailed(
+            f'job "{record.name}" of Execution "{ktx.name}" failed '
+            f"({result.failed_pods} failed pod(s)): {summary or result.message}"
+        )
+    return result
 
 
 def run_pod(ktx: ExecutionContext, opts: PodOptions) -> PodResult:
     """Run one pod through a Job with `backoffLimit: 0` and return its result."""
     spec = job_spec_from_pod_spec(opts.spec, backoff_limit=0)
     record = _run(ktx, "pod", opts, spec, opts.extra_labels, opts.extra_annotations)
-    return _pod_result(record)
+    return _checked(ktx, "pod", _pod_result(record), opts.check)
 
 
 def run_script(ktx: ExecutionContext, opts: ScriptOptions) -> PodResult:
@@ -164,7 +186,17 @@ def run_script(ktx: ExecutionContext, opts: ScriptOptions) -> PodResult:
     )
     spec = job_spec_from_pod_spec(pod, backoff_limit=0)
     record = _run(ktx, "script", opts, spec, opts.extra_labels, opts.extra_annotations)
-    return _pod_result(record)
+    return _checked(ktx, "script", _pod_result(record), opts.check)
+
+
+def _checked(ktx: ExecutionContext, op: str, result: PodResult, check: bool) -> PodResult:
+    """With `check`, a failed pod raises `ErrJobFailed` naming the step and the error lines."""
+    if not check or result.succeeded():
+        return result
+    raise ErrJobFailed(
+        f'{op} "{result.job}" of Execution "{ktx.name}" failed with exit '
+        f"code {result.exit_code}: {result.log_error_summary(ktx)}"
+    )
 
 
 def _runner(ktx: ExecutionContext, kind: str | None = None) -> Runner:
