@@ -131,6 +131,8 @@ class ExecutionStatus(WireModel):
     phase: Phase = "Pending"
     attempts: int = 0
     resumptions: int = 0
+    worker: str | None = None
+    """The worker that last ran this Execution; a retry clears it (see `resumptions`)."""
     message: str | None = None
     progress: Progress | None = None
     result: Any = None

@@ -19,7 +19,7 @@ from kontinue.runtime._errors import (
     ErrorKind,
     ErrOverallTimeout,
 )
-from kontinue.runtime._naming import StepOptions, is_valid_step_name
+from kontinue.runtime._naming import StepOptions, check_generate_name, is_valid_step_name
 from kontinue.runtime._signals import Park, Stop
 
 if TYPE_CHECKING:
@@ -194,6 +194,7 @@ class ExecutionContext:
                 )
         elif opts is not None and opts.generate_name:
             prefix = opts.generate_name
+            check_generate_name(prefix, f"generate_name of a step in Execution {self.name!r}")
             self._counters["gen:" + prefix] += 1
             sep = "" if prefix.endswith("-") else "-"
             name = f"{prefix}{sep}{self._counters['gen:' + prefix]}"
@@ -296,9 +297,9 @@ class ExecutionContext:
 
         self.update_status(change)
 
-    def mark_progress_set(self) -> None:
-        """Record that the function set progress itself."""
-        self._progress_set_by_user = True
+    def mark_progress_set(self, by_user: bool = True) -> None:
+        """Record that the function set progress itself (or, False, cleared it)."""
+        self._progress_set_by_user = by_user
 
 
 def _effective(raw: list[JournalEntry]) -> tuple[list[JournalEntry], int]:

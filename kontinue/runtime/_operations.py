@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from kontinue.api import (
     Suspension,
 )
 from kontinue.runtime._clock import Clock, SystemClock
+from kontinue.runtime._naming import check_execution_name, check_generate_name
 from kontinue.store import ConflictError, NotFoundError, Store
 
 __all__ = [
@@ -54,10 +56,18 @@ def start_execution(
     display_name: str | None = None,
     description: str | None = None,
 ) -> Execution:
-    """Create a Pending Execution of `function` (named `name`, else `<function>-xxxxx`)."""
+    """Create a Pending Execution of `function` (named `name`, else `<function>-xxxxx`).
+
+    Raises:
+        Error: (Validation) the name or generate_name breaks Kubernetes' naming rules.
+    """
+    if name:
+        check_execution_name(name)
+    elif generate_name:
+        check_generate_name(generate_name)
     meta = ObjectMeta(
         name=name or "",
-        generate_name=None if name else generate_name or f"{function.replace('.', '-').lower()}-",
+        generate_name=None if name else generate_name or _prefix_of(function),
         namespace=namespace,
         labels=labels or {},
         annotations=annotations or {},
@@ -72,6 +82,12 @@ def start_execution(
         description=description,
     )
     return store.create(Execution(metadata=meta, spec=spec))
+
+
+def _prefix_of(function: str) -> str:
+    """`<function>-`, made a valid name prefix whatever the function's name."""
+    prefix = re.sub(r"[^a-z0-9-]+", "-", function.lower()).strip("-")[:50] or "execution"
+    return prefix + "-"
 
 
 def _mutate(
@@ -232,6 +248,7 @@ def retry_execution(store: Store, namespace: str, name: str) -> Execution:
             )
         ex.status.phase = "Pending"
         ex.status.attempts += 1
+        ex.status.worker = None  # a new attempt: its first start is a resumption
         ex.status.finish_time = None
         ex.status.backoff_until = None
         ex.status.waiting_on = None

@@ -226,8 +226,13 @@ class Worker:
         now = self.clock.now()
         draft = ex.model_copy(deep=True)
         st = draft.status
-        if st.start_time is not None:
+        # the reference's Resumptions: "resumed after the initial start, inclusive of retries.
+        # A resumption occurs when a different worker takes over an already-started
+        # execution" -- not every wake-up after a sleep on the same worker (a retry clears
+        # `worker`, so the new attempt's first start counts).
+        if st.start_time is not None and st.worker != self.identity:
             st.resumptions += 1
+        st.worker = self.identity
         st.start_time = st.start_time or now
         st.attempt_start_time = now
         st.phase = "Executing"

@@ -80,7 +80,14 @@ def spawn_execution(
                 kind=ErrorKind.VALIDATION,
                 retryable=False,
             ) from None
-    ktx.record(step, "spawn", child=name, function=function, displayName=opts.display_name)
+    ktx.record(
+        step,
+        "spawn",
+        child=name,
+        function=function,
+        displayName=opts.display_name,
+        description=opts.description,
+    )
     return ChildExecution(name=name, namespace=parent.metadata.namespace, step=step)
 
 
@@ -192,15 +199,19 @@ def _wait_all(
                 continue
             entry = ktx.record(step, "wait", child=child.name, **_outcome(ex))
         outcomes.append(entry)
-    if progress and len(children) > 1:
+    if progress and children:
         done = len(outcomes) + sum(1 for n in pending if n in states and states[n].terminal)
         ktx.auto_progress(done, len(children))
     if pending:
+        # a failed child fails the fan-out now, whatever its index, not when the rest end
+        failed = next((e for e in outcomes if "error" in e), None)
+        if failed is not None:
+            raise error_from_record(failed["error"])
         for name in pending[1:]:
             ex = states.get(name) or ktx.store_.get(Execution, ktx.namespace, name)
             if ex.status.phase in ("Failed", "Canceled") and not _retryable_later(ktx, ex):
                 raise _child_error(ex)
-        live = progress and len(children) > 1 and not ktx.progress_set_by_user
+        live = progress and bool(children) and not ktx.progress_set_by_user
         ktx.park(
             WaitingOn(
                 kind="children",

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kontinue.api import Execution, WaitingOn
 from kontinue.runners import (
@@ -94,6 +94,14 @@ class LogOptions(BaseModel):
     tail_lines: int | None = 100
     container: str | None = None
     limit_bytes: int | None = None
+
+    @field_validator("tail_lines")
+    @classmethod
+    def _zero_is_the_default(cls, value: int | None) -> int | None:
+        """The reference's `TailLines: 0` (Go's zero value) means its default, 100."""
+        if value is not None and value < 0:
+            raise ValueError(f"tail_lines must be 0 or more, got {value}")
+        return 100 if value == 0 else value
 
 
 @dataclass(frozen=True)
@@ -252,7 +260,13 @@ def _run(
         ) from None
     message = _running_message(op, opts.display_name or step, spec, runner.kind)
     if record.finished:
-        ktx.record(step, op, job=record.to_json(), displayName=opts.display_name)
+        ktx.record(
+            step,
+            op,
+            job=record.to_json(),
+            displayName=opts.display_name,
+            description=opts.description,
+        )
         ktx.update_status(lambda e: _clear(e, message))
         return record
     ktx.update_status(lambda e: setattr(e.status, "message", message))

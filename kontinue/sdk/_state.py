@@ -101,6 +101,7 @@ def set_progress(ktx: ExecutionContext, current: int, max: int) -> None:
 
 
 def clear_progress(ktx: ExecutionContext) -> None:
-    """Remove the progress indicator."""
+    """Remove the progress indicator; later fan-outs show their own progress again."""
     ktx.checkpoint()
+    ktx.mark_progress_set(False)
     ktx.write_progress(None)
