@@ -29,17 +29,19 @@ from kontinue.runtime._informer import Informer
 from kontinue.runtime._mutex import mutex_resource_name
 from kontinue.runtime._naming import StepOptions, child_resource_name, is_valid_step_name
 from kontinue.runtime._operations import (
+    GROUP_LABEL,
     PARENT_LABEL,
     OperationError,
     cancel_execution,
     children_of,
+    function_group,
     resume_execution,
     retry_execution,
     start_execution,
 )
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry, UnknownFunctionError
 from kontinue.runtime._tree import ROOT_LABEL, root_label, tree_executions, tree_suspensions
-from kontinue.runtime._worker import GROUP_LABEL, Worker
+from kontinue.runtime._worker import Worker
 
 __all__ = [
     "GROUP_LABEL",
@@ -79,6 +81,7 @@ __all__ = [
     "children_of",
     "error_from_record",
     "error_to_record",
+    "function_group",
     "get_error_kind",
     "import_file",
     "is_retryable_error",

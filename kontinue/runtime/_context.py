@@ -266,6 +266,12 @@ class ExecutionContext:
         """Change this Execution's status (message, progress) with compare-and-swap."""
         self._claim.write_status(mutate)
 
+    def function_group(self, function: str) -> str | None:
+        """The worker group a function registered in this process declares, if any."""
+        if function not in self._registry:
+            return None
+        return self._registry.get(function).worker_group
+
     @property
     def progress_set_by_user(self) -> bool:
         """Whether the function set progress itself (then fan-outs leave it alone)."""

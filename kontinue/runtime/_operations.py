@@ -15,6 +15,7 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionSpec,
     ExecutionTimeout,
+    Function,
     ObjectMeta,
     Suspension,
 )
@@ -23,15 +24,27 @@ from kontinue.runtime._naming import check_execution_name, check_generate_name
 from kontinue.store import ConflictError, NotFoundError, Store
 
 __all__ = [
+    "GROUP_LABEL",
     "OperationError",
     "cancel_execution",
     "children_of",
+    "function_group",
     "resume_execution",
     "retry_execution",
     "start_execution",
 ]
 
 PARENT_LABEL = "kontinue.cloud/parent"
+GROUP_LABEL = "kontinue.cloud/worker-group"
+"""Routes an Execution to the workers of one group: its function's published workerGroup."""
+
+
+def function_group(store: Store, namespace: str, function: str) -> str | None:
+    """The worker group the published Function `function` belongs to, if it is published."""
+    try:
+        return store.get(Function, namespace, function).spec.worker_group
+    except NotFoundError:
+        return None
 
 
 class OperationError(Error):
@@ -65,11 +78,16 @@ def start_execution(
         check_execution_name(name)
     elif generate_name:
         check_generate_name(generate_name)
+    labels = dict(labels or {})
+    if GROUP_LABEL not in labels:  # only workers of the function's group may claim it
+        group = function_group(store, namespace, function)
+        if group is not None:
+            labels[GROUP_LABEL] = group
     meta = ObjectMeta(
         name=name or "",
         generate_name=None if name else generate_name or _prefix_of(function),
         namespace=namespace,
-        labels=labels or {},
+        labels=labels,
         annotations=annotations or {},
     )
     spec = ExecutionSpec(

@@ -31,7 +31,7 @@ class FunctionDef:
     description: str | None = None
     retry: ExecutionRetry | None = None
     timeout: ExecutionTimeout | None = None
-    worker_group: str = "default"
+    worker_group: str | None = None
     module: str | None = None
     origin: Callable[..., Any] | None = None
     _adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict, compare=False)

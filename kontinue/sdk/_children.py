@@ -18,6 +18,7 @@ from kontinue.runtime import (
     child_resource_name,
     error_from_record,
     error_to_record,
+    function_group,
     retry_execution,
     root_label,
 )
@@ -49,8 +50,12 @@ def spawn_execution(
     parent = ktx.execution()
     name = child_resource_name(parent.metadata.name, step)
     labels = {PARENT_LABEL: parent.metadata.name, STEP_LABEL: step, ROOT_LABEL: root_label(parent)}
-    if GROUP_LABEL in parent.metadata.labels:
-        labels[GROUP_LABEL] = parent.metadata.labels[GROUP_LABEL]
+    # the child goes to its own function's group, not its parent's
+    group = function_group(ktx.store_, parent.metadata.namespace, function)
+    if group is None:
+        group = ktx.function_group(function)
+    if group is not None:
+        labels[GROUP_LABEL] = group
     opts = opts or ExecuteOptions()
     child = Execution(
         metadata=ObjectMeta(

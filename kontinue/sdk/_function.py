@@ -23,6 +23,7 @@ def function(
     retry: ExecutionRetry | None = None,
     timeout: ExecutionTimeout | None = None,
     registry: Registry | None = None,
+    worker_group: str | None = None,
 ) -> Callable[[F], F]:
     """Register `fn(ktx, args) -> result` as the durable function `name`.
 
@@ -40,6 +41,10 @@ def function(
         retry: default retry options for Executions of this function.
         timeout: default timeouts.
         registry: where to register (default: the process-wide registry).
+        worker_group: the group of workers that run it (published as the Function's
+            `workerGroup`; its Executions carry `kontinue.cloud/worker-group` and only workers
+            started with `--group` of that name claim them). Default: the group of the worker
+            that registers it.
     """
     if not _valid_function_name(name):
         raise ValueError(
@@ -80,6 +85,7 @@ def function(
             description=description or (doc.splitlines()[0] if doc else None),
             retry=retry,
             timeout=timeout,
+            worker_group=worker_group,
             module=fn.__module__,
             origin=fn,
         )
