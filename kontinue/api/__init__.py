@@ -1,5 +1,7 @@
-"""Resource models of `kontinue.cloud/v1alpha1`: Execution, Suspension, Function, Mutex."""
+"""Resource models of `kontinue.cloud/v1alpha1`: Execution, Suspension, Function, Mutex,
+ScheduledExecution and ArchivedExecution."""
 
+from kontinue.api._archive import ArchivedExecution, ArchivedExecutionSpec, pack_tree, unpack_tree
 from kontinue.api._duration import Duration, DurationError, format_duration, parse_duration
 from kontinue.api._errors import (
     RETRYABLE_BY_KIND,
@@ -26,17 +28,35 @@ from kontinue.api._execution import (
     ExecutionSpec,
     ExecutionStatus,
     ExecutionTimeout,
+    ExecutionTTL,
     Lease,
     Phase,
     Progress,
     WaitingOn,
 )
-from kontinue.api._function import Function, FunctionSpec, Mutex, MutexStatus
+from kontinue.api._function import (
+    Function,
+    FunctionConcurrency,
+    FunctionSpec,
+    Mutex,
+    MutexSpec,
+    MutexStatus,
+)
 from kontinue.api._meta import API_GROUP, API_VERSION, ObjectMeta, OwnerReference, Resource
+from kontinue.api._schedule import (
+    ConcurrencyPolicy,
+    ExecutionDefaults,
+    ScheduledExecution,
+    ScheduledExecutionSpec,
+    ScheduledExecutionStatus,
+    check_cron,
+    check_timezone,
+)
 from kontinue.api._suspension import Suspension, SuspensionSpec, SuspensionStatus
 
 KINDS: dict[str, type[Resource]] = {
-    cls.KIND: cls for cls in (Execution, Suspension, Function, Mutex)
+    cls.KIND: cls
+    for cls in (Execution, Suspension, Function, Mutex, ScheduledExecution, ArchivedExecution)
 }
 
 __all__ = [
@@ -45,7 +65,10 @@ __all__ = [
     "KINDS",
     "RETRYABLE_BY_KIND",
     "TERMINAL_PHASES",
+    "ArchivedExecution",
+    "ArchivedExecutionSpec",
     "ChildPolicy",
+    "ConcurrencyPolicy",
     "Duration",
     "DurationError",
     "ErrAttemptTimeout",
@@ -62,25 +85,36 @@ __all__ = [
     "ErrorKind",
     "ErrorRecord",
     "Execution",
+    "ExecutionDefaults",
     "ExecutionMutex",
     "ExecutionRetry",
     "ExecutionSpec",
     "ExecutionStatus",
+    "ExecutionTTL",
     "ExecutionTimeout",
     "Function",
+    "FunctionConcurrency",
     "FunctionSpec",
     "Lease",
     "Mutex",
+    "MutexSpec",
     "MutexStatus",
     "ObjectMeta",
     "OwnerReference",
     "Phase",
     "Progress",
     "Resource",
+    "ScheduledExecution",
+    "ScheduledExecutionSpec",
+    "ScheduledExecutionStatus",
     "Suspension",
     "SuspensionSpec",
     "SuspensionStatus",
     "WaitingOn",
+    "check_cron",
+    "check_timezone",
     "format_duration",
+    "pack_tree",
     "parse_duration",
+    "unpack_tree",
 ]

@@ -48,6 +48,7 @@ __all__ = [
     "chain",
     "chain_text",
     "own_text",
+    "safe_str",
 ]
 
 
@@ -219,11 +220,25 @@ def own_text(err: BaseException) -> str:
             return err.message
         name = err.replayed_type.rpartition(".")[2]  # printed as the original: its class name
         return f"{name}: {err.message}" if err.message else name
-    try:
-        text = str(err)
-    except Exception:  # a user's __str__ that fails must not hide the error itself
-        text = ""
+    text = safe_str(err)
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def safe_str(err: BaseException) -> str:
+    """`str(err)`, or a stand-in naming the error when its `__str__` itself fails.
+
+    Recording a failure must never fail: a user exception with a broken `__str__` would
+    otherwise leave its Execution unrecorded, and re-run after every lease expiry for ever.
+    """
+    try:
+        return str(err)
+    except Exception as exc:
+        problem = type(exc).__name__
+    try:
+        shown = repr(err)
+    except Exception:
+        shown = f"<{type(err).__name__} object>"
+    return f"{shown} (its message could not be read: __str__ raised {problem})"
 
 
 def chain_text(err: BaseException) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from kontinue.api._duration import Duration
 from kontinue.api._meta import Resource, WireModel
@@ -20,6 +20,7 @@ __all__ = [
     "ExecutionRetry",
     "ExecutionSpec",
     "ExecutionStatus",
+    "ExecutionTTL",
     "ExecutionTimeout",
     "Lease",
     "Phase",
@@ -48,9 +49,25 @@ class ExecutionTimeout(WireModel):
 
 
 class ExecutionMutex(WireModel):
-    """Executions sharing a mutex key run one at a time, in order of creation."""
+    """Executions sharing a mutex name run one at a time, first come, first served.
 
-    key: str
+    The original platform writes it `mutex: {name: deploy-prod}`; `key` is accepted as an
+    older spelling of the same field.
+    """
+
+    name: str = Field(validation_alias=AliasChoices("name", "key"), min_length=1)
+
+    @property
+    def key(self) -> str:
+        """The mutex's name (the older spelling)."""
+        return self.name
+
+
+class ExecutionTTL(WireModel):
+    """Clean-up of a finished root Execution: archive it, delete it, or both, after a while."""
+
+    archive_after: Duration | None = None
+    delete_after: Duration | None = None
 
 
 class ExecutionSpec(WireModel):
@@ -61,6 +78,7 @@ class ExecutionSpec(WireModel):
     retry: ExecutionRetry | None = None
     timeout: ExecutionTimeout | None = None
     mutex: ExecutionMutex | None = None
+    ttl: ExecutionTTL | None = None
     display_name: str | None = None
     description: str | None = None
 

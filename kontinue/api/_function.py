@@ -6,10 +6,16 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from kontinue.api._execution import ExecutionRetry, ExecutionTimeout
+from kontinue.api._execution import ExecutionRetry, ExecutionTimeout, ExecutionTTL
 from kontinue.api._meta import Resource, WireModel
 
-__all__ = ["Function", "FunctionSpec", "Mutex", "MutexStatus"]
+__all__ = ["Function", "FunctionConcurrency", "FunctionSpec", "Mutex", "MutexSpec", "MutexStatus"]
+
+
+class FunctionConcurrency(WireModel):
+    """At most `limit` Executions of the function run at once, across all workers."""
+
+    limit: int = Field(ge=1)
 
 
 class FunctionSpec(WireModel):
@@ -21,6 +27,8 @@ class FunctionSpec(WireModel):
     worker_group: str = "default"
     retry: ExecutionRetry | None = None
     timeout: ExecutionTimeout | None = None
+    ttl: ExecutionTTL | None = None
+    concurrency: FunctionConcurrency | None = None
 
 
 class Function(Resource):
@@ -33,16 +41,31 @@ class Function(Resource):
     spec: FunctionSpec = Field(default_factory=FunctionSpec)
 
 
+class MutexSpec(WireModel):
+    """How many holders at once: 1 for a mutex, a function's limit for its semaphore."""
+
+    limit: int = Field(default=1, ge=1)
+
+
 class MutexStatus(WireModel):
-    """Which Execution holds the mutex now."""
+    """Which Executions hold the mutex (or semaphore) now, in the order they got it.
+
+    `holder` is the first of them, the one a plain mutex has.
+    """
 
     holder: str | None = None
+    holders: list[str] = Field(default_factory=list)
 
 
 class Mutex(Resource):
-    """The lock behind `ExecutionMutex`: one holder at a time, granted in creation order."""
+    """The lock behind `ExecutionMutex` and function concurrency limits.
+
+    Up to `spec.limit` holders at a time (one for a mutex), granted first come, first
+    served; a holder keeps it until its Execution ends.
+    """
 
     KIND: ClassVar[str] = "Mutex"
     PLURAL: ClassVar[str] = "mutexes"
 
+    spec: MutexSpec = Field(default_factory=MutexSpec)
     status: MutexStatus = Field(default_factory=MutexStatus)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import os
 import sys
 import threading
 from typing import Any
 
 import kontinue.dsl._interpreter  # noqa: F401 - registers the built-in pipeline function
-from kontinue.api import Execution, Function, parse_duration
+from kontinue.api import (
+    Execution,
+    ExecutionMutex,
+    Function,
+    ScheduledExecution,
+    parse_duration,
+)
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
 from kontinue.cli._imports import import_user_code
@@ -27,7 +34,7 @@ from kontinue.runtime import (
     start_execution,
     tree_executions,
 )
-from kontinue.store import AlreadyExistsError, SQLiteStore, open_store
+from kontinue.store import AlreadyExistsError, NotFoundError, SQLiteStore, open_store
 
 __all__ = [
     "cancel",
@@ -68,9 +75,34 @@ def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
         return 0
     engine = make_engine(store, args)
     try:
-        return run_in_process(engine, name, args.namespace, output=getattr(args, "output", None))
+        return run_in_process(
+            engine, name, args.namespace, output=getattr(args, "output", None), stop=args.stop
+        )
     finally:
-        engine.worker.drain(grace=5.0)  # after Ctrl-C: hand running functions back
+        stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
+
+
+def stop_worker(w: Worker, what: str, grace: float = 10.0) -> None:
+    """Drain `w`; wait (leases renewed) for functions that do not reach a step in `grace`.
+
+    A second SIGTERM or Ctrl-C exits at once: the process is gone, so the leases it held
+    run out and another worker takes over, never while this one still runs a function.
+    """
+    left = w.drain(grace=grace)
+    if not left:
+        return
+    sys.stderr.write(
+        f"{what}: {left} function(s) still running and not yet at an SDK call where they can "
+        "stop; keeping their leases until they end (SIGTERM or Ctrl-C again exits now: their "
+        "leases then run out and another worker takes them over)\n"
+    )
+    sys.stderr.flush()
+    try:
+        w.finish()
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{what}: exiting now; {w.busy} function(s) abandoned to their leases\n")
+        sys.stderr.flush()
+        os._exit(130)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -87,7 +119,12 @@ def execute(args: argparse.Namespace) -> int:
         REGISTRY.get(args.function)  # raises the "unknown function" error with the fix
     try:
         ex = start_execution(
-            store, args.function, arguments, name=args.name, namespace=args.namespace
+            store,
+            args.function,
+            arguments,
+            name=args.name,
+            namespace=args.namespace,
+            mutex=ExecutionMutex(name=args.mutex) if args.mutex else None,
         )
     except AlreadyExistsError:
         raise UsageError(
@@ -132,9 +169,8 @@ def worker(args: argparse.Namespace) -> int:
         pass
     finally:
         args.stop.set()
-        left = w.drain(grace=10.0)
-        if left:
-            sys.stderr.write(f"worker stopped with {left} function(s) still running\n")
+        stop_worker(w, "worker")
+        sys.stderr.write("worker stopped\n")
     return 0
 
 
@@ -168,14 +204,17 @@ def server(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        left = engine.worker.drain(grace=10.0)
-        if left:
-            sys.stderr.write(f"server stopped with {left} function(s) still running\n")
+        stop_worker(engine.worker, "server")
+        sys.stderr.write("server stopped\n")
     return 0
 
 
 def list_(args: argparse.Namespace) -> int:
     store = _store(args)
+    if args.archived:
+        from kontinue.cli._schedules import archived_list
+
+        return archived_list(store, args)
     namespace = None if args.all_namespaces else args.namespace
     items = store.list(Execution, namespace, args.selector)
     if args.output in ("json", "yaml"):
@@ -205,7 +244,15 @@ def list_(args: argparse.Namespace) -> int:
 
 def get(args: argparse.Namespace) -> int:
     store = _store(args)
-    ex = store.get(Execution, args.namespace, args.name)
+    try:
+        ex = store.get(Execution, args.namespace, args.name)
+    except NotFoundError:
+        from kontinue.cli._schedules import get_archived, show_archived
+
+        archive = get_archived(store, args.namespace, args.name)
+        if archive is None:
+            raise
+        return show_archived(archive, args.output)
     ex.status.steps = len(store.read_journal(args.namespace, args.name))
     if args.output:
         sys.stdout.write(dump(ex.wire(), args.output) + ("\n" if args.output == "json" else ""))
@@ -375,23 +422,39 @@ def create(args: argparse.Namespace) -> int:
     except YAMLError as exc:
         raise UsageError(f"{source}: not valid YAML: {exc}") from None
     manifests: list[Execution] = []
+    schedules: list[ScheduledExecution] = []
     for index, doc in enumerate(docs, 1):
         where = f"{source}: document {index}"
-        if not isinstance(doc, dict) or doc.get("kind") != "Execution":
+        kinds = ("Execution", "ScheduledExecution")
+        if not isinstance(doc, dict) or doc.get("kind") not in kinds:
             kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
-            raise UsageError(f"{where}: kind {kind!r} is not supported here; only Execution is")
+            raise UsageError(
+                f"{where}: kind {kind!r} is not supported here; only Execution and "
+                "ScheduledExecution are"
+            )
         if doc.get("apiVersion") != "kontinue.cloud/v1alpha1":
             raise UsageError(
                 f"{where}: apiVersion {doc.get('apiVersion')!r}; use kontinue.cloud/v1alpha1"
             )
         doc = {**doc, "status": {}}
+        cls: type[Execution] | type[ScheduledExecution] = (
+            Execution if doc["kind"] == "Execution" else ScheduledExecution
+        )
         try:
-            ex = Execution.model_validate(doc)
+            obj = cls.model_validate(doc)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
             raise UsageError(f"{where}: {problems}") from None
+        if isinstance(obj, ScheduledExecution):
+            if not obj.metadata.name:
+                raise UsageError(f"{where}: a ScheduledExecution needs metadata.name")
+            if args.namespace != "default" or not doc.get("metadata", {}).get("namespace"):
+                obj.metadata.namespace = args.namespace
+            schedules.append(obj)
+            continue
+        ex = obj
         if not (ex.metadata.name or ex.metadata.generate_name):
             raise UsageError(f"{where}: metadata.name or metadata.generateName is required")
         if args.namespace != "default" or not doc.get("metadata", {}).get("namespace"):
@@ -399,6 +462,12 @@ def create(args: argparse.Namespace) -> int:
         manifests.append(ex)
     import_user_code(args.imports)
     store = _store(args, create=True)
+    for se in schedules:
+        try:
+            store.create(se)
+        except AlreadyExistsError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"scheduledexecution.kontinue.cloud/{se.metadata.name} created")
     created = []
     for ex in manifests:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -97,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="name of the Execution (default: FUNCTION-xxxxx)")
     p.add_argument("--no-wait", action="store_true", help="create it and return; a worker runs it")
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="print the result as")
+    p.add_argument(
+        "--mutex",
+        metavar="NAME",
+        help="hold this mutex while it runs: Executions with the same mutex run one at a "
+        "time, first come, first served",
+    )
     imports(p)
 
     p = add("worker", commands.worker, "run a long-lived worker")
@@ -116,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=["json", "yaml", "wide"], help="output format")
     p.add_argument("-l", "--selector", help="label selector, e.g. kontinue.cloud/parent=x")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    p.add_argument(
+        "--archived", action="store_true", help="list ArchivedExecutions (kept by ttl.archiveAfter)"
+    )
 
     p = add("get", commands.get, "show one Execution")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
@@ -190,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("step", nargs="?", help="the step (default: every step with logs)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing as logs come")
     p.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    from kontinue.cli import _schedules
+
+    _schedules.add_commands(sub, add, _names_completer)
     return parser
 
 
@@ -226,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if str(exc):  # an empty message: the problems were printed already
             sys.stderr.write(f"kontinue: error: {exc}\n")
         return 2
+    except BrokenPipeError:
+        # the reader went away (`kontinue tree NAME | head`): stop quietly, as `cat` does
+        _silence_stdout()
+        return 141
     except OSError as exc:  # the environment: a disk, a permission, a missing file
         sys.stderr.write(f"kontinue: error: {exc}\n")
         return 1
@@ -248,3 +265,14 @@ def _report_bug(exc: BaseException, verbose: bool) -> int:
         "Run again with -v for the full traceback and report it.\n"
     )
     return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit does not raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)

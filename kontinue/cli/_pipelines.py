@@ -24,7 +24,7 @@ from kontinue.dsl._interpreter import PIPELINE_FUNCTION, import_plan_modules
 from kontinue.runtime import REGISTRY, Error, start_execution
 from kontinue.store import AlreadyExistsError
 
-__all__ = ["PIPELINE_LABEL", "submit", "validate"]
+__all__ = ["PIPELINE_LABEL", "prepare", "submit", "validate"]
 
 PIPELINE_LABEL = "kontinue.cloud/pipeline"
 
@@ -74,8 +74,12 @@ def _calls(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
-def submit(args: argparse.Namespace, run: Any) -> int:
-    """Validate, compile, store the plan on a new Execution and (embedded) run it."""
+def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
+    """Validate and compile `args.file` with its params, as `submit` does before it runs.
+
+    Returns the plan, the validated params and the pipeline's directory. Every problem is
+    printed (FILE:LINE:COL) and raises a usage error (exit 2).
+    """
     plan = _compile(args.file)
     base_dir = str(Path(args.file).resolve().parent)
     params: dict[str, Any] = load_args_file(args.params_file) if args.params_file else {}
@@ -102,6 +106,12 @@ def submit(args: argparse.Namespace, run: Any) -> int:
                 "list its module under imports: in the pipeline, or pass --import\n"
             )
         raise InvalidPipeline("")
+    return plan, params, base_dir
+
+
+def submit(args: argparse.Namespace, run: Any) -> int:
+    """Validate, compile, store the plan on a new Execution and (embedded) run it."""
+    plan, params, base_dir = prepare(args)
     from kontinue.cli._commands import _store
 
     store = _store(args, create=True)

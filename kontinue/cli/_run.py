@@ -5,7 +5,9 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -101,18 +103,28 @@ def run_in_process(
     *,
     out: TextIO | None = None,
     output: str | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Run the tree of Execution `name` here until it ends or parks at a manual gate.
+    """Run the tree of Execution `name` here until it ends, parks at a manual gate, or `stop`.
 
     Returns:
-        The exit code: 0 Completed or waiting at a gate, 1 Failed or Canceled.
+        The exit code: 0 Completed or waiting at a gate, 1 Failed or Canceled, 143 stopped
+        (SIGTERM: the caller hands running functions back).
     """
     out = out or sys.stderr
     store = engine.store
     display = Display(store, name, namespace, out)
     done, last, stranded = _waiter(store, namespace, name, engine.worker.registry)
-    engine.run_until(done, on_tick=display.update)
+    _say_held(store, namespace, name, engine.worker.identity, out)
+    stopped = stop or threading.Event()
+    engine.run_until(lambda: stopped.is_set() or done(), on_tick=display.update)
     display.update(force=True)
+    if stopped.is_set() and not done():
+        out.write(
+            f"kontinue: stopped (SIGTERM); Execution {name} is kept as it is: a worker or "
+            f"`kontinue resume {name}` carries it on\n"
+        )
+        return 143
     for ex in stranded:
         out.write(
             f"Execution {ex.metadata.name} waits for a worker that runs function "
@@ -122,6 +134,32 @@ def run_in_process(
     if stranded:
         return 0
     return report(last[0], out, output)
+
+
+def _say_held(store: Store, namespace: str, name: str, me: str, out: TextIO) -> None:
+    """Say which Executions of the tree another worker's lease still holds, and until when.
+
+    After a crash the dead worker's lease must run out before anyone may take its work over;
+    waiting for it in silence looks like a hang.
+    """
+    now = datetime.now(UTC)
+    try:
+        root = store.get(Execution, namespace, name)
+        executions = tree_executions(store, root)
+    except Exception:
+        return
+    for ex in executions:
+        lease = ex.status.lease
+        if ex.status.phase != "Executing" or lease is None or lease.holder == me:
+            continue
+        left = (lease.expire_time - now).total_seconds()
+        if left > 0:
+            out.write(
+                f"Execution {ex.metadata.name} is held by worker {lease.holder} (lease until "
+                f"{lease.expire_time:%H:%M:%S} UTC, {left:.0f}s more): waiting for it to hand "
+                "it back, or for the lease to run out if that worker is gone\n"
+            )
+            out.flush()
 
 
 def follow(store: Store, name: str, namespace: str, *, out: TextIO | None = None) -> int:

@@ -186,6 +186,7 @@ class _Compiler:
             "params": params if params is not None else {"type": "object", "properties": {}},
             "imports": list(data.get("imports") or []),
             "mutex": data.get("mutex"),
+            **({"schedule": dict(data["schedule"])} if data.get("schedule") else {}),
             "steps": [
                 build.node(item, pointer("steps", i)) for i, item in enumerate(data["steps"])
             ],

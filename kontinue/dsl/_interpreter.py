@@ -524,7 +524,13 @@ def _timeout(node: dict[str, Any]) -> ExecutionTimeout | None:
     return ExecutionTimeout.model_validate({k: v for k, v in timeout.items() if v is not None})
 
 
-@function(PIPELINE_FUNCTION, description="Runs a compiled YAML pipeline (kontinue submit)")
+# A pipeline's children (branches, steps with their own retry or timeout, calls) are parts of
+# it: `kontinue retry` of a failed pipeline runs its failed parts again and keeps the rest.
+@function(
+    PIPELINE_FUNCTION,
+    description="Runs a compiled YAML pipeline (kontinue submit)",
+    retry=ExecutionRetry(child_policy="RetryFailed"),
+)
 def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     """Run the plan's steps in order, then its finally steps; return the declared result."""
     import_plan_modules(args.plan, args.base_dir)

@@ -7,6 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from kontinue.api import check_cron, check_timezone
 from kontinue.dsl._errors import Diagnostic, TemplateError
 from kontinue.dsl._flow import (
     PIPELINE_ROOT,
@@ -222,7 +223,23 @@ class _Templates:
         mutex = self.data.get("mutex")
         if isinstance(mutex, str):
             self._template(pointer("mutex"), mutex, None, False, roots=("params",))
+        self._schedule(self.data.get("schedule"))
         return self.found
+
+    def _schedule(self, block: Any) -> None:
+        """A `schedule:` block's cron expression and time zone, checked as the engine reads them."""
+        if not isinstance(block, dict):
+            return
+        checks = (("cron", check_cron), ("timezone", check_timezone))
+        for key, check in checks:
+            value = block.get(key)
+            if not isinstance(value, str):
+                continue
+            try:
+                check(value)
+            except ValueError as exc:
+                ptr = pointer("schedule") + pointer(key)
+                self.found.append(self.doc.diagnostic(ptr, str(exc), None, value=True))
 
     def _report(self, ptr: str, lineno: int, message: str, hint: str | None, *needles: str) -> None:
         """Add a diagnostic at the template's line, at the first needle found on that line."""

@@ -15,6 +15,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "LOST_REASONS",
     "ContainerStatus",
     "JobPhase",
     "JobRecord",
@@ -31,6 +32,11 @@ PodPhase = Literal["Pending", "Running", "Succeeded", "Failed"]
 """The Kubernetes pod phases a runner reports (`Unknown` is reported as `Pending`)."""
 
 RunnerKind = Literal["local", "kubernetes", "container"]
+
+LOST_REASONS = frozenset(
+    {"SupervisorDied", "SupervisorError", "PodDeleted", "NodeLost", "JobDeleted"}
+)
+"""Reasons of a Failed job that mean its infrastructure was lost (see `JobRecord.lost`)."""
 """Where a job ran: local processes, a Kubernetes cluster, or a local container engine."""
 
 
@@ -176,6 +182,15 @@ class JobRecord(_Record):
     def finished(self) -> bool:
         """True once the job has succeeded or failed; it will not change any more."""
         return self.phase != "Running"
+
+    @property
+    def lost(self) -> bool:
+        """True if the job ended because its infrastructure went away, not by its own outcome.
+
+        A supervisor that died (SIGKILL, reboot), a node that vanished or a pod deleted from
+        under it says nothing about the step: the caller runs it again instead of keeping it.
+        """
+        return self.phase == "Failed" and self.reason in LOST_REASONS
 
     @property
     def last_pod(self) -> PodRecord | None:

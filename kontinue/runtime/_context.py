@@ -212,8 +212,9 @@ class ExecutionContext:
     def replay(self, name: str, kind: str) -> JournalEntry | None:
         """The recorded entry for this step if the journal has it, else None (run it live).
 
-        A step that failed in an earlier attempt is run again in a new attempt (that is what
-        a retry is for): its old entry is replaced when the new outcome is recorded.
+        A step that failed in an earlier attempt (it raised, or its job failed) is run again
+        in a new attempt (that is what a retry is for): its old entry is replaced when the new
+        outcome is recorded.
 
         Raises:
             ErrNonDeterminism: the journal holds a different step at this position.
@@ -231,7 +232,8 @@ class ExecutionContext:
                 "the Execution"
             )
         self._cursor += 1
-        if "error" in entry and entry.get("attempt", 0) < self.attempts():
+        failed = "error" in entry or entry.get("failed")  # a raised error or a failed job
+        if failed and entry.get("attempt", 0) < self.attempts():
             self._replacing[name] = (self._cursor - 1, entry["seq"])
             return None
         return entry

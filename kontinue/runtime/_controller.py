@@ -18,17 +18,28 @@ from kontinue.api import (
     Execution,
     ExecutionRetry,
     ExecutionTimeout,
+    ExecutionTTL,
     Function,
     Mutex,
+    MutexSpec,
     ObjectMeta,
     Progress,
     Suspension,
 )
+from kontinue.runtime._cleanup import CleanupReconciler
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._errors import ErrAttemptTimeout, ErrOverallTimeout, error_to_record
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
-from kontinue.runtime._mutex import WAITING_PREFIX, mutex_resource_name
+from kontinue.runtime._mutex import (
+    FUNCTION_KEY,
+    MUTEX_KEY,
+    WAITING_FOR_SLOT,
+    WAITING_PREFIX,
+    mutex_resource_name,
+    semaphore_resource_name,
+)
 from kontinue.runtime._registry import Registry
+from kontinue.runtime._schedules import ScheduleReconciler
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
 
 __all__ = ["INFORMED_KINDS", "Controller"]
@@ -63,6 +74,10 @@ class Controller:
         self.informer = informer or Informer(store, INFORMED_KINDS, namespace)
         self._published: dict[str, Function] = {}
         self.next_timer: datetime | None = None
+        self.schedules = ScheduleReconciler(store, self.clock, self.informer)
+        self.cleanup = CleanupReconciler(
+            store, self.clock, self.informer, self._ttl, runners=self.runners
+        )
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Reconcile until `stop` is set, waking on changes and on timers."""
@@ -108,6 +123,8 @@ class Controller:
             if canceled and self._cancel_jobs(ex):  # nothing left running: stop looking
                 writes += self._try(self._write, ex, _stop_waiting)
         writes += self._reconcile_mutexes(unfinished, now)
+        writes += self.schedules.reconcile(now, self._timer)
+        writes += self.cleanup.reconcile(now, self._timer)
         return writes
 
     def _defaults(self, ex: Execution) -> tuple[ExecutionRetry | None, ExecutionTimeout | None]:
@@ -122,6 +139,16 @@ class Controller:
         if published is None:
             return None, None
         return published.spec.retry, published.spec.timeout
+
+    def _ttl(self, ex: Execution) -> ExecutionTTL | None:
+        """The clean-up in force: the spec's, else the function's default."""
+        if ex.spec.ttl is not None:
+            return ex.spec.ttl
+        name = ex.spec.function
+        if self.registry is not None and name in self.registry:
+            return self.registry.get(name).ttl
+        published: Function | None = self.informer.get(Function, ex.metadata.namespace, name)
+        return published.spec.ttl if published is not None else None
 
     def _retry(self, ex: Execution) -> ExecutionRetry | None:
         """The retry options in force: the spec's, else the function's default."""
@@ -301,38 +328,115 @@ class Controller:
 
     # -- mutexes ----------------------------------------------------------------------------
 
+    def _limit(self, ex: Execution) -> int | None:
+        """The concurrency limit of the Execution's function, if it has one."""
+        name = ex.spec.function
+        if self.registry is not None and name in self.registry:
+            return self.registry.get(name).concurrency
+        published: Function | None = self.informer.get(Function, ex.metadata.namespace, name)
+        if published is None or published.spec.concurrency is None:
+            return None
+        return published.spec.concurrency.limit
+
     def _reconcile_mutexes(self, executions: list[Execution], now: datetime) -> int:
-        queues: defaultdict[tuple[str, str], list[Execution]] = defaultdict(list)
-        for ex in executions:
-            if ex.spec.mutex is not None and not ex.terminal:
-                queues[(ex.metadata.namespace, ex.spec.mutex.key)].append(ex)
+        """Grant mutexes and function slots first come, first served.
+
+        A mutex has one holder; a function with `concurrency.limit` N has a semaphore of N
+        slots. A holder keeps it until its Execution ends (canceled and deleted ones too). A
+        function slot goes only to an Execution that already holds its mutex, so that no
+        Execution sits on a slot while it waits for a mutex.
+        """
+        order = sorted(
+            (e for e in executions if not e.terminal),
+            key=lambda e: (e.metadata.creation_timestamp or now, e.metadata.name),
+        )
+        mutex_queues: defaultdict[tuple[str, str], list[Execution]] = defaultdict(list)
+        for ex in order:
+            if ex.spec.mutex is not None:
+                mutex_queues[(ex.metadata.namespace, ex.spec.mutex.name)].append(ex)
         writes = 0
-        for mutex in self.informer.of(Mutex):
-            owner = (mutex.metadata.namespace, mutex.metadata.annotations.get("kontinue.cloud/key"))
-            if mutex.status.holder and owner not in queues:
-                mutex.status.holder = None
-                writes += self._try(self.store.update_status, mutex)
-        for (ns, key), queue in queues.items():
-            queue.sort(key=lambda e: (e.metadata.creation_timestamp or now, e.metadata.name))
-            name = mutex_resource_name(key)
-            current: Mutex | None = self.informer.get(Mutex, ns, name)
-            if current is None:
-                meta = ObjectMeta(name=name, namespace=ns, annotations={"kontinue.cloud/key": key})
-                writes += self._try(self.store.create, Mutex(metadata=meta))
-                continue
-            if current.status.holder not in {e.metadata.name for e in queue}:
-                current.status.holder = queue[0].metadata.name
-                writes += self._try(self.store.update_status, current)
+        wanted = {(ns, mutex_resource_name(k)) for (ns, k) in mutex_queues}
+        holding: set[tuple[str, str]] = set()
+        for (ns, key), queue in mutex_queues.items():
+            waits, got = self._grant(ns, mutex_resource_name(key), queue, 1, {MUTEX_KEY: key})
+            writes += waits
+            holding.update((ns, n) for n in got)
+            holder = got[0] if got else None
             for position, ex in enumerate(queue):
-                if ex.metadata.name == current.status.holder or ex.status.phase != "Pending":
+                if ex.metadata.name in got or ex.status.phase != "Pending":
+                    continue
+                message = f"{WAITING_PREFIX}{key} held by {holder} ({position} ahead in the queue)"
+                if ex.status.message != message:
+                    writes += self._try(self._write, ex, _say(message))
+        fn_queues: defaultdict[tuple[str, str, int], list[Execution]] = defaultdict(list)
+        for ex in order:
+            limit = self._limit(ex)
+            if limit is None:
+                continue
+            if (
+                ex.spec.mutex is not None
+                and (ex.metadata.namespace, ex.metadata.name) not in holding
+            ):
+                continue
+            fn_queues[(ex.metadata.namespace, ex.spec.function, limit)].append(ex)
+        for (ns, fn, limit), queue in fn_queues.items():
+            name = semaphore_resource_name(fn)
+            wanted.add((ns, name))
+            waits, got = self._grant(ns, name, queue, limit, {FUNCTION_KEY: fn})
+            writes += waits
+            waiting = [e for e in queue if e.metadata.name not in got]
+            for position, ex in enumerate(waiting, start=1):
+                if ex.status.phase != "Pending":
                     continue
                 message = (
-                    f"{WAITING_PREFIX}{key!r} held by {current.status.holder} "
-                    f"({position} ahead in the queue)"
+                    f"{WAITING_FOR_SLOT}{fn} (concurrency limit {limit}, running: "
+                    f"{', '.join(got)}; {position - 1} ahead in the queue)"
                 )
                 if ex.status.message != message:
                     writes += self._try(self._write, ex, _say(message))
+        for mutex in self.informer.of(Mutex):  # nobody wants it any more: free it
+            held = mutex.status.holders or mutex.status.holder
+            if held and (mutex.metadata.namespace, mutex.metadata.name) not in wanted:
+                draft = mutex.model_copy(deep=True)
+                draft.status.holder = None
+                draft.status.holders = []
+                writes += self._try(self.store.update_status, draft)
         return writes
+
+    def _grant(
+        self, ns: str, name: str, queue: list[Execution], limit: int, annotations: dict[str, str]
+    ) -> tuple[int, list[str]]:
+        """Keep the holders still in `queue`, fill free places in queue order.
+
+        Returns the writes made and the holders; until the Mutex resource exists (the first
+        pass creates it) nobody holds it.
+        """
+        current: Mutex | None = self.informer.get(Mutex, ns, name)
+        if current is None:
+            meta = ObjectMeta(name=name, namespace=ns, annotations=annotations)
+            return self._try(
+                self.store.create, Mutex(metadata=meta, spec=MutexSpec(limit=limit))
+            ), []
+        names = [e.metadata.name for e in queue]
+        held = current.status.holders or ([current.status.holder] if current.status.holder else [])
+        holders = [h for h in held if h in names]
+        for candidate in names:
+            if len(holders) >= limit:
+                break
+            if candidate not in holders:
+                holders.append(candidate)
+        first = holders[0] if holders else None
+        if holders == held and current.status.holder == first and current.spec.limit == limit:
+            return 0, holders
+        draft = current.model_copy(deep=True)
+        draft.status.holders = holders
+        draft.status.holder = holders[0] if holders else None
+        writes = self._try(self.store.update_status, draft)
+        if draft.spec.limit != limit:
+            draft = self.store.get(Mutex, ns, name)
+            draft.spec.limit = limit
+            writes += self._try(self.store.update, draft)
+        return writes, holders
 
     @staticmethod
     def _try(write: Callable[..., Any], *args: Any) -> int:

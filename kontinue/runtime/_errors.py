@@ -28,7 +28,7 @@ from kontinue.api import (
     ErrorRecord,
     ErrOverallTimeout,
 )
-from kontinue.api._errors import chain, chain_text
+from kontinue.api._errors import chain, chain_text, safe_str
 
 __all__ = [
     "ErrAttemptTimeout",
@@ -48,6 +48,7 @@ __all__ = [
     "is_retryable_error",
     "new_non_retryable_error",
     "new_retryable_error",
+    "safe_str",
 ]
 
 
@@ -95,10 +96,7 @@ def _cause_record(err: BaseException) -> dict[str, Any]:
     if isinstance(err, Error):
         message, kind, retryable, child = err.message, err.kind.value, err.retryable, err.child
     else:
-        try:
-            message = str(err)
-        except Exception:
-            message = ""
+        message = safe_str(err)
         kind, retryable, child = ErrorKind.EXECUTION.value, True, None
     return ErrorCause(
         type=_type_name(err), kind=kind, message=message, retryable=retryable, child=child

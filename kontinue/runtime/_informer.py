@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from kontinue.api import TERMINAL_PHASES, Execution, Function, Mutex, Resource, Suspension
+from kontinue.api import (
+    TERMINAL_PHASES,
+    Execution,
+    Function,
+    Mutex,
+    Resource,
+    ScheduledExecution,
+    Suspension,
+)
 from kontinue.store import GoneError, Store, WatchEvent
 
 __all__ = ["INFORMED_KINDS", "Informer"]
 
-INFORMED_KINDS: tuple[type[Resource], ...] = (Execution, Suspension, Mutex, Function)
+INFORMED_KINDS: tuple[type[Resource], ...] = (
+    Execution,
+    Suspension,
+    Mutex,
+    Function,
+    ScheduledExecution,
+)
 """Every kind the engine reads. Watching all of them keeps an informer's version moving
 with the store's, so a quiet kind never leaves it behind the kept window of changes."""
 
@@ -34,6 +49,11 @@ class Informer:
         self._by_uid: dict[str, Any] = {}
         self._unfinished: dict[_Key, Execution] = {}
         self._version: str | None = None
+        self._subscribers: list[Callable[[Any], None]] = []
+
+    def subscribe(self, callback: Callable[[Any], None]) -> None:
+        """Call `callback(obj)` with every object the cache takes in (listed or changed)."""
+        self._subscribers.append(callback)
 
     def _put(self, obj: Any) -> None:
         key = (obj.metadata.namespace, obj.metadata.name)
@@ -48,6 +68,8 @@ class Informer:
                 self._unfinished.pop(key, None)
             else:
                 self._unfinished[key] = obj
+        for callback in self._subscribers:
+            callback(obj)
 
     def _drop(self, kind: str, key: _Key) -> None:
         old = self._by_kind[kind].pop(key, None)

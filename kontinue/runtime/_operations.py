@@ -15,6 +15,7 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionSpec,
     ExecutionTimeout,
+    ExecutionTTL,
     Function,
     ObjectMeta,
     Suspension,
@@ -64,6 +65,7 @@ def start_execution(
     retry: ExecutionRetry | None = None,
     timeout: ExecutionTimeout | None = None,
     mutex: ExecutionMutex | None = None,
+    ttl: ExecutionTTL | None = None,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
     display_name: str | None = None,
@@ -96,6 +98,7 @@ def start_execution(
         retry=retry,
         timeout=timeout,
         mutex=mutex,
+        ttl=ttl,
         display_name=display_name,
         description=description,
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from kontinue.api import Error, ErrorKind, ExecutionRetry, ExecutionTimeout
+from kontinue.api import Error, ErrorKind, ExecutionRetry, ExecutionTimeout, ExecutionTTL
 
 __all__ = ["REGISTRY", "FunctionDef", "Registry", "UnknownFunctionError"]
 
@@ -31,6 +31,8 @@ class FunctionDef:
     description: str | None = None
     retry: ExecutionRetry | None = None
     timeout: ExecutionTimeout | None = None
+    ttl: ExecutionTTL | None = None
+    concurrency: int | None = None
     worker_group: str | None = None
     module: str | None = None
     origin: Callable[..., Any] | None = None

@@ -18,6 +18,7 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionTimeout,
     Function,
+    FunctionConcurrency,
     FunctionSpec,
     Lease,
     Mutex,
@@ -34,7 +35,12 @@ from kontinue.runtime._errors import (
     is_retryable_error,
 )
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
-from kontinue.runtime._mutex import WAITING_PREFIX, mutex_resource_name
+from kontinue.runtime._mutex import (
+    WAITING_FOR_SLOT,
+    WAITING_PREFIX,
+    mutex_resource_name,
+    semaphore_resource_name,
+)
 from kontinue.runtime._operations import GROUP_LABEL
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
 from kontinue.runtime._signals import Park, Stop
@@ -107,6 +113,10 @@ class Worker:
                 worker_group=group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
+                ttl=fdef.ttl,
+                concurrency=None
+                if fdef.concurrency is None
+                else FunctionConcurrency(limit=fdef.concurrency),
             )
             meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: group})
             try:
@@ -181,8 +191,8 @@ class Worker:
 
         Each running function stops at its next SDK call and its Execution goes back to
         Pending at once, for another worker to replay, instead of waiting for the lease to
-        expire. Functions still running after `grace` seconds keep their lease until it
-        expires. Returns how many were still running then.
+        expire. Returns how many were still running after `grace` seconds: their leases are
+        still renewed (so no other worker starts a second copy) until `finish()` or `close()`.
         """
         self._draining = True
         with self._lock:
@@ -195,8 +205,21 @@ class Worker:
             self._done.wait(0.05)
             self._done.clear()
         left = self.busy
-        self.close(wait=False)
+        if not left:
+            self.close(wait=False)
         return left
+
+    def finish(self, poll: float = 0.1) -> None:
+        """After `drain`: wait for the functions still running, renewing their leases, then close.
+
+        A function that never calls the SDK again (a long computation) is waited for: a
+        worker that says it has stopped must have stopped, and one that still runs a
+        function must keep its lease, or another worker would start a second copy.
+        """
+        while self.busy:
+            self._done.wait(poll)
+            self._done.clear()
+        self.close(wait=False)
 
     def close(self, wait: bool = True) -> None:
         """Stop renewing leases and wait for running functions (if `wait`)."""
@@ -223,11 +246,18 @@ class Worker:
                 return False
         elif st.phase != "Pending":
             return False
-        if ex.spec.mutex is not None:
-            mutex = self.informer.get(Mutex, ex.metadata.namespace, _mutex_name(ex))
-            if mutex is None or mutex.status.holder != ex.metadata.name:
-                return False
-        return True
+        if ex.spec.mutex is not None and not self._holds(ex, _mutex_name(ex)):
+            return False
+        limit = self.registry.get(ex.spec.function).concurrency
+        return limit is None or self._holds(ex, semaphore_resource_name(ex.spec.function))
+
+    def _holds(self, ex: Execution, mutex_name: str) -> bool:
+        """Whether `ex` was granted the mutex (or a slot of the semaphore) `mutex_name`."""
+        mutex: Mutex | None = self.informer.get(Mutex, ex.metadata.namespace, mutex_name)
+        if mutex is None:
+            return False
+        name = ex.metadata.name
+        return name == mutex.status.holder or name in mutex.status.holders
 
     def _start(self, ex: Execution) -> bool:
         fdef = self.registry.get(ex.spec.function)
@@ -245,8 +275,8 @@ class Worker:
         st.attempt_start_time = now
         st.phase = "Executing"
         st.waiting_on = None
-        if ex.spec.mutex is not None and (st.message or "").startswith(WAITING_PREFIX):
-            st.message = None  # it holds the mutex now
+        if (st.message or "").startswith((WAITING_PREFIX, WAITING_FOR_SLOT)):
+            st.message = None  # it holds the mutex (and its function's slot) now
         st.lease = Lease(
             holder=self.identity,
             acquire_time=now,
@@ -328,7 +358,15 @@ class Worker:
         self._finish(claim, lambda e: _complete(e, payload, self.clock))
 
     def _fail(self, claim: Claim, exc: BaseException) -> None:
-        record = error_to_record(exc)
+        try:
+            record = ErrorRecord.model_validate(error_to_record(exc)).wire()
+            record.setdefault("type", type(exc).__name__)
+        except Exception:  # recording a failure must not fail, whatever the error holds
+            log.exception("could not read the error of Execution %s", claim.key[1])
+            record = ErrorRecord(
+                kind=ErrorKind.EXECUTION.value,
+                message=f"{type(exc).__name__} (its details could not be recorded)",
+            ).wire()
         retry = claim.retry
         now = self.clock.now()
         attempts = claim.execution.status.attempts
@@ -384,7 +422,7 @@ def _creation_order(ex: Execution) -> tuple[datetime, str]:
 
 def _mutex_name(ex: Execution) -> str:
     assert ex.spec.mutex is not None
-    return mutex_resource_name(ex.spec.mutex.key)
+    return mutex_resource_name(ex.spec.mutex.name)
 
 
 def _release(ex: Execution) -> None:

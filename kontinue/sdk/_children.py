@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from kontinue.api import Execution, ExecutionSpec, ObjectMeta, WaitingOn
@@ -37,6 +38,40 @@ __all__ = [
 
 STEP_LABEL = "kontinue.cloud/step"
 RETRIED_FOR = "kontinue.cloud/retried-for-parent-attempt"
+DEPTH_ANNOTATION = "kontinue.cloud/depth"
+DEPTH_ENV = "KONTINUE_MAX_DEPTH"
+DEFAULT_MAX_DEPTH = 64
+
+
+def max_depth() -> int:
+    """How deep a tree of Executions may grow (`KONTINUE_MAX_DEPTH`, default 64)."""
+    try:
+        return max(1, int(os.environ.get(DEPTH_ENV, DEFAULT_MAX_DEPTH)))
+    except ValueError:
+        return DEFAULT_MAX_DEPTH
+
+
+def _depth(ex: Execution) -> int:
+    try:
+        return int(ex.metadata.annotations.get(DEPTH_ANNOTATION, "0"))
+    except ValueError:
+        return 0
+
+
+def _chain(ktx: ExecutionContext, ex: Execution, shown: int = 6) -> str:
+    """The functions from the root down to `ex`, the middle elided: `a -> b -> ... -> f`."""
+    names = [ex.spec.function]
+    current = ex
+    while (parent := current.metadata.labels.get(PARENT_LABEL)) and len(names) < 1000:
+        try:
+            current = ktx.store_.get(Execution, ex.metadata.namespace, parent)
+        except Exception:
+            break
+        names.append(current.spec.function)
+    names.reverse()
+    if len(names) > shown:
+        names = [*names[: shown // 2], f"... {len(names) - shown} more ...", *names[-shown // 2 :]]
+    return " -> ".join(names)
 
 
 def spawn_execution(
@@ -48,6 +83,16 @@ def spawn_execution(
     if entry is not None:
         return ChildExecution(name=entry["child"], namespace=ktx.namespace, step=step)
     parent = ktx.execution()
+    depth = _depth(parent) + 1
+    if depth > max_depth():
+        raise Error(
+            f'Execution "{parent.metadata.name}" cannot start a child of {function!r}: it would '
+            f"be {depth} levels deep, past the limit of {max_depth()} ({DEPTH_ENV}). The chain: "
+            f"{_chain(ktx, parent)} -> {function}. A function that executes itself needs a "
+            "condition that ends the recursion",
+            kind=ErrorKind.VALIDATION,
+            retryable=False,
+        )
     name = child_resource_name(parent.metadata.name, step)
     labels = {PARENT_LABEL: parent.metadata.name, STEP_LABEL: step, ROOT_LABEL: root_label(parent)}
     # the child goes to its own function's group, not its parent's
@@ -62,6 +107,11 @@ def spawn_execution(
             name=name,
             namespace=parent.metadata.namespace,
             labels=labels,
+            # a child first started in this attempt is this attempt's run, not one to re-run
+            annotations={
+                DEPTH_ANNOTATION: str(depth),
+                **({RETRIED_FOR: str(ktx.attempts())} if ktx.attempts() else {}),
+            },
             owner_references=[parent.owner_reference()],
         ),
         spec=ExecutionSpec(

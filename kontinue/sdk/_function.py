@@ -8,7 +8,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kontinue.api import ExecutionRetry, ExecutionTimeout
+from kontinue.api import ExecutionRetry, ExecutionTimeout, ExecutionTTL, FunctionConcurrency
 from kontinue.runtime import REGISTRY, FunctionDef, Registry, is_valid_step_name
 
 __all__ = ["function"]
@@ -22,6 +22,8 @@ def function(
     description: str | None = None,
     retry: ExecutionRetry | None = None,
     timeout: ExecutionTimeout | None = None,
+    ttl: ExecutionTTL | None = None,
+    concurrency: int | FunctionConcurrency | None = None,
     registry: Registry | None = None,
     worker_group: str | None = None,
 ) -> Callable[[F], F]:
@@ -40,6 +42,9 @@ def function(
         description: shown by `kontinue functions` and the UI (default: the docstring).
         retry: default retry options for Executions of this function.
         timeout: default timeouts.
+        ttl: default clean-up of finished Executions (archive and/or delete after a while).
+        concurrency: at most this many Executions of the function run at once, across
+            all workers (a number or `FunctionConcurrency(limit=N)`); the rest wait Pending.
         registry: where to register (default: the process-wide registry).
         worker_group: the group of workers that run it (published as the Function's
             `workerGroup`; its Executions carry `kontinue.cloud/worker-group` and only workers
@@ -51,6 +56,10 @@ def function(
             f"function name {name!r} is not valid: use lowercase letters, digits, '-' and '.', "
             "starting and ending with a letter or digit (e.g. 'deploy-service')"
         )
+
+    limit = concurrency.limit if isinstance(concurrency, FunctionConcurrency) else concurrency
+    if limit is not None and (isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"function {name!r}: concurrency must be 1 or more, not {limit!r}")
 
     def decorate(fn: F) -> F:
         params = list(inspect.signature(fn).parameters.values())
@@ -86,6 +95,8 @@ def function(
             retry=retry,
             timeout=timeout,
             worker_group=worker_group,
+            ttl=ttl,
+            concurrency=limit,
             module=fn.__module__,
             origin=fn,
         )

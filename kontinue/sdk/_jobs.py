@@ -259,18 +259,40 @@ def _run(
             cause=exc,
         ) from None
     message = _running_message(op, opts.display_name or step, spec, runner.kind)
+    if record.lost:
+        # Not the step's outcome: the machinery under it went away. Nothing is recorded, so
+        # the next attempt (which names its job anew) runs the step again.
+        ktx.update_status(lambda e: _clear(e, message))
+        raise Error(
+            f'{op} step "{step}" of Execution "{ex.metadata.name}" lost its job {record.name}: '
+            f"{record.message or record.reason} (infrastructure, not the step's outcome; the "
+            "next attempt runs it again)",
+            kind=ErrorKind.INFRASTRUCTURE,
+            retryable=True,
+        )
     if record.finished:
+        # A failed job is recorded as failed, so that the next attempt of whatever owns the
+        # step (its retry, the Execution's retry, `kontinue retry`) runs it again as a new job.
+        failed = record.phase == "Failed" or _job_failed(op, record)
         ktx.record(
             step,
             op,
             job=record.to_json(),
             displayName=opts.display_name,
             description=opts.description,
+            failed=failed or None,
         )
         ktx.update_status(lambda e: _clear(e, message))
         return record
     ktx.update_status(lambda e: setattr(e.status, "message", message))
     ktx.park(WaitingOn(kind="job", names=[record.name], runner=runner.kind, step=step))
+
+
+def _job_failed(op: str, record: JobRecord) -> bool:
+    """Whether a finished job is a failure its step's owner would retry."""
+    if op == "job":
+        return not _job_result(record).succeeded()
+    return not _pod_result(record).succeeded()
 
 
 def _clear(ex: Execution, message: str) -> bool:

@@ -7,7 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kontinue.api import Duration, ExecutionMutex, ExecutionRetry, ExecutionTimeout
+from kontinue.api import (
+    Duration,
+    ExecutionMutex,
+    ExecutionRetry,
+    ExecutionTimeout,
+    ExecutionTTL,
+    FunctionConcurrency,
+)
 from kontinue.runtime import StepOptions
 
 __all__ = [
@@ -15,6 +22,8 @@ __all__ = [
     "ChildExecutionOptions",
     "ExecuteOptions",
     "ExecutionMutex",
+    "ExecutionTTL",
+    "FunctionConcurrency",
     "PollOptions",
     "RetryOptions",
     "SleepOptions",

@@ -8,7 +8,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kontinue.api import Execution, ExecutionMutex, ExecutionRetry, ExecutionTimeout
+from kontinue.api import (
+    Execution,
+    ExecutionMutex,
+    ExecutionRetry,
+    ExecutionTimeout,
+    ExecutionTTL,
+    ObjectMeta,
+    ScheduledExecution,
+    ScheduledExecutionSpec,
+)
 from kontinue.runtime import (
     REGISTRY,
     Engine,
@@ -86,13 +95,33 @@ class Environment:
         retry: ExecutionRetry | None = None,
         timeout: ExecutionTimeout | None = None,
         mutex: ExecutionMutex | None = None,
+        ttl: ExecutionTTL | None = None,
     ) -> Execution:
         """Create an Execution without running it."""
         if hasattr(arguments, "model_dump"):
             arguments = arguments.model_dump(mode="json")
         return start_execution(
-            self.store, function, arguments, name=name, retry=retry, timeout=timeout, mutex=mutex
+            self.store,
+            function,
+            arguments,
+            name=name,
+            retry=retry,
+            timeout=timeout,
+            mutex=mutex,
+            ttl=ttl,
         )
+
+    def schedule(
+        self, name: str, schedule: str, function: str, arguments: Any = None, **spec: Any
+    ) -> ScheduledExecution:
+        """Create a ScheduledExecution (spec fields as keywords, e.g. `history_limit=10`)."""
+        if hasattr(arguments, "model_dump"):
+            arguments = arguments.model_dump(mode="json")
+        body = ScheduledExecutionSpec(
+            schedule=schedule, function=function, arguments=arguments or {}, **spec
+        )
+        meta = ObjectMeta(name=name, namespace="default")
+        return self.store.create(ScheduledExecution(metadata=meta, spec=body))
 
     def run(self, name: str, *, timeout: float = 60.0, skip_time: bool = True) -> Execution:
         """Run until Execution `name` ends or its tree waits at a manual gate.
@@ -117,7 +146,7 @@ class Environment:
                 tree_state(self.store, "default", e.metadata.name).finished
                 or tree_state(self.store, "default", e.metadata.name).parked_at_gate
                 for e in self.store.list(Execution, "default")
-                if not e.metadata.owner_references
+                if not any(r.kind == "Execution" for r in e.metadata.owner_references)
             )
 
         if not self.engine.run_until(done, timeout=timeout, skip_time=True):

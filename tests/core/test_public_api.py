@@ -32,6 +32,8 @@ SDK = {
     "ExecuteOptions",
     "ExecutionContext",
     "ExecutionMutex",
+    "ExecutionTTL",
+    "FunctionConcurrency",
     "FunctionName",
     "PollOptions",
     "RetryOptions",

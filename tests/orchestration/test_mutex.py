@@ -77,7 +77,7 @@ def test_executions_sharing_a_mutex_never_overlap_and_run_in_creation_order(
         ex = env.get(name)
         assert ex.status.phase == "Pending"
         assert ex.status.message == (
-            f"waiting for mutex {key!r} held by {names[0]} ({position} ahead in the queue)"
+            f"waiting for mutex {key} held by {names[0]} ({position} ahead in the queue)"
         )
 
     env.run_all()

@@ -1,0 +1,495 @@
+"""`kontinue schedule …`, `kontinue resubmit` and archived Executions on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kontinue.api import (
+    ArchivedExecution,
+    Execution,
+    ExecutionDefaults,
+    ExecutionMutex,
+    ExecutionRetry,
+    ExecutionTTL,
+    ObjectMeta,
+    ScheduledExecution,
+    ScheduledExecutionSpec,
+    check_cron,
+    check_timezone,
+    parse_duration,
+)
+from kontinue.cli._args import load_args_file, parse_assignments
+from kontinue.cli._errors import UsageError
+from kontinue.cli._render import age, dump, print_table
+from kontinue.runtime import REGISTRY
+from kontinue.runtime._schedules import SCHEDULE_LABEL, next_run, schedule_run
+from kontinue.store import AlreadyExistsError, NotFoundError, Store
+
+__all__ = ["add_commands", "archived_list", "get_archived", "resubmit"]
+
+PIPELINE_SUFFIXES = (".yaml", ".yml")
+
+
+def add_commands(sub: Any, add: Any, names_completer: Any) -> None:
+    """Add `schedule` (with its verbs) and `resubmit` to the CLI's subcommands."""
+    p = add("schedule", None, "create and manage ScheduledExecutions (cron schedules)")
+    verbs = p.add_subparsers(dest="schedule_command", metavar="VERB")
+    verbs.required = True
+
+    def verb(name: str, fn: Any, help_: str) -> argparse.ArgumentParser:
+        v: argparse.ArgumentParser = verbs.add_parser(name, help=help_, description=help_)
+        v.set_defaults(func=fn)
+        return v
+
+    v = verb(
+        "create",
+        schedule_create,
+        "create a schedule that runs a function, or a pipeline file, on a cron schedule",
+    )
+    v.add_argument("name", help="the schedule's name (its runs are NAME-<minute>)")
+    v.add_argument(
+        "target",
+        metavar="FUNCTION|PIPELINE.yaml",
+        help="a registered function, or a pipeline file (validated as `submit` does; its "
+        "plan is pinned now, so later edits of the file do not change the schedule)",
+    )
+    v.add_argument("--cron", help='5-field cron expression, e.g. "0 2 * * *" (quote it)')
+    v.add_argument("--timezone", help="IANA time zone of the cron expression (default UTC)")
+    v.add_argument(
+        "--concurrency-policy",
+        choices=["Allow", "Forbid", "Replace"],
+        default=None,
+        help="when a run is due while the last is still going: Allow (default) both run, "
+        "Forbid skips the new one, Replace cancels the old one",
+    )
+    v.add_argument(
+        "--starting-deadline-seconds",
+        type=int,
+        help="a run more than this late (e.g. after an outage) is skipped",
+    )
+    v.add_argument("--history-limit", type=int, help="finished runs to keep (default 5)")
+    v.add_argument("--suspend", action="store_true", help="create it suspended")
+    v.add_argument("--retries", type=int, help="retries of each run")
+    v.add_argument("--backoff", help="wait between retries, e.g. 30s")
+    v.add_argument("--archive-after", help="archive each finished run after, e.g. 1d")
+    v.add_argument("--delete-after", help="delete each finished run after, e.g. 7d")
+    v.add_argument("--mutex", help="runs take this mutex: one at a time with other holders")
+    v.add_argument("-a", "--arg", dest="args", action="append", default=[], metavar="KEY=VALUE")
+    v.add_argument("--args-file", help="YAML or JSON file with the function's arguments")
+    v.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="K=V")
+    v.add_argument("--params-file", help="YAML or JSON file with the pipeline's parameters")
+    v.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
+
+    v = verb("list", schedule_list, "list schedules")
+    v.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
+    v.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+
+    v = verb("get", schedule_get, "show one schedule")
+    v.add_argument("name")
+    v.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
+
+    for name, value in (("suspend", True), ("resume", False)):
+        what = "stop creating runs" if value else "start creating runs again"
+        v = verb(name, schedule_suspend, f"{what} (runs already going are not touched)")
+        v.add_argument("name")
+        v.set_defaults(suspend=value)
+
+    v = verb("trigger", schedule_trigger, "start a run now; runs it here unless a server runs")
+    v.add_argument("name")
+    v.add_argument("--no-wait", action="store_true", help="create the run and return")
+    v.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
+
+    v = verb("delete", schedule_delete, "delete a schedule (its past runs are kept)")
+    v.add_argument("name")
+
+    p = add(
+        "resubmit",
+        resubmit,
+        "start a new Execution with the spec of an old one (live or archived)",
+    )
+    p.add_argument("name").completer = names_completer
+    p.add_argument("--name", dest="new_name", help="name of the new Execution")
+    p.add_argument("--no-wait", action="store_true", help="create it and return")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
+
+
+def _store(args: argparse.Namespace, create: bool = False) -> Store:
+    from kontinue.cli._commands import _store as open_it
+
+    return open_it(args, create=create)
+
+
+def _schedule(store: Store, args: argparse.Namespace) -> ScheduledExecution:
+    try:
+        return store.get(ScheduledExecution, args.namespace, args.name)
+    except NotFoundError:
+        raise UsageError(
+            f'no schedule "{args.name}" in namespace {args.namespace}; '
+            "list them with `kontinue schedule list`"
+        ) from None
+
+
+def _is_pipeline(target: str) -> bool:
+    return target.endswith(PIPELINE_SUFFIXES) or Path(target).is_file()
+
+
+def _duration(flag: str, text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def schedule_create(args: argparse.Namespace) -> int:
+    """Validate everything first, then store one ScheduledExecution."""
+    labels: dict[str, str] = {}
+    block: dict[str, Any] = {}
+    description = None
+    if _is_pipeline(args.target):
+        from kontinue.cli._pipelines import PIPELINE_LABEL, prepare
+        from kontinue.dsl._interpreter import PIPELINE_FUNCTION
+
+        args.file = args.target
+        plan, params, base_dir = prepare(args)
+        function = PIPELINE_FUNCTION
+        arguments: Any = {"plan": dict(plan), "params": params, "baseDir": base_dir}
+        labels = {PIPELINE_LABEL: plan.name, **(plan.get("labels") or {})}
+        block = dict(plan.get("schedule") or {})
+        description = plan.get("description")
+    else:
+        from kontinue.cli._imports import import_user_code
+
+        if args.params or args.params_file:
+            raise UsageError("-p/--params-file are for pipeline files; a function takes -a")
+        import_user_code(args.imports)
+        function = args.target
+        arguments = load_args_file(args.args_file) if args.args_file else {}
+        arguments.update(parse_assignments(args.args))
+        if function in REGISTRY:
+            try:
+                REGISTRY.get(function).parse_arguments(arguments)
+            except ValueError as exc:
+                raise UsageError(f"arguments of {function}: {exc}") from None
+    cron = args.cron or block.get("cron")
+    if not cron:
+        raise UsageError(
+            'say when it runs: --cron "0 2 * * *" (or a schedule: block in the pipeline file)'
+        )
+    try:
+        cron = check_cron(cron)
+        zone = args.timezone or block.get("timezone")
+        if zone:
+            check_timezone(zone)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    retry = None
+    if args.retries is not None or args.backoff is not None:
+        retry = ExecutionRetry(retries=args.retries or 0)
+        if args.backoff is not None:
+            retry.backoff = _duration("--backoff", args.backoff)
+    ttl = None
+    if args.archive_after or args.delete_after:
+        ttl = ExecutionTTL(
+            archive_after=_duration("--archive-after", args.archive_after),
+            delete_after=_duration("--delete-after", args.delete_after),
+        )
+    history = args.history_limit if args.history_limit is not None else block.get("historyLimit")
+    deadline = args.starting_deadline_seconds
+    if deadline is None:
+        deadline = block.get("startingDeadlineSeconds")
+    for flag, number in (("--history-limit", history), ("--starting-deadline-seconds", deadline)):
+        if number is not None and number < 0:
+            raise UsageError(f"{flag} must be 0 or more, not {number}")
+    spec = ScheduledExecutionSpec(
+        schedule=cron,
+        function=function,
+        arguments=arguments,
+        history_limit=5 if history is None else history,
+        suspend=bool(args.suspend or block.get("suspend")),
+        execution_defaults=ExecutionDefaults(retry=retry, ttl=ttl) if retry or ttl else None,
+        timezone=zone or None,
+        concurrency_policy=args.concurrency_policy or block.get("concurrencyPolicy") or "Allow",
+        starting_deadline_seconds=deadline,
+        mutex=ExecutionMutex(name=args.mutex) if args.mutex else None,
+        description=description,
+    )
+    store = _store(args, create=True)
+    se = ScheduledExecution(
+        metadata=ObjectMeta(name=args.name, namespace=args.namespace, labels=labels), spec=spec
+    )
+    try:
+        se = store.create(se)
+    except AlreadyExistsError:
+        raise UsageError(
+            f'a schedule named "{args.name}" already exists; delete it first with '
+            f"`kontinue schedule delete {args.name}` or choose another name"
+        ) from None
+    first = next_run(spec, datetime.now(UTC))
+    print(f"scheduledexecution.kontinue.cloud/{args.name} created")
+    sys.stderr.write(
+        f"next run at {first.isoformat()}"
+        + ("" if not spec.suspend else " once resumed")
+        + "; schedules fire while a `kontinue server` (or a controller) runs\n"
+    )
+    return 0
+
+
+def _next_text(se: ScheduledExecution) -> str:
+    if se.spec.suspend:
+        return "suspended"
+    when = se.status.next_schedule_time or next_run(se.spec, datetime.now(UTC))
+    return when.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def schedule_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    namespace = None if args.all_namespaces else args.namespace
+    items = store.list(ScheduledExecution, namespace)
+    if args.output:
+        doc = {"apiVersion": "v1", "kind": "List", "items": [s.wire() for s in items]}
+        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
+        return 0
+    if not items:
+        sys.stderr.write(f"No schedules found in namespace {args.namespace}.\n")
+        return 0
+    rows = [
+        [
+            s.metadata.name,
+            s.spec.schedule,
+            s.spec.timezone or "UTC",
+            s.spec.function,
+            str(s.spec.suspend).lower(),
+            str(len(s.status.active)),
+            age(s.status.last_schedule_time) if s.status.last_schedule_time else "-",
+            _next_text(s),
+            age(s.metadata.creation_timestamp),
+        ]
+        for s in items
+    ]
+    header = ["NAME", "SCHEDULE", "TIMEZONE", "FUNCTION", "SUSPEND", "ACTIVE", "LAST", "NEXT"]
+    print_table(rows, [*header, "AGE"])
+    return 0
+
+
+def schedule_get(args: argparse.Namespace) -> int:
+    store = _store(args)
+    se = _schedule(store, args)
+    if args.output:
+        sys.stdout.write(dump(se.wire(), args.output) + ("\n" if args.output == "json" else ""))
+        return 0
+    st = se.status
+    lines = [
+        ("Name", se.metadata.name),
+        ("Schedule", f"{se.spec.schedule} ({se.spec.timezone or 'UTC'})"),
+        ("Function", se.spec.function),
+        ("Concurrency", se.spec.concurrency_policy),
+        ("Suspended", str(se.spec.suspend).lower()),
+        ("History limit", str(se.spec.history_limit)),
+        ("Last run", st.last_schedule_time.isoformat() if st.last_schedule_time else "-"),
+        ("Last success", st.last_successful_time.isoformat() if st.last_successful_time else "-"),
+        ("Next run", _next_text(se)),
+        ("Active", ", ".join(st.active) or "-"),
+    ]
+    if st.message:
+        lines.append(("Message", st.message))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        print(f"{key + ':':<{width + 1}} {value}")
+    runs = store.list(Execution, se.metadata.namespace, {SCHEDULE_LABEL: se.metadata.name})
+    if runs:
+        print()
+        print_table(
+            [[e.metadata.name, e.status.phase, age(e.metadata.creation_timestamp)] for e in runs],
+            ["RUN", "PHASE", "AGE"],
+        )
+    return 0
+
+
+def schedule_suspend(args: argparse.Namespace) -> int:
+    store = _store(args)
+    for _ in range(10):
+        se = _schedule(store, args)
+        if se.spec.suspend == args.suspend:
+            state = "suspended" if args.suspend else "not suspended"
+            sys.stderr.write(f"schedule {args.name} is already {state}\n")
+            return 0
+        se.spec.suspend = args.suspend
+        try:
+            store.update(se)
+            break
+        except Exception as exc:  # a concurrent write: read again
+            from kontinue.store import ConflictError
+
+            if not isinstance(exc, ConflictError):
+                raise
+    done = "suspended" if args.suspend else "resumed"
+    print(f"scheduledexecution.kontinue.cloud/{args.name} {done}")
+    return 0
+
+
+def schedule_trigger(args: argparse.Namespace) -> int:
+    from kontinue.cli._commands import _run_here
+    from kontinue.cli._imports import import_user_code
+
+    import_user_code(args.imports)
+    store = _store(args)
+    se = _schedule(store, args)
+    run = schedule_run(se, generate_name=f"{se.metadata.name}-manual-")
+    run.metadata.annotations["kontinue.cloud/triggered-by"] = "kontinue schedule trigger"
+    created = store.create(run)
+    name = created.metadata.name
+    sys.stderr.write(f"schedule {args.name} triggered: Execution {name}\n")
+    if args.no_wait:
+        print(name)
+        return 0
+    return int(_run_here(store, args, name))  # type: ignore[arg-type]
+
+
+def schedule_delete(args: argparse.Namespace) -> int:
+    store = _store(args)
+    _schedule(store, args)
+    store.delete(ScheduledExecution, args.namespace, args.name)
+    runs = store.list(Execution, args.namespace, {SCHEDULE_LABEL: args.name})
+    print(f"scheduledexecution.kontinue.cloud/{args.name} deleted")
+    if runs:
+        sys.stderr.write(
+            f"its {len(runs)} past run(s) are kept; "
+            f"`kontinue list -l {SCHEDULE_LABEL}={args.name}` shows them\n"
+        )
+    return 0
+
+
+# -- archived Executions and resubmit ---------------------------------------------------------
+
+
+def get_archived(store: Store, namespace: str, name: str) -> ArchivedExecution | None:
+    """The ArchivedExecution of that name, or None."""
+    try:
+        return store.get(ArchivedExecution, namespace, name)
+    except NotFoundError:
+        return None
+
+
+def archived_list(store: Store, args: argparse.Namespace) -> int:
+    """`kontinue list --archived`."""
+    namespace = None if args.all_namespaces else args.namespace
+    items = store.list(ArchivedExecution, namespace, args.selector)
+    if args.output in ("json", "yaml"):
+        doc = {"apiVersion": "v1", "kind": "List", "items": [a.wire() for a in items]}
+        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
+        return 0
+    if not items:
+        sys.stderr.write(f"No archived Executions found in namespace {args.namespace}.\n")
+        return 0
+    rows = [
+        [
+            a.metadata.name,
+            a.spec.function,
+            a.spec.phase,
+            str(a.spec.executions),
+            age(a.spec.finish_time),
+            age(a.spec.archive_time),
+            a.spec.delete_at.strftime("%Y-%m-%d %H:%M:%SZ") if a.spec.delete_at else "-",
+        ]
+        for a in items
+    ]
+    print_table(
+        rows, ["NAME", "FUNCTION", "PHASE", "EXECUTIONS", "FINISHED", "ARCHIVED", "DELETE AT"]
+    )
+    return 0
+
+
+def show_archived(archive: ArchivedExecution, output: str | None) -> int:
+    """`kontinue get NAME` of an archived Execution."""
+    if output:
+        doc = archive.wire()
+        doc["spec"].pop("data", None)
+        doc["spec"]["tree"] = archive.tree()
+        sys.stdout.write(dump(doc, output) + ("\n" if output == "json" else ""))
+        return 0
+    spec = archive.spec
+    print_table(
+        [
+            [
+                archive.metadata.name,
+                spec.function,
+                spec.phase,
+                str(spec.executions),
+                age(spec.finish_time),
+            ]
+        ],
+        ["NAME", "FUNCTION", "PHASE", "EXECUTIONS", "FINISHED"],
+    )
+    print(
+        f"Archived: {spec.archive_time.isoformat()} (ArchivedExecution; the live objects are gone)"
+    )
+    if spec.delete_at:
+        print(f"Deleted at: {spec.delete_at.isoformat()}")
+    if spec.message:
+        print(f"Message: {spec.message}")
+    if spec.result is not None:
+        print("Result:  " + dump(spec.result, "json"))
+    print(f"Start it again with `kontinue resubmit {archive.metadata.name}`")
+    return 0
+
+
+def resubmit(args: argparse.Namespace) -> int:
+    """A new Execution with the function, arguments and options of an old one."""
+    from kontinue.cli._commands import _run_here
+    from kontinue.cli._imports import import_user_code
+
+    import_user_code(args.imports)
+    store = _store(args)
+    source: Execution | None = None
+    try:
+        source = store.get(Execution, args.namespace, args.name)
+    except NotFoundError:
+        archive = get_archived(store, args.namespace, args.name)
+        if archive is None:
+            raise UsageError(
+                f'no Execution or ArchivedExecution "{args.name}" in namespace '
+                f"{args.namespace}; list them with `kontinue list` and `kontinue list --archived`"
+            ) from None
+        roots = [
+            e
+            for e in archive.tree().get("executions", [])
+            if e["metadata"]["name"] == archive.metadata.name
+        ]
+        source = Execution.model_validate(roots[0]) if roots else None
+        if source is None:
+            raise UsageError(f"archive {args.name} holds no root Execution to resubmit") from None
+    if any(r.kind == "Execution" for r in source.metadata.owner_references):
+        raise UsageError(
+            f"{args.name} is a child Execution; resubmit its root instead "
+            "(`kontinue tree` shows it)"
+        )
+    keep = {
+        k: v
+        for k, v in source.metadata.labels.items()
+        if k not in ("kontinue.cloud/root", "kontinue.cloud/parent")
+    }
+    meta = ObjectMeta(
+        name=args.new_name or "",
+        generate_name=None
+        if args.new_name
+        else source.metadata.generate_name or f"{source.metadata.name}-",
+        namespace=args.namespace,
+        labels=keep,
+        annotations={"kontinue.cloud/resubmitted-from": source.metadata.name},
+    )
+    try:
+        created = store.create(Execution(metadata=meta, spec=source.spec.model_copy(deep=True)))
+    except AlreadyExistsError:
+        raise UsageError(f"an Execution named {args.new_name!r} already exists") from None
+    name = created.metadata.name
+    sys.stderr.write(f"resubmitted {args.name} as Execution {name}\n")
+    if args.no_wait:
+        print(name)
+        return 0
+    return int(_run_here(store, args, name))  # type: ignore[arg-type]
