@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     parser = argparse.ArgumentParser(
         prog="kontinue",
-        description="Durable functions and pipelines, on your laptop or on Kubernetes.",
+        description="Durable functions and pipelines in Python, on an embedded store "
+        "(one SQLite file, local processes).",
     )
     parser.add_argument(
         "--state-dir",
@@ -60,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["local", "container"],
         default="local",
         help="where script/pod/job steps run on the embedded store: local processes "
-        "(default; images are not pulled) or a podman/docker engine",
+        "(default; images are not pulled) or, experimental and untested, a podman/docker "
+        "engine",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
