@@ -7,6 +7,7 @@ Execution parks and holds no worker; the controller wakes it when the job finish
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from kontinue.runners import (
     RunnerError,
     job_spec_from_pod_spec,
     log_error_summary,
+    pod_model,
     script_pod_spec,
     to_plain,
 )
@@ -106,23 +108,37 @@ class LogOptions(BaseModel):
 
 @dataclass(frozen=True)
 class PodResult:
-    """One finished pod: its record, phase and message; logs are read on demand."""
+    """One finished pod: the pod, its phase and message; logs are read on demand.
 
-    pod: PodRecord
+    Attributes:
+        record: The pod as the journal keeps it (a plain `PodRecord`).
+        message: The status message.
+        phase: `Succeeded`, `Failed`, ...
+        pod: The pod as a Kubernetes `V1Pod` model (the reference's `*corev1.Pod`), the same
+            shape from the local runner as on Kubernetes.
+    """
+
+    record: PodRecord
     message: str
     phase: str
     job: str = field(repr=False, default="")
     namespace: str = field(repr=False, default="default")
     runner: str = field(repr=False, default="local")
+    labels: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @functools.cached_property
+    def pod(self) -> Any:
+        """The pod as a `kubernetes.client.V1Pod` (built on first use)."""
+        return pod_model(self.record, self.job, self.namespace, self.labels)
 
     def succeeded(self) -> bool:
         """True if every container exited with code 0."""
-        return self.pod.all_exited_zero
+        return self.record.all_exited_zero
 
     @property
     def exit_code(self) -> int | None:
         """The first non-zero exit code, else 0 (None if nothing ran)."""
-        codes = [c.exit_code for c in self.pod.containers]
+        codes = [c.exit_code for c in self.record.containers]
         if not codes or any(c is None for c in codes):
             return None
         return next((c for c in codes if c), 0)
@@ -134,7 +150,7 @@ class PodResult:
             return _runner(ktx, self.runner).logs(
                 self.job,
                 self.namespace,
-                self.pod.name,
+                self.record.name,
                 opts.container,
                 opts.tail_lines,
                 limit_bytes=opts.limit_bytes,
@@ -144,7 +160,7 @@ class PodResult:
 
     def log_error_summary(self, ktx: ExecutionContext) -> str:
         """The last meaningful error lines of the failed container's log."""
-        failed = next((c for c in self.pod.containers if c.exit_code not in (0, None)), None)
+        failed = next((c for c in self.record.containers if c.exit_code not in (0, None)), None)
         name = failed.name if failed else None
         text = self.logs(ktx, LogOptions(tail_lines=400, container=name))
         summary = log_error_summary(text)
@@ -314,12 +330,16 @@ def _pod_result(record: JobRecord) -> PodResult:
     pod = record.last_pod or PodRecord(name=record.name, phase="Failed", message=record.message)
     phase = pod.phase if record.phase != "Failed" or pod.phase != "Succeeded" else "Failed"
     message = record.message or pod.message
-    return PodResult(pod, message, phase, record.name, record.namespace, record.runner)
+    return PodResult(
+        pod, message, phase, record.name, record.namespace, record.runner, dict(record.labels)
+    )
 
 
 def _job_result(record: JobRecord) -> JobResult:
     pods = [
-        PodResult(p, p.message, p.phase, record.name, record.namespace, record.runner)
+        PodResult(
+            p, p.message, p.phase, record.name, record.namespace, record.runner, dict(record.labels)
+        )
         for p in record.pods
     ]
     return JobResult(record.succeeded, record.failed, record.message, pods)

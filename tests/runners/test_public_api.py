@@ -55,6 +55,7 @@ def test_public_names_are_pinned() -> None:
         "label_value",
         "load_api_client",
         "log_error_summary",
+        "pod_model",
         "open_runner",
         "pod_record",
         "script_pod_spec",
