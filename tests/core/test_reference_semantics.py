@@ -99,10 +99,15 @@ def test_after_clear_progress_a_later_fan_out_sets_progress_again(env: Environme
     assert (ex.status.progress.current, ex.status.progress.max) == (2, 2)
 
 
-def test_a_failed_child_fails_the_fan_out_at_once_whatever_its_index(env: Environment) -> None:
-    env.start("ref-fan-out", {"children": ["ref-gate", "ref-broken"]}, name="fo")
+@pytest.mark.parametrize("broken_first", [True, False])
+def test_a_failed_child_fails_the_fan_out_at_once_whatever_its_index(
+    env: Environment, broken_first: bool
+) -> None:
+    children = ["ref-broken", "ref-gate"] if broken_first else ["ref-gate", "ref-broken"]
+    gate = "fo-execute-2" if broken_first else "fo-execute-1"
+    env.start("ref-fan-out", {"children": children}, name="fo")
     ended = env.engine.run_until(
-        lambda: env.get("fo").terminal and env.get("fo-execute-1").terminal, timeout=30
+        lambda: env.get("fo").terminal and env.get(gate).terminal, timeout=30
     )
     assert ended, "the fan-out waited for the gate instead of failing with its broken child"
     ex = env.get("fo")
@@ -110,7 +115,7 @@ def test_a_failed_child_fails_the_fan_out_at_once_whatever_its_index(env: Enviro
     assert ex.status.error is not None and ex.status.error.kind == "ChildFailed"
     assert "broken child" in ex.status.error.message
     # the sibling still waiting is canceled with its parent
-    assert env.get("fo-execute-1").status.phase == "Canceled"
+    assert env.get(gate).status.phase == "Canceled"
 
 
 # -- names, descriptions, log options ----------------------------------------------------------
