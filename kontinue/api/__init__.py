@@ -37,6 +37,7 @@ from kontinue.api._execution import (
 from kontinue.api._function import (
     Function,
     FunctionConcurrency,
+    FunctionSource,
     FunctionSpec,
     Mutex,
     MutexSpec,
@@ -94,6 +95,7 @@ __all__ = [
     "ExecutionTimeout",
     "Function",
     "FunctionConcurrency",
+    "FunctionSource",
     "FunctionSpec",
     "Lease",
     "Mutex",

@@ -9,13 +9,33 @@ from pydantic import Field
 from kontinue.api._execution import ExecutionRetry, ExecutionTimeout, ExecutionTTL
 from kontinue.api._meta import Resource, WireModel
 
-__all__ = ["Function", "FunctionConcurrency", "FunctionSpec", "Mutex", "MutexSpec", "MutexStatus"]
+__all__ = [
+    "Function",
+    "FunctionConcurrency",
+    "FunctionSource",
+    "FunctionSpec",
+    "Mutex",
+    "MutexSpec",
+    "MutexStatus",
+]
 
 
 class FunctionConcurrency(WireModel):
     """At most `limit` Executions of the function run at once, across all workers."""
 
     limit: int = Field(ge=1)
+
+
+class FunctionSource(WireModel):
+    """Where a function's code was imported from, so a later process can import it again.
+
+    Either `file` (an absolute path to a `.py` file) or `module` (a dotted module name,
+    found from the directory `path`).
+    """
+
+    file: str | None = None
+    module: str | None = None
+    path: str | None = None
 
 
 class FunctionSpec(WireModel):
@@ -29,6 +49,7 @@ class FunctionSpec(WireModel):
     timeout: ExecutionTimeout | None = None
     ttl: ExecutionTTL | None = None
     concurrency: FunctionConcurrency | None = None
+    source: FunctionSource | None = None
 
 
 class Function(Resource):

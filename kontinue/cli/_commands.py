@@ -19,17 +19,17 @@ from kontinue.api import (
 )
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
+from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
 from kontinue.cli._render import age, dump, print_table, progress_text, render_tree
 from kontinue.cli._run import SERVER_LOCK, run_in_process, server_running
+from kontinue.cli._sources import import_recorded, publish_sources
 from kontinue.runtime import (
     REGISTRY,
     Controller,
     Engine,
-    OperationError,
     Worker,
     cancel_execution,
-    resume_execution,
     retry_execution,
     start_execution,
     tree_executions,
@@ -70,13 +70,23 @@ def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
     if server_running(args.state_dir):
         sys.stderr.write(
             f"Execution {name} handed to the kontinue server; follow it with "
-            f"`kontinue get {name}` or `kontinue tree {name}`\n"
+            f"`{command('watch', name)}`\n"
         )
         return 0
+    publish_sources(store, args.namespace)
     engine = make_engine(store, args)
+
+    def importer(names: set[str]) -> set[str]:
+        return import_recorded(store, args.namespace, names)
+
     try:
         return run_in_process(
-            engine, name, args.namespace, output=getattr(args, "output", None), stop=args.stop
+            engine,
+            name,
+            args.namespace,
+            output=getattr(args, "output", None),
+            importer=importer,
+            stop=args.stop,
         )
     finally:
         stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
@@ -110,6 +120,8 @@ def execute(args: argparse.Namespace) -> int:
     arguments: dict[str, Any] = load_args_file(args.args_file) if args.args_file else {}
     arguments.update(parse_assignments(args.args))
     store = _store(args, create=True)
+    publish_sources(store, args.namespace)
+    import_recorded(store, args.namespace, {args.function})
     if args.function in REGISTRY:
         try:
             REGISTRY.get(args.function).parse_arguments(arguments)
@@ -309,52 +321,46 @@ def functions(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
-    from kontinue.cli._gates import find_gate, gate_inputs, resolver
+    from kontinue.cli import _resume
 
-    import_user_code(args.imports)
-    store = _store(args)
-    gate = find_gate(store, args.namespace, args.name, args.suspension) if args.suspension else None
-    inputs = gate_inputs(args, gate)
-    try:
-        names = resume_execution(
-            store,
-            args.namespace,
-            gate.spec.execution if gate else args.name,
-            gate.metadata.name if gate else None,
-            by=resolver(),
-            inputs=inputs,
-        )
-    except OperationError:
-        ex = store.get(Execution, args.namespace, args.name)
-        if ex.terminal or args.suspension:
-            raise
-        sys.stderr.write(f"Execution {args.name} has no open suspension; running it on\n")
-    else:
-        sys.stderr.write(f"resumed {', '.join(names)}\n")
-    if args.no_wait:
-        return 0
-    return _continue(store, args)
+    return _resume.resume(args)
 
 
-def _continue(store: SQLiteStore, args: argparse.Namespace) -> int:
-    root = store.get(Execution, args.namespace, args.name)
+def _root_of(store: SQLiteStore, namespace: str, name: str) -> Execution:
+    root = store.get(Execution, namespace, name)
     while root.metadata.owner_references:
         parent_name = root.metadata.labels.get("kontinue.cloud/parent")
         if not parent_name:
             break
-        root = store.get(Execution, args.namespace, parent_name)
-    missing = {
-        e.spec.function
-        for e in tree_executions(store, root)
-        if not e.terminal and e.spec.function not in REGISTRY
-    }
-    if missing and not server_running(args.state_dir):
-        sys.stderr.write(
-            f"not running it here: function(s) {', '.join(sorted(missing))} are not imported; "
-            "pass --import, or let a worker run it\n"
+        root = store.get(Execution, namespace, parent_name)
+    return root
+
+
+def check_runnable_here(store: SQLiteStore, args: argparse.Namespace) -> None:
+    """Import what the tree of `args.name` needs to run on here, or say why it cannot.
+
+    Raises:
+        UsageError: a recorded source is gone or changed, or nothing records where a function
+            comes from (then --import, or --no-wait and a worker).
+    """
+    if server_running(args.state_dir):
+        return
+    root = _root_of(store, args.namespace, args.name)
+    wanted = {e.spec.function for e in tree_executions(store, root) if not e.terminal}
+    missing = import_recorded(store, args.namespace, wanted)
+    if missing:
+        raise UsageError(
+            f"cannot run Execution {root.metadata.name} here: function(s) "
+            f"{', '.join(sorted(missing))} are not imported and no Function resource records "
+            "where they come from; pass --import MODULE|FILE.py, or --no-wait to leave it "
+            "to a worker"
         )
-        return 0
-    return _run_here(store, args, root.metadata.name)
+
+
+def continue_here(store: SQLiteStore, args: argparse.Namespace) -> int:
+    """Run the tree of `args.name` on in this process (after a resume or a retry)."""
+    check_runnable_here(store, args)
+    return _run_here(store, args, _root_of(store, args.namespace, args.name).metadata.name)
 
 
 def cancel(args: argparse.Namespace) -> int:
@@ -367,11 +373,14 @@ def cancel(args: argparse.Namespace) -> int:
 def retry(args: argparse.Namespace) -> int:
     import_user_code(args.imports)
     store = _store(args)
+    publish_sources(store, args.namespace)
+    if not args.no_wait:
+        check_runnable_here(store, args)
     retry_execution(store, args.namespace, args.name)
     sys.stderr.write(f"Execution {args.name} will run a new attempt\n")
     if args.no_wait:
         return 0
-    return _continue(store, args)
+    return continue_here(store, args)
 
 
 def tree(args: argparse.Namespace) -> int:

@@ -1,4 +1,7 @@
-"""`kontinue resume NAME STEP --input k=v`: find the gate, check the inputs, say who resolved it."""
+"""`kontinue resume NAME STEP --input k=v`: check the gate's inputs, say who resolved it.
+
+Which gate NAME STEP means is found by `kontinue.cli._resume`.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,11 @@ import getpass
 import sys
 from typing import Any
 
-from kontinue.api import Execution, Suspension
+from kontinue.api import Suspension
 from kontinue.cli._args import load_args_file
 from kontinue.cli._errors import UsageError
-from kontinue.runtime import child_resource_name, tree_suspensions
-from kontinue.store import NotFoundError, Store
 
-__all__ = ["find_gate", "gate_inputs", "resolver"]
+__all__ = ["gate_inputs", "resolver"]
 
 
 def resolver() -> str:
@@ -23,31 +24,6 @@ def resolver() -> str:
     except (KeyError, OSError):
         user = "unknown user"
     return f"{user} (kontinue resume)"
-
-
-def find_gate(store: Store, namespace: str, execution: str, given: str) -> Suspension:
-    """The Suspension ``given`` names: its own name, or a step name of the Execution's tree.
-
-    Raises:
-        UsageError: neither matches.
-    """
-    try:
-        return store.get(Suspension, namespace, given)
-    except NotFoundError:
-        pass
-    try:
-        return store.get(Suspension, namespace, child_resource_name(execution, given))
-    except NotFoundError:
-        pass
-    root = store.get(Execution, namespace, execution)
-    found = [s for s in tree_suspensions(store, root).values() if s.spec.step == given]
-    open_ones = [s for s in found if not s.status.resolved] or found
-    if not open_ones:
-        raise UsageError(
-            f'Execution "{execution}" has no step or suspension named "{given}"; see kontinue '
-            f"tree {execution}"
-        )
-    return open_ones[0]
 
 
 def gate_inputs(args: argparse.Namespace, gate: Suspension | None) -> dict[str, Any] | None:

@@ -8,28 +8,39 @@ import traceback
 from pathlib import Path
 
 from kontinue.cli._errors import UsageError
-from kontinue.runtime import import_file
+from kontinue.runtime import REGISTRY, import_file
 
 __all__ = ["import_user_code"]
 
 
-def import_user_code(targets: list[str], base: Path | None = None) -> None:
+def import_user_code(targets: list[str], base: Path | None = None, cwd: Path | None = None) -> None:
     """Import modules and files so their `@kontinue.function`s register.
+
+    Each function they register remembers where it came from (published on its Function
+    resource by in-process commands), so later commands can import it again by themselves.
+    `cwd` is where a module is looked up (default: the working directory).
 
     Raises:
         UsageError: a module or file cannot be found or fails to import; the message gives
             the file, line and the error.
     """
+    from kontinue.cli._sources import record_import
+
     for target in targets:
+        before = set(REGISTRY.names())
         if target.endswith(".py") or "/" in target or (base and (base / target).exists()):
-            _import_file(Path(target) if base is None else base / target, target)
+            path = Path(target) if base is None else base / target
+            _import_file(path, target)
+            record_import(target, path, before)
         else:
-            _import_module(target)
+            _import_module(target, cwd or Path.cwd())
+            record_import(target, None, before)
 
 
-def _import_module(name: str) -> None:
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
+def _import_module(name: str, cwd: Path) -> None:
+    here = cwd == Path.cwd() and "" in sys.path
+    if not here and str(cwd) not in sys.path:
+        sys.path.insert(0, str(cwd))
     try:
         importlib.import_module(name)
     except ModuleNotFoundError as exc:

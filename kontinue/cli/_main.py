@@ -17,7 +17,8 @@ import argcomplete
 
 from kontinue.api import Error, ErrorKind, Execution, Function
 from kontinue.cli import _commands as commands
-from kontinue.store import StoreError, default_state_dir, open_store
+from kontinue.cli import _hints, _resume
+from kontinue.store import NotFoundError, StoreError, default_state_dir, open_store
 
 __all__ = ["build_parser", "main"]
 
@@ -42,36 +43,75 @@ def _functions_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any)
     return [f.metadata.name for f in store.list(Function) if f.metadata.name.startswith(prefix)]
 
 
+def _steps_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    try:
+        store = open_store(parsed_args.state_dir or default_state_dir())
+        ex = store.get(Execution, parsed_args.namespace or "default", parsed_args.name)
+    except (StoreError, NotFoundError):
+        return []
+    words = [_resume.step_word(store, ex, s) for s in _resume.find_open(store, ex)]
+    return [w for w in words if w.startswith(prefix)]
+
+
+def _complete(p: argparse.ArgumentParser, **completers: Any) -> None:
+    for action in p._actions:
+        if action.dest in completers:
+            action.completer = completers[action.dest]  # type: ignore[attr-defined]
+
+
+def _global_flags(default: Any) -> argparse.ArgumentParser:
+    """The flags every verb takes, before or after it (`kontinue list -n ns`, as kubectl).
+
+    On the verbs they default to SUPPRESS, so a flag given before the verb is not overwritten.
+    """
+
+    def d(value: Any) -> Any:
+        return value if default is None else default
+
+    g = argparse.ArgumentParser(add_help=False)
+    g.add_argument(
+        "--state-dir",
+        type=Path,
+        default=d(None),
+        help="embedded store directory (default: $KONTINUE_HOME or ./.kontinue)",
+    )
+    g.add_argument("-n", "--namespace", default=d("default"), help="namespace (default: default)")
+    g.add_argument(
+        "--runner",
+        choices=["local", "container"],
+        default=d("local"),
+        help="where script/pod/job steps run on the embedded store: local processes "
+        "(default; images are not pulled) or, experimental and untested, a podman/docker "
+        "engine",
+    )
+    g.add_argument(
+        "-v", "--verbose", action="store_true", default=d(False), help="log what the engine does"
+    )
+    g.add_argument(
+        "--no-color",
+        action="store_true",
+        default=d(False),
+        help="no colours (also when NO_COLOR is set)",
+    )
+    return g
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     parser = argparse.ArgumentParser(
         prog="kontinue",
         description="Durable functions and pipelines in Python, on an embedded store "
         "(one SQLite file, local processes).",
+        parents=[_global_flags(default=None)],
     )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="embedded store directory (default: $KONTINUE_HOME or ./.kontinue)",
-    )
-    parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
-    parser.add_argument(
-        "--runner",
-        choices=["local", "container"],
-        default="local",
-        help="where script/pod/job steps run on the embedded store: local processes "
-        "(default; images are not pulled) or, experimental and untested, a podman/docker "
-        "engine",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    flags = _global_flags(default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     def add(
         name: str, fn: Callable[[argparse.Namespace], int], help_: str
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, parents=[flags])
         p.set_defaults(func=fn)
         return p
 
@@ -137,25 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     imports(p)
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
 
-    p = add("resume", commands.resume, "resolve a sleep or an approval gate")
-    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
-    p.add_argument(
-        "suspension",
-        nargs="?",
-        metavar="STEP",
-        help="the step (or Suspension name) to resume (default: every open one)",
-    )
-    p.add_argument(
-        "--input",
-        dest="inputs",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an input the gate asks for (value read as YAML: true, [eu, us]); repeatable",
-    )
-    p.add_argument("--inputs-file", help="YAML or JSON file with the gate's inputs")
+    p = add("resume", commands.resume, "resolve a gate or end a sleep early, then run on")
+    _resume.add_parser_arguments(p)
+    _complete(p, name=_names_completer, step=_steps_completer)
     imports(p)
-    p.add_argument("--no-wait", action="store_true", help="only resolve; do not run on here")
 
     p = add("cancel", commands.cancel, "cancel an Execution and everything it started")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
@@ -217,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    _hints.configure(args.state_dir, args.namespace)
     if args.state_dir is None:
         args.state_dir = default_state_dir()
     stop = threading.Event()

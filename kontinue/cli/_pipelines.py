@@ -123,7 +123,7 @@ def submit(args: argparse.Namespace, run: Any) -> int:
             name=args.name,
             generate_name=f"{plan.name}-",
             namespace=args.namespace,
-            labels={PIPELINE_LABEL: plan.name},
+            labels={**(plan.get("labels") or {}), PIPELINE_LABEL: plan.name},
             display_name=plan.name,
             description=plan.get("description"),
         )

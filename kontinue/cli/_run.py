@@ -7,12 +7,15 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from kontinue.api import Execution
+from kontinue.cli._hints import command
 from kontinue.cli._render import dump, execution_line
+from kontinue.cli._resume import step_word
 from kontinue.runtime import Engine, Registry, TreeState, tree_executions, tree_state
 from kontinue.store import Store
 
@@ -59,7 +62,11 @@ class Display:
 
 
 def _waiter(
-    store: Store, namespace: str, name: str, registry: Registry | None = None
+    store: Store,
+    namespace: str,
+    name: str,
+    registry: Registry | None = None,
+    importer: Callable[[set[str]], set[str]] | None = None,
 ) -> tuple[Any, list[TreeState], list[Execution]]:
     """A `done()` for the run loop: the tree ended, waits at a gate, or waits for a worker
     this process cannot be (a child of a function that is not imported here)."""
@@ -87,6 +94,9 @@ def _waiter(
                 for e in tree_executions(store, state.root)
                 if e.status.phase == "Pending" and e.spec.function not in registry
             ]
+            if waiting and importer is not None:  # a child of a function imported elsewhere
+                importer({e.spec.function for e in waiting})
+                waiting = [e for e in waiting if e.spec.function not in registry]
             for e in waiting:
                 since.setdefault(e.metadata.name, now)
             stranded[:] = [e for e in waiting if now - since[e.metadata.name] > 1.0]
@@ -103,6 +113,7 @@ def run_in_process(
     *,
     out: TextIO | None = None,
     output: str | None = None,
+    importer: Callable[[set[str]], set[str]] | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Run the tree of Execution `name` here until it ends, parks at a manual gate, or `stop`.
@@ -114,7 +125,7 @@ def run_in_process(
     out = out or sys.stderr
     store = engine.store
     display = Display(store, name, namespace, out)
-    done, last, stranded = _waiter(store, namespace, name, engine.worker.registry)
+    done, last, stranded = _waiter(store, namespace, name, engine.worker.registry, importer)
     _say_held(store, namespace, name, engine.worker.identity, out)
     stopped = stop or threading.Event()
     engine.run_until(lambda: stopped.is_set() or done(), on_tick=display.update)
@@ -122,18 +133,19 @@ def run_in_process(
     if stopped.is_set() and not done():
         out.write(
             f"kontinue: stopped (SIGTERM); Execution {name} is kept as it is: a worker or "
-            f"`kontinue resume {name}` carries it on\n"
+            f"`{command('resume', name)}` carries it on\n"
         )
         return 143
     for ex in stranded:
         out.write(
             f"Execution {ex.metadata.name} waits for a worker that runs function "
-            f"{ex.spec.function!r}, which is not imported here; start one with "
-            "`kontinue worker --import MODULE`, or pass --import to this command\n"
+            f"{ex.spec.function!r}, which is not imported here and has no recorded source; "
+            "pass --import with the file or module that defines it, to this command or to a "
+            "kontinue worker; its state is kept\n"
         )
     if stranded:
-        return 0
-    return report(last[0], out, output)
+        return 2
+    return report(last[0], out, output, store)
 
 
 def _say_held(store: Store, namespace: str, name: str, me: str, out: TextIO) -> None:
@@ -172,10 +184,10 @@ def follow(store: Store, name: str, namespace: str, *, out: TextIO | None = None
         for _ in store.watch(timeout=0.5):
             break
     display.update(force=True)
-    return report(last[0], out, None)
+    return report(last[0], out, None, store)
 
 
-def report(state: TreeState, out: TextIO, output: str | None) -> int:
+def report(state: TreeState, out: TextIO, output: str | None, store: Store | None = None) -> int:
     """Say how an Execution ended (or where it waits) and return the exit code."""
     ex = state.root
     name = ex.metadata.name
@@ -199,15 +211,16 @@ def report(state: TreeState, out: TextIO, output: str | None) -> int:
                 if ln.strip().startswith("File ")
             ]
             if frames:
-                out.write(f"  raised at {frames[-1]} (kontinue get {name} shows the stack)\n")
+                out.write(f"  raised at {frames[-1]} (`{command('get', name)}` shows the stack)\n")
         if ex.status.phase == "Failed":
-            out.write(f"  retry it with: kontinue retry {name}\n")
+            out.write(f"  retry it with: {command('retry', name)}\n")
         return 1
     for gate in state.gates:
         what = gate.spec.display_name or gate.spec.step
+        word = step_word(store, ex, gate) if store is not None else gate.metadata.name
         out.write(
             f"Execution {name} is waiting for approval: {what}\n"
-            f"  approve with: kontinue resume {gate.spec.execution} {gate.metadata.name}\n"
+            f"  approve with: {command('resume', name, word)}\n"
         )
     return 0
 

@@ -9,7 +9,14 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from kontinue.api import Error, ErrorKind, ExecutionRetry, ExecutionTimeout, ExecutionTTL
+from kontinue.api import (
+    Error,
+    ErrorKind,
+    ExecutionRetry,
+    ExecutionTimeout,
+    ExecutionTTL,
+    FunctionSource,
+)
 
 __all__ = ["REGISTRY", "FunctionDef", "Registry", "UnknownFunctionError"]
 
@@ -94,7 +101,17 @@ class Registry:
 
     def __init__(self) -> None:
         self._functions: dict[str, FunctionDef] = {}
+        self._sources: dict[str, FunctionSource] = {}
         self._lock = threading.Lock()
+
+    def set_source(self, name: str, source: FunctionSource) -> None:
+        """Remember where function `name` was imported from (published on its Function)."""
+        with self._lock:
+            self._sources[name] = source
+
+    def source(self, name: str) -> FunctionSource | None:
+        """Where function `name` was imported from, if this process imported it by path."""
+        return self._sources.get(name)
 
     def register(self, definition: FunctionDef) -> FunctionDef:
         """Add a function; re-registering the same callable (a module re-import) is allowed."""

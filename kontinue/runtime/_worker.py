@@ -113,6 +113,7 @@ class Worker:
                 worker_group=group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
+                source=self.registry.source(fdef.name),
                 ttl=fdef.ttl,
                 concurrency=None
                 if fdef.concurrency is None
@@ -123,6 +124,8 @@ class Worker:
                 self.store.create(Function(metadata=meta, spec=spec))
             except AlreadyExistsError:
                 current = self.store.get(Function, namespace, fdef.name)
+                if spec.source is None:  # keep where an earlier `--import` found it
+                    spec = spec.model_copy(update={"source": current.spec.source})
                 if current.spec != spec or current.metadata.labels != meta.labels:
                     current.spec = spec
                     current.metadata.labels.update(meta.labels)

@@ -39,7 +39,7 @@ def test_execute_stops_at_the_gate_tree_shows_it_and_resume_finishes(
 ) -> None:
     out = _ok(cli("execute", "orch-cli-release", "--name", "rel", "--import", FNS))
     assert "Execution rel is waiting for approval: Approve production" in out
-    assert "kontinue resume rel rel-approve" in out
+    assert "approve with: kontinue resume rel approve --state-dir" in out
     # the children and their timers ran in the CLI process
     for child in ("rel-execute-1", "rel-execute-2"):
         assert _status(state_dir, child).status.phase == "Completed"
@@ -58,7 +58,7 @@ def test_execute_stops_at_the_gate_tree_shows_it_and_resume_finishes(
 
     result = cli("resume", "rel", "--import", FNS)
     out = _ok(result)
-    assert "resumed rel-approve" in out
+    assert "resumed gate Approve production of Execution rel" in out
     assert "Execution rel completed" in out
     assert json.loads(result.stdout) == {"parts": ["api", "web"], "approved": True}
     assert _status(state_dir, "rel").status.phase == "Completed"
@@ -71,7 +71,7 @@ def test_execute_stops_at_the_gate_tree_shows_it_and_resume_finishes(
 
     again = cli("resume", "rel")
     assert again.returncode == 2
-    assert "no open suspension" in again.stderr
+    assert "Completed and has no open gate or sleep to resume" in again.stderr
 
 
 def test_retry_starts_a_new_attempt_that_keeps_the_journal(
@@ -102,7 +102,7 @@ def test_retry_starts_a_new_attempt_that_keeps_the_journal(
 
 def test_cancel_a_parent_cancels_its_waiting_child(cli: CLI, state_dir: Path) -> None:
     out = _ok(cli("execute", "orch-cli-parent", "--name", "cp", "--import", FNS))
-    assert "kontinue resume cp-execute-1 cp-execute-1-gate" in out
+    assert "approve with: kontinue resume cp gate --state-dir" in out
     assert _status(state_dir, "cp-execute-1").status.phase == "Suspended"
 
     out = _ok(cli("cancel", "cp"))

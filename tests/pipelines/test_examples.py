@@ -7,19 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli._paste import hints, paste
 from tests.conftest import CLI, ROOT
 
 PIPELINES = ROOT / "pipelines"
 
 
-def _gates(result_stderr: str) -> list[tuple[str, str]]:
-    gates = []
-    for line in result_stderr.splitlines():
-        line = line.strip()
-        if line.startswith("approve with: kontinue resume "):
-            name, suspension = line.removeprefix("approve with: kontinue resume ").split()
-            gates.append((name, suspension))
-    return gates
+def _gates(result_stderr: str) -> list[str]:
+    """The `approve with:` commands, exactly as printed."""
+    return [h for h in hints(result_stderr) if h.startswith("kontinue resume ")]
 
 
 def _run_to_end(cli: CLI, *args: str) -> tuple[object, list[str]]:
@@ -30,9 +26,8 @@ def _run_to_end(cli: CLI, *args: str) -> tuple[object, list[str]]:
         gates = _gates(result.stderr)
         if not gates:
             break
-        name, suspension = gates[0]
-        approved.append(suspension)
-        result = cli("resume", name, suspension)
+        approved.append(gates[0].split()[3])
+        result = paste(gates[0], cwd=ROOT)  # the hint works as printed
         assert result.returncode == 0, result.stderr
     assert "completed" in result.stderr.splitlines()[-1], result.stderr
     return json.loads(result.stdout), approved
@@ -54,7 +49,7 @@ def test_build_test_deploy_with_approval(cli: CLI) -> None:
         "--name",
         "btd",
     )
-    assert gates == ["btd-approve-production"]
+    assert gates == ["approve-production"]  # the step name, as the pipeline file says
     assert result == {
         "service": "shop",
         "version": "1.0.0",
