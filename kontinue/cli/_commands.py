@@ -25,11 +25,15 @@ from kontinue.cli._render import age, dump, print_table, progress_text, render_t
 from kontinue.cli._run import SERVER_LOCK, run_in_process, server_running
 from kontinue.cli._sources import import_recorded, publish_sources
 from kontinue.runtime import (
+    GROUP_LABEL,
     REGISTRY,
     Controller,
     Engine,
     Worker,
     cancel_execution,
+    check_execution_name,
+    check_generate_name,
+    function_group,
     retry_execution,
     start_execution,
     tree_executions,
@@ -468,6 +472,10 @@ def create(args: argparse.Namespace) -> int:
             raise UsageError(f"{where}: metadata.name or metadata.generateName is required")
         if args.namespace != "default" or not doc.get("metadata", {}).get("namespace"):
             ex.metadata.namespace = args.namespace
+        if ex.metadata.name:
+            check_execution_name(ex.metadata.name, f"{where}: metadata.name")
+        else:
+            check_generate_name(str(ex.metadata.generate_name), f"{where}: metadata.generateName")
         manifests.append(ex)
     import_user_code(args.imports)
     store = _store(args, create=True)
@@ -479,6 +487,9 @@ def create(args: argparse.Namespace) -> int:
         print(f"scheduledexecution.kontinue.cloud/{se.metadata.name} created")
     created = []
     for ex in manifests:
+        group = function_group(store, ex.metadata.namespace, ex.spec.function)
+        if group is not None and GROUP_LABEL not in ex.metadata.labels:
+            ex.metadata.labels[GROUP_LABEL] = group  # routed like `kontinue execute`
         try:
             stored = store.create(ex)
         except AlreadyExistsError as exc:

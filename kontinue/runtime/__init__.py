@@ -27,7 +27,13 @@ from kontinue.runtime._errors import (
 from kontinue.runtime._imports import import_file
 from kontinue.runtime._informer import Informer
 from kontinue.runtime._mutex import mutex_resource_name
-from kontinue.runtime._naming import StepOptions, child_resource_name, is_valid_step_name
+from kontinue.runtime._naming import (
+    StepOptions,
+    check_execution_name,
+    check_generate_name,
+    child_resource_name,
+    is_valid_step_name,
+)
 from kontinue.runtime._operations import (
     GROUP_LABEL,
     PARENT_LABEL,
@@ -77,6 +83,8 @@ __all__ = [
     "VirtualClock",
     "Worker",
     "cancel_execution",
+    "check_execution_name",
+    "check_generate_name",
     "child_resource_name",
     "children_of",
     "error_from_record",

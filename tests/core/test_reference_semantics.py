@@ -173,3 +173,15 @@ def test_log_options_tail_lines_zero_means_the_reference_default() -> None:
     assert kontinue.LogOptions().tail_lines == 100
     with pytest.raises(ValueError, match="0 or more"):
         kontinue.LogOptions(tail_lines=-1)
+
+
+def test_create_f_checks_manifest_names_too(cli: CLI, tmp_path: Path) -> None:
+    manifest = tmp_path / "ex.yaml"
+    manifest.write_text(
+        "apiVersion: kontinue.cloud/v1alpha1\nkind: Execution\n"
+        "metadata: {name: Nightly_Build}\nspec: {function: nightly}\n"
+    )
+    result = cli("create", "-f", str(manifest), "--no-wait")
+    assert result.returncode == 2
+    assert "metadata.name 'Nightly_Build' is not valid" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
