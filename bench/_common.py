@@ -21,6 +21,13 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+
+# `bench/concurrent.py` bears the name of the standard library's `concurrent` package: with
+# this directory first on the path (as it is for `python bench/x.py`), the engine's
+# `import concurrent.futures` would find that script. The directory goes last instead, where
+# the scripts still find this module. Every script imports this module before kontinue.
+if sys.path and Path(sys.path[0] or ".").resolve() == BENCH_DIR:
+    sys.path.append(sys.path.pop(0))
 REPO_DIR = BENCH_DIR.parent
 DEFAULT_TMP = BENCH_DIR / ".tmp"  # on the same disk as the repository, never tmpfs
 
@@ -255,19 +262,24 @@ def dbos_settings() -> str:
         return f"unknown ({type(exc).__name__}: {exc})"
 
 
-def launch_dbos(name: str, db_file: Path, variant: str) -> Any:
-    """Configure and launch DBOS on `db_file`; returns the DBOS class."""
+def launch_dbos(name: str, db_file: Path, variant: str, pool_size: int | None = None) -> Any:
+    """Configure and launch DBOS on `db_file`; returns the DBOS class.
+
+    `pool_size`: connections of DBOS's system database pool (DBOS's default is 20, too few
+    for 32 workflows stepping at once beside its own background threads).
+    """
     from dbos import DBOS
 
     db_file.parent.mkdir(parents=True, exist_ok=True)
     dbos_sqlite_mode(db_file, variant)
-    DBOS(
-        config={
-            "name": name,
-            "system_database_url": f"sqlite:///{db_file}",
-            "log_level": "WARNING",
-        }
-    )
+    config: dict[str, Any] = {
+        "name": name,
+        "system_database_url": f"sqlite:///{db_file}",
+        "log_level": "WARNING",
+    }
+    if pool_size is not None:
+        config["sys_db_pool_size"] = pool_size
+    DBOS(config=config)  # type: ignore[arg-type]
     DBOS.launch()
     return DBOS
 

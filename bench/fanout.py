@@ -23,7 +23,10 @@ from __future__ import annotations
 import argparse
 import functools
 import inspect
+import os
+import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -46,7 +49,7 @@ DBOS_DEFAULT_POLL = 1.0  # DBOS 3.4: Queue polling_interval_sec and get_result's
 @kontinue.function(CHILD, description="benchmark: one durable store step")
 def bench_child(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> dict[str, Any]:
     value = kontinue.store(ktx, lambda: int(args["i"]) * 2)
-    return {"v": value}
+    return {"v": value, "pid": os.getpid()}
 
 
 @kontinue.function(PARENT, description="benchmark: n children in parallel")
@@ -56,7 +59,7 @@ def bench_parent(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> dict[s
         for i in range(int(args["n"]))
     ]
     results = kontinue.execute_parallel(ktx, specs)
-    return {"sum": sum(r["v"] for r in results)}
+    return {"sum": sum(r["v"] for r in results), "pids": sorted({r["pid"] for r in results})}
 
 
 def expected_sum(n: int) -> int:
@@ -69,24 +72,103 @@ def expected_sum(n: int) -> int:
 class KontinueRun:
     """The embedded store and an in-process Engine, reused over the repetitions."""
 
-    def __init__(self, state: Path, concurrency: int | None) -> None:
+    def __init__(self, state: Path, concurrency: int | None, processes: int = 1) -> None:
         if concurrency is None:
             concurrency = inspect.signature(Engine).parameters["concurrency"].default
         self.threads = int(concurrency)
         self.store = open_store(state / "kontinue", create=True)
         self.engine = Engine(self.store, concurrency=self.threads)
         self.settings = f"{c.kontinue_settings(self.store)}; Engine with {self.threads} threads"
+        self.helpers = [
+            _helper("--serve-kontinue", str(state / "kontinue"), "--concurrency", str(self.threads))
+            for _ in range(processes - 1)
+        ]
+        if self.helpers:
+            self.settings += f"; plus {len(self.helpers)} worker process(es) (kontinue.Worker)"
+        self.spread: list[int] = []
 
     def one(self, n: int) -> float:
         elapsed, final = c.run_kontinue(self.engine, self.store, PARENT, {"n": n}, NAMESPACE)
         if (final.status.result or {}).get("sum") != expected_sum(n):
             c.fail(f"kontinue parent {final.metadata.name} returned {final.status.result!r}", 1)
+        self.spread.append(len(final.status.result["pids"]))
         return elapsed
 
     def close(self) -> None:
         self.executions = len(self.store.list(Execution, NAMESPACE))
+        _stop_helpers(self.helpers)
         self.engine.close()
         self.store.close()
+
+
+def _helper(*args: str) -> subprocess.Popen[str]:
+    """Start this script as a helper process; returns once it says it is ready."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        c.fail(f"a helper process ({' '.join(args)}) did not start: {line!r}", 1)
+    return proc
+
+
+def _stop_helpers(helpers: list[subprocess.Popen[str]]) -> None:
+    for proc in helpers:
+        assert proc.stdin is not None
+        proc.stdin.close()  # end of input: the helper stops
+    for proc in helpers:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _until_stdin_closes() -> threading.Event:
+    """An event set when this process's standard input reaches its end (the parent's stop)."""
+    stop = threading.Event()
+
+    def read() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return stop
+
+
+def serve_kontinue(state: str, concurrency: int) -> int:
+    """A helper process: one kontinue Worker (no controller) on the shared store."""
+    from kontinue.runtime import Worker
+
+    store = open_store(state)
+    worker = Worker(store, concurrency=concurrency)
+    stop = _until_stdin_closes()
+    print("ready", flush=True)
+    try:
+        worker.run(stop)
+    finally:
+        worker.close()
+        store.close()
+    return 0
+
+
+def serve_dbos(db_file: str, poll: float) -> int:
+    """A helper process: DBOS launched on the shared file, dequeuing the children."""
+    from dbos import DBOS
+
+    dbos_workflows()
+    c.launch_dbos("kontinue-bench-fanout", Path(db_file), c.DBOS_WAL)
+    DBOS.register_queue(QUEUE, polling_interval_sec=poll)
+    stop = _until_stdin_closes()
+    print("ready", flush=True)
+    stop.wait()
+    c.destroy_dbos()
+    return 0
 
 
 # -- DBOS -------------------------------------------------------------------------------------
@@ -106,8 +188,8 @@ def dbos_workflows() -> Any:
             return i * 2
 
         @DBOS.workflow()
-        def bench_child_wf(i: int) -> int:
-            return int(bench_child_step(i))
+        def bench_child_wf(i: int) -> tuple[int, int]:
+            return int(bench_child_step(i)), os.getpid()
 
         @DBOS.workflow()
         def bench_parent_wf(n: int) -> int:
@@ -115,7 +197,8 @@ def dbos_workflows() -> Any:
             assert queue is not None
             handles = [queue.enqueue(bench_child_wf, i) for i in range(n)]
             poll = _POLL["seconds"]
-            return sum(h.get_result(polling_interval_sec=poll) for h in handles)
+            results = [h.get_result(polling_interval_sec=poll) for h in handles]
+            return sum(v for v, _ in results), len({pid for _, pid in results})
 
         _DBOS_WF = bench_parent_wf
     return _DBOS_WF
@@ -124,7 +207,7 @@ def dbos_workflows() -> Any:
 class DbosRun:
     """DBOS launched on its own SQLite file with an unlimited queue; one fan-out per run."""
 
-    def __init__(self, state: Path, variant: str, poll: float) -> None:
+    def __init__(self, state: Path, variant: str, poll: float, processes: int = 1) -> None:
         from dbos import DBOS
 
         self.variant = variant
@@ -137,6 +220,13 @@ class DbosRun:
         _POLL["seconds"] = interval
         self.settings = f"{c.dbos_settings()}; queue and result polling every {interval:g} s"
         self.counter = 0
+        self.spread: list[int] = []
+        self.helpers = [
+            _helper("--serve-dbos", str(db_file), "--dbos-poll", str(interval))
+            for _ in range(processes - 1)
+        ]
+        if self.helpers:
+            self.settings += f"; plus {len(self.helpers)} DBOS process(es) on the same queue"
 
     def one(self, n: int) -> float:
         from dbos import SetWorkflowID
@@ -145,13 +235,15 @@ class DbosRun:
         wid = f"bench-fanout-{self.variant}-{self.counter}-{uuid.uuid4().hex[:8]}"
         t0 = time.perf_counter()
         with SetWorkflowID(wid):
-            result = self.wf(n)
+            total, processes = self.wf(n)
         elapsed = time.perf_counter() - t0
-        if result != expected_sum(n):
-            c.fail(f"DBOS parent {wid} returned {result!r}", 1)
+        if total != expected_sum(n):
+            c.fail(f"DBOS parent {wid} returned {total!r}", 1)
+        self.spread.append(processes)
         return elapsed
 
     def close(self) -> None:
+        _stop_helpers(self.helpers)
         c.destroy_dbos()
 
 
@@ -200,34 +292,50 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"where state goes (default {c.DEFAULT_TMP}; keep it on the real disk)",
     )
     p.add_argument("--keep", action="store_true", help="keep the state files")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes sharing the work: the measuring one plus N-1 helpers on the same "
+        "store (kontinue Workers) or the same queue (DBOS); default 1",
+    )
+    p.add_argument("--serve-kontinue", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--serve-dbos", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.repeat = 10, 1
         args.dbos_variants = c.DBOS_WAL
     args.variants = c.parse_variants(p, args.dbos_variants)
-    if args.n < 1 or args.repeat < 1 or args.dbos_poll <= 0:
-        p.error("--n and --repeat must be at least 1, --dbos-poll above 0")
+    if args.processes > 1:
+        args.dbos_variants = c.DBOS_WAL  # the as-shipped variant runs in one process only
+    if args.n < 1 or args.repeat < 1 or args.dbos_poll <= 0 or args.processes < 1:
+        p.error("--n, --repeat and --processes must be at least 1, --dbos-poll above 0")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.serve_kontinue:
+        return serve_kontinue(args.serve_kontinue, args.concurrency or 16)
+    if args.serve_dbos:
+        return serve_dbos(args.serve_dbos, args.dbos_poll)
     if not args.no_dbos:
         c.require_dbos()
     n, repeat = args.n, args.repeat
     with c.run_dir(args.tmp_dir, args.keep) as state:
         c.say(
             f"fan-out: one parent, {n} parallel children of one durable step each; one "
-            f"warm-up run, then {repeat} round(s) in turns; figures are medians"
+            f"warm-up run, then {repeat} round(s) in turns; figures are medians; "
+            f"{args.processes} process(es)"
         )
         for line in c.machine_notes(state):
             c.say(f"  {line}")
 
         makers: dict[str, Callable[[], Any]] = {
-            "kontinue": lambda: KontinueRun(state, args.concurrency)
+            "kontinue": lambda: KontinueRun(state, args.concurrency, args.processes)
         }
         if not args.no_dbos:
-            makers[c.DBOS_WAL] = lambda: DbosRun(state, c.DBOS_WAL, args.dbos_poll)
+            makers[c.DBOS_WAL] = lambda: DbosRun(state, c.DBOS_WAL, args.dbos_poll, args.processes)
         settings: dict[str, str] = {}
         kept: dict[str, Any] = {}
 
@@ -251,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
             f"                       (runs in order; the store held "
             f"{kept['kontinue'].executions} Executions at the end)"
         )
+        if args.processes > 1:
+            for key, run in kept.items():
+                c.say(f"  {key}: children ran in this many processes, per run: {run.spread}")
         for variant in variants:
             label = "kontinue's settings" if variant == c.DBOS_WAL else "as shipped"
             c.say(f"DBOS queue {variant:<11} [{settings[variant]}; {label}]")

@@ -76,3 +76,26 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0, what: str =
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Path:
+    """The kubeconfig of the test cluster (a real kube-apiserver; see tests/cluster.py).
+
+    Started once per session when none runs; without one the test skips with a message saying
+    how to enable it, except under CI=true, where that is a failure.
+    """
+    from tests.cluster import ClusterUnavailable, ensure_cluster
+
+    try:
+        return ensure_cluster()
+    except ClusterUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.cluster import stop_started_cluster
+
+    stop_started_cluster()

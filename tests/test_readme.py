@@ -92,7 +92,7 @@ def test_every_python_block_runs(tmp_path: Path, index: int) -> None:
 def _commands() -> list[str]:
     found = []
     for body in _blocks("sh"):
-        for line in body.splitlines():
+        for line in body.replace("\\\n", " ").splitlines():  # join continued lines
             line = line.split("  #")[0].strip()
             for part in re.split(r"\s*(?:;|&&)\s*", line):
                 if part.startswith("kontinue "):

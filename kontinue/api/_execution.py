@@ -22,6 +22,7 @@ __all__ = [
     "ExecutionStatus",
     "ExecutionTTL",
     "ExecutionTimeout",
+    "JournalHead",
     "Lease",
     "Phase",
     "Progress",
@@ -143,6 +144,20 @@ class WaitingOn(WireModel):
     progress_done: int = 0
 
 
+class JournalHead(WireModel):
+    """Where the journal stands, for a store that keeps it beside the Execution.
+
+    The Kubernetes store appends each step here with one fenced patch of the status: `tail`
+    holds the entries from `sealed` to `next - 1`; older ones are sealed into segments
+    (ConfigMaps) so that this object stays small however long the journal grows. The
+    embedded store keeps its journal in a table and leaves this empty.
+    """
+
+    next: int = 0
+    sealed: int = 0
+    tail: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class ExecutionStatus(WireModel):
     """What happened so far; written only through the status subresource."""
 
@@ -163,6 +178,7 @@ class ExecutionStatus(WireModel):
     waiting_on: WaitingOn | None = None
     steps: int = 0
     observed_cancel: bool | None = None
+    journal: JournalHead | None = None
 
 
 class Execution(Resource):

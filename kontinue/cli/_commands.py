@@ -21,9 +21,23 @@ from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
 from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
-from kontinue.cli._render import age, dump, print_table, progress_text, render_tree
-from kontinue.cli._run import SERVER_LOCK, run_in_process, server_running
+from kontinue.cli._render import (
+    age,
+    dump,
+    print_table,
+    progress_text,
+    render_tree,
+)
+from kontinue.cli._run import SERVER_LOCK, run_in_process
 from kontinue.cli._sources import import_recorded, publish_sources
+from kontinue.cli._stores import (
+    cli_runners,
+    controller_elector,
+    is_kubernetes,
+    open_cli_store,
+    served_elsewhere,
+    start_heartbeat,
+)
 from kontinue.runtime import (
     GROUP_LABEL,
     REGISTRY,
@@ -38,7 +52,7 @@ from kontinue.runtime import (
     start_execution,
     tree_executions,
 )
-from kontinue.store import AlreadyExistsError, NotFoundError, SQLiteStore, open_store
+from kontinue.store import AlreadyExistsError, NotFoundError, Store
 
 __all__ = [
     "cancel",
@@ -59,22 +73,28 @@ __all__ = [
 ]
 
 
-def _store(args: argparse.Namespace, create: bool = False) -> SQLiteStore:
-    return open_store(args.state_dir, create=create)
+def _store(args: argparse.Namespace, create: bool = False) -> Store:
+    return open_cli_store(args, create=create)
 
 
-def make_engine(store: SQLiteStore, args: argparse.Namespace) -> Engine:
-    """The in-process engine with the runners of the embedded mode."""
-    from kontinue.cli._runners import embedded_runners
+def make_engine(store: Store, args: argparse.Namespace) -> Engine:
+    """The in-process engine with the command's runners.
 
-    return Engine(store, runners=embedded_runners(args.state_dir, args.runner))
+    On Kubernetes it works in the command's namespace, and its controller acts only while it
+    holds the controllers' leader Lease (a controller in the cluster may hold it).
+    """
+    namespace = args.namespace if is_kubernetes(args) else None
+    engine = Engine(store, runners=cli_runners(args, store), namespace=namespace)
+    engine.elector = controller_elector(args, store, engine.worker.identity)
+    return engine
 
 
-def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
-    if server_running(args.state_dir):
+def _run_here(store: Store, args: argparse.Namespace, name: str) -> int:
+    function = store.get(Execution, args.namespace, name).spec.function
+    if served_elsewhere(args, store, function):
+        where = "a worker in the cluster" if is_kubernetes(args) else "the kontinue server"
         sys.stderr.write(
-            f"Execution {name} handed to the kontinue server; follow it with "
-            f"`{command('watch', name)}`\n"
+            f"Execution {name} handed to {where}; follow it with `{command('watch', name)}`\n"
         )
         return 0
     publish_sources(store, args.namespace)
@@ -94,6 +114,8 @@ def _run_here(store: SQLiteStore, args: argparse.Namespace, name: str) -> int:
         )
     finally:
         stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
+        if engine.elector is not None:
+            engine.elector.stop()
 
 
 def stop_worker(w: Worker, what: str, grace: float = 10.0) -> None:
@@ -131,7 +153,7 @@ def execute(args: argparse.Namespace) -> int:
             REGISTRY.get(args.function).parse_arguments(arguments)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    elif not (server_running(args.state_dir) or args.no_wait):
+    elif not (args.no_wait or served_elsewhere(args, store, args.function)):
         REGISTRY.get(args.function)  # raises the "unknown function" error with the fix
     try:
         ex = start_execution(
@@ -160,24 +182,29 @@ def worker(args: argparse.Namespace) -> int:
     if not REGISTRY.names():
         raise UsageError("no functions registered; pass --import MODULE or --import FILE.py")
     store = _store(args, create=True)
-    from kontinue.cli._runners import embedded_runners
-
-    runners = embedded_runners(args.state_dir, args.runner)
+    runners = cli_runners(args, store)
+    namespace = args.namespace if is_kubernetes(args) else None
     w = Worker(
         store,
         concurrency=args.concurrency,
         group=args.group,
         lease_duration=parse_duration(args.lease_duration),
         services={"runners": runners},
+        namespace=namespace,
     )
     w.publish_functions(args.namespace)
+    stop_heartbeat = start_heartbeat(args, store, w.identity, args.group, REGISTRY.names())
     sys.stderr.write(
         f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
     )
     threads = []
+    elector = None
     if args.with_controller:
-        ctl = Controller(store, runners=runners)
-        threads.append(threading.Thread(target=ctl.run, args=(args.stop,), daemon=True))
+        ctl = Controller(store, runners=runners, namespace=namespace)
+        elector = controller_elector(args, store, w.identity)
+        threads.append(
+            threading.Thread(target=ctl.run, args=(args.stop, 0.5, elector), daemon=True)
+        )
         threads[-1].start()
     try:
         w.run(args.stop)
@@ -186,31 +213,42 @@ def worker(args: argparse.Namespace) -> int:
     finally:
         args.stop.set()
         stop_worker(w, "worker")
+        stop_heartbeat()
+        if elector is not None:
+            elector.stop()
         sys.stderr.write("worker stopped\n")
     return 0
 
 
 def controller(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
-    from kontinue.cli._runners import embedded_runners
+    namespace = args.namespace if is_kubernetes(args) else None
+    ctl = Controller(store, runners=cli_runners(args, store), namespace=namespace)
+    from kontinue.runtime._worker import _identity
 
-    ctl = Controller(store, runners=embedded_runners(args.state_dir, args.runner))
-    sys.stderr.write("controller running\n")
+    identity = _identity()
+    elector = controller_elector(args, store, identity)
+    where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    sys.stderr.write(f"controller running{where}\n")
     try:
-        ctl.run(args.stop)
+        ctl.run(args.stop, elector=elector)
     except KeyboardInterrupt:
         pass
+    finally:
+        if elector is not None:
+            elector.stop()
     return 0
 
 
 def server(args: argparse.Namespace) -> int:
     import_user_code(args.imports)
     store = _store(args, create=True)
-    lock = open(args.state_dir / SERVER_LOCK, "a+")  # noqa: SIM115 - held for the process' life
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise UsageError(f"a kontinue server already runs for {args.state_dir}") from None
+    if not is_kubernetes(args):
+        lock = open(args.state_dir / SERVER_LOCK, "a+")  # noqa: SIM115 - held for the process' life
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"a kontinue server already runs for {args.state_dir}") from None
     engine = make_engine(store, args)
     engine.worker.publish_functions(args.namespace)
     running = ", ".join(REGISTRY.names()) or "no functions"
@@ -221,55 +259,40 @@ def server(args: argparse.Namespace) -> int:
         pass
     finally:
         stop_worker(engine.worker, "server")
+        if engine.elector is not None:
+            engine.elector.stop()
         sys.stderr.write("server stopped\n")
     return 0
 
 
 def list_(args: argparse.Namespace) -> int:
-    store = _store(args)
     if args.archived:
         from kontinue.cli._schedules import archived_list
 
-        return archived_list(store, args)
-    namespace = None if args.all_namespaces else args.namespace
-    items = store.list(Execution, namespace, args.selector)
-    if args.output in ("json", "yaml"):
-        doc = {"apiVersion": "v1", "kind": "List", "items": [e.wire() for e in items]}
-        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
-        return 0
-    if not items:
-        sys.stderr.write(f"No Executions found in namespace {args.namespace}.\n")
-        return 0
-    header = ["NAME", "FUNCTION", "PHASE", "PROGRESS", "AGE", "MESSAGE"]
-    rows = [
-        [
-            e.metadata.name,
-            e.spec.function,
-            e.status.phase,
-            progress_text(e),
-            age(e.metadata.creation_timestamp),
-            (e.status.error.message if e.status.error and e.terminal else e.status.message) or "",
-        ]
-        for e in items
-    ]
-    if args.output != "wide":
-        rows = [[*r[:5], r[5][:60]] for r in rows]
-    print_table(rows, header)
-    return 0
+        return archived_list(_store(args), args)
+    from kontinue.cli import _listing
+
+    return _listing.list_(args)
 
 
 def get(args: argparse.Namespace) -> int:
-    store = _store(args)
+    from kontinue.cli import _listing
+
+    return _listing.get(args)
+
+
+def show_one(store: Store, args: argparse.Namespace, name: str) -> int:
+    """`kontinue get NAME`: one Execution (or an archived one), as a table or a document."""
     try:
-        ex = store.get(Execution, args.namespace, args.name)
+        ex = store.get(Execution, args.namespace, name)
     except NotFoundError:
         from kontinue.cli._schedules import get_archived, show_archived
 
-        archive = get_archived(store, args.namespace, args.name)
+        archive = get_archived(store, args.namespace, name)
         if archive is None:
             raise
         return show_archived(archive, args.output)
-    ex.status.steps = len(store.read_journal(args.namespace, args.name))
+    ex.status.steps = len(store.read_journal(args.namespace, name))
     if args.output:
         sys.stdout.write(dump(ex.wire(), args.output) + ("\n" if args.output == "json" else ""))
         return 0
@@ -330,7 +353,7 @@ def resume(args: argparse.Namespace) -> int:
     return _resume.resume(args)
 
 
-def _root_of(store: SQLiteStore, namespace: str, name: str) -> Execution:
+def _root_of(store: Store, namespace: str, name: str) -> Execution:
     root = store.get(Execution, namespace, name)
     while root.metadata.owner_references:
         parent_name = root.metadata.labels.get("kontinue.cloud/parent")
@@ -340,16 +363,16 @@ def _root_of(store: SQLiteStore, namespace: str, name: str) -> Execution:
     return root
 
 
-def check_runnable_here(store: SQLiteStore, args: argparse.Namespace) -> None:
+def check_runnable_here(store: Store, args: argparse.Namespace) -> None:
     """Import what the tree of `args.name` needs to run on here, or say why it cannot.
 
     Raises:
         UsageError: a recorded source is gone or changed, or nothing records where a function
             comes from (then --import, or --no-wait and a worker).
     """
-    if server_running(args.state_dir):
-        return
     root = _root_of(store, args.namespace, args.name)
+    if served_elsewhere(args, store, root.spec.function):
+        return
     wanted = {e.spec.function for e in tree_executions(store, root) if not e.terminal}
     missing = import_recorded(store, args.namespace, wanted)
     if missing:
@@ -361,7 +384,7 @@ def check_runnable_here(store: SQLiteStore, args: argparse.Namespace) -> None:
         )
 
 
-def continue_here(store: SQLiteStore, args: argparse.Namespace) -> int:
+def continue_here(store: Store, args: argparse.Namespace) -> int:
     """Run the tree of `args.name` on in this process (after a resume or a retry)."""
     check_runnable_here(store, args)
     return _run_here(store, args, _root_of(store, args.namespace, args.name).metadata.name)
@@ -371,6 +394,14 @@ def cancel(args: argparse.Namespace) -> int:
     store = _store(args)
     names = cancel_execution(store, args.namespace, args.name)
     sys.stderr.write(f"canceled {', '.join(names)}\n")
+    ex = store.get(Execution, args.namespace, args.name)
+    plan = ex.spec.arguments.get("plan") if isinstance(ex.spec.arguments, dict) else None
+    if isinstance(plan, dict) and plan.get("finally"):
+        steps = ", ".join(str(node.get("name")) for node in plan["finally"])
+        sys.stderr.write(
+            f"note: the finally steps of pipeline {plan.get('name')} ({steps}) do not run after "
+            "a cancel yet; they run after success and failure\n"
+        )
     return 0
 
 
@@ -394,10 +425,15 @@ def tree(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
-    store = _store(args)
-    store.delete(Execution, args.namespace, args.name)
-    sys.stderr.write(f"deleted Execution {args.name} and everything it owned\n")
-    return 0
+    from kontinue.cli import _listing
+
+    return _listing.delete(args)
+
+
+def describe(args: argparse.Namespace) -> int:
+    from kontinue.cli import _describe
+
+    return _describe.describe(args)
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -414,9 +450,8 @@ def submit(args: argparse.Namespace) -> int:
 
 def logs(args: argparse.Namespace) -> int:
     from kontinue.cli import _logs
-    from kontinue.cli._runners import embedded_runners
 
-    return _logs.logs(args, embedded_runners(args.state_dir, args.runner))
+    return _logs.logs(args, cli_runners(args, _store(args)))
 
 
 def create(args: argparse.Namespace) -> int:
@@ -425,6 +460,9 @@ def create(args: argparse.Namespace) -> int:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    explicit_namespace = args.namespace is not None and args.namespace != "default"
+    if args.namespace is None:  # Kubernetes: the context's namespace
+        _store(args, create=True)
     source = "<stdin>" if args.filename == "-" else args.filename
     try:
         text = sys.stdin.read() if args.filename == "-" else open(args.filename).read()  # noqa: SIM115
@@ -463,14 +501,14 @@ def create(args: argparse.Namespace) -> int:
         if isinstance(obj, ScheduledExecution):
             if not obj.metadata.name:
                 raise UsageError(f"{where}: a ScheduledExecution needs metadata.name")
-            if args.namespace != "default" or not doc.get("metadata", {}).get("namespace"):
+            if explicit_namespace or not doc.get("metadata", {}).get("namespace"):
                 obj.metadata.namespace = args.namespace
             schedules.append(obj)
             continue
         ex = obj
         if not (ex.metadata.name or ex.metadata.generate_name):
             raise UsageError(f"{where}: metadata.name or metadata.generateName is required")
-        if args.namespace != "default" or not doc.get("metadata", {}).get("namespace"):
+        if explicit_namespace or not doc.get("metadata", {}).get("namespace"):
             ex.metadata.namespace = args.namespace
         if ex.metadata.name:
             check_execution_name(ex.metadata.name, f"{where}: metadata.name")
@@ -496,7 +534,7 @@ def create(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         created.append(stored)
         print(f"execution.kontinue.cloud/{stored.metadata.name} created")
-    if args.no_wait or server_running(args.state_dir):
+    if args.no_wait:
         return 0
     code = 0
     for ex in created:

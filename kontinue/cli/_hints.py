@@ -7,20 +7,27 @@ A hint carries the global flags this process was given on its command line (`--s
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
+from typing import Any
 
 __all__ = ["command", "configure"]
 
 _GLOBALS: list[str] = []
 
 
-def configure(state_dir: Path | None, namespace: str) -> None:
-    """Record the global flags that hints must repeat (an explicit state dir, a namespace)."""
+def configure(args: Any) -> None:
+    """Record the global flags that hints must repeat: an explicit state dir, a namespace,
+    the Kubernetes store and how it was reached."""
     flags: list[str] = []
-    if state_dir is not None:
-        flags += ["--state-dir", str(state_dir)]
-    if namespace != "default":
-        flags += ["-n", namespace]
+    if getattr(args, "state_dir", None) is not None:
+        flags += ["--state-dir", str(args.state_dir)]
+    if getattr(args, "store", None) == "kubernetes":
+        flags += ["--store", "kubernetes"]
+        for flag in ("kubeconfig", "context"):
+            if getattr(args, flag, None):
+                flags += [f"--{flag}", str(getattr(args, flag))]
+    namespace = getattr(args, "namespace", None)
+    if namespace not in (None, "default"):
+        flags += ["-n", str(namespace)]
     _GLOBALS[:] = flags
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from kontinue.api import Execution
 from kontinue.cli._errors import UsageError
+from kontinue.runners import JobNotFoundError
 from kontinue.runtime import tree_executions
 from kontinue.store import Store
 
@@ -61,20 +62,28 @@ def logs(args: argparse.Namespace, runners: dict[str, Any]) -> int:
         targets = chosen
     elif not targets:
         raise UsageError(f"Execution {args.name} has run no job, pod or script step yet")
+    missing = 0
     for target in targets:
         runner = runners.get(target.runner)
         if runner is None:
             raise UsageError(f"step {target.step!r} ran on the {target.runner} runner, not here")
         if len(targets) > 1:
             sys.stdout.write(f"==> {target.step} ({target.execution}) <==\n")
-        if args.follow and hasattr(runner, "follow"):
-            for line in runner.follow(target.job, args.namespace, tail_lines=args.tail):
-                sys.stdout.write(line + "\n")
-                sys.stdout.flush()
-        else:
-            text = runner.logs(target.job, args.namespace, tail_lines=args.tail)
-            sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
-    return 0
+        try:
+            if args.follow and hasattr(runner, "follow"):
+                for line in runner.follow(target.job, args.namespace, tail_lines=args.tail):
+                    sys.stdout.write(line + "\n")
+                    sys.stdout.flush()
+            else:
+                text = runner.logs(target.job, args.namespace, tail_lines=args.tail)
+                sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        except JobNotFoundError as exc:
+            missing += 1
+            sys.stderr.write(
+                f"kontinue: the logs of step {target.step!r} are gone: {exc} (the job was "
+                "deleted or garbage-collected)\n"
+            )
+    return 1 if missing else 0
 
 
 def wait_briefly() -> None:

@@ -17,7 +17,7 @@ import argcomplete
 
 from kontinue.api import Error, ErrorKind, Execution, Function
 from kontinue.cli import _commands as commands
-from kontinue.cli import _hints, _resume
+from kontinue.cli import _hints, _listing, _resume
 from kontinue.store import NotFoundError, StoreError, default_state_dir, open_store
 
 __all__ = ["build_parser", "main"]
@@ -30,7 +30,7 @@ def _names_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> 
         return []
     return [
         e.metadata.name
-        for e in store.list(Execution, parsed_args.namespace)
+        for e in store.list(Execution, parsed_args.namespace or "default")
         if e.metadata.name.startswith(prefix)
     ]
 
@@ -75,14 +75,33 @@ def _global_flags(default: Any) -> argparse.ArgumentParser:
         default=d(None),
         help="embedded store directory (default: $KONTINUE_HOME or ./.kontinue)",
     )
-    g.add_argument("-n", "--namespace", default=d("default"), help="namespace (default: default)")
+    g.add_argument(
+        "--store",
+        choices=["sqlite", "kubernetes"],
+        default=d(None),
+        help="where state lives: the embedded SQLite file (default) or a Kubernetes cluster "
+        "(default from $KONTINUE_STORE)",
+    )
+    g.add_argument(
+        "--kubeconfig",
+        default=d(None),
+        help="with --store kubernetes: kubeconfig file (default as kubectl: $KUBECONFIG, "
+        "~/.kube/config, in-cluster)",
+    )
+    g.add_argument("--context", default=d(None), help="with --store kubernetes: kubeconfig context")
+    g.add_argument(
+        "-n",
+        "--namespace",
+        default=d(None),
+        help="namespace (default: default; with --store kubernetes, the context's)",
+    )
     g.add_argument(
         "--runner",
-        choices=["local", "container"],
-        default=d("local"),
-        help="where script/pod/job steps run on the embedded store: local processes "
-        "(default; images are not pulled) or, experimental and untested, a podman/docker "
-        "engine",
+        choices=["local", "container", "kubernetes"],
+        default=d(None),
+        help="where script/pod/job steps run: local processes (default on the embedded "
+        "store; images are not pulled), a podman/docker engine (experimental, untested), or "
+        "Kubernetes Jobs (the default with, and only with, --store kubernetes)",
     )
     g.add_argument(
         "-v", "--verbose", action="store_true", default=d(False), help="log what the engine does"
@@ -101,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kontinue",
         description="Durable functions and pipelines in Python, on an embedded store "
-        "(one SQLite file, local processes).",
+        "(one SQLite file, local processes) or, with --store kubernetes, on a cluster.",
         parents=[_global_flags(default=None)],
     )
     flags = _global_flags(default=argparse.SUPPRESS)
@@ -156,22 +175,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-controller", action="store_true", help="also run the controller")
 
     p = add("controller", commands.controller, "run the controller (timers, retries, wake-ups)")
+    p.add_argument(
+        "--leader-lease",
+        default="15s",
+        help="with --store kubernetes: the leader election Lease's duration (default 15s)",
+    )
 
     p = add("server", commands.server, "run worker and controller for the state directory")
     imports(p)
     p.add_argument("--concurrency", type=int, default=16, help="functions run at once")
 
     p = add("list", commands.list_, "list Executions")
-    p.add_argument("-o", "--output", choices=["json", "yaml", "wide"], help="output format")
-    p.add_argument("-l", "--selector", help="label selector, e.g. kontinue.cloud/parent=x")
-    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    _listing.add_output(p)
+    _listing.add_filters(p)
     p.add_argument(
         "--archived", action="store_true", help="list ArchivedExecutions (kept by ttl.archiveAfter)"
     )
 
-    p = add("get", commands.get, "show one Execution")
+    p = add("get", commands.get, "show Executions by name")
+    p.add_argument("names", nargs="+", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
+    _listing.add_output(p)
+
+    p = add("describe", commands.describe, "an Execution in full: spec, status, steps, events")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
-    p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
 
     p = add("functions", commands.functions, "list published functions")
     imports(p)
@@ -193,8 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tree", commands.tree, "show an Execution with its children, suspensions and steps")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
 
-    p = add("delete", commands.delete, "delete an Execution and everything it owns")
-    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    p = add("delete", commands.delete, "delete Executions and everything they own")
+    p.add_argument("names", nargs="*", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
+    p.add_argument("-l", "--selector", help="delete the Executions with these labels")
+    p.add_argument("--phase", help="with -l/--all: only Executions in these phases")
+    p.add_argument("--all", action="store_true", help="delete every Execution in the namespace")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
     p = add("create", commands.create, "create Executions from manifests (as kubectl create -f)")
     p.add_argument(
@@ -203,8 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="create them and return")
     imports(p)
 
-    p = add("validate", commands.validate, "check pipeline files (exit 0 valid, 2 invalid)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = add(
+        "validate",
+        commands.validate,
+        "check pipeline files and directories (exit 0 valid, 2 invalid); every problem of "
+        "every file",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE|DIR")
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text (FILE:LINE:COL: message) or json, for editors and CI annotations",
+    )
 
     p = add("submit", commands.submit, "validate a pipeline file, then run it")
     p.add_argument("file", metavar="FILE")
@@ -220,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params-file", help="YAML or JSON file with the parameters")
     p.add_argument("--name", help="name of the Execution (default: PIPELINE-xxxxx)")
     p.add_argument("--no-wait", action="store_true", help="store it and return")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and print the compiled plan, templates resolved as far as the params "
+        "allow; submit nothing",
+    )
+    p.add_argument("-o", "--output", choices=["yaml", "json"], help="format of the --dry-run plan")
     imports(p)
 
     p = add("logs", commands.logs, "print the logs of an Execution's job, pod or script steps")
@@ -242,7 +290,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    _hints.configure(args.state_dir, args.namespace)
+    try:
+        from kontinue.cli._stores import resolve_store_options
+
+        resolve_store_options(args)
+    except Error as exc:
+        sys.stderr.write(f"kontinue: error: {exc}\n")
+        return 2
+    _hints.configure(args)
     if args.state_dir is None:
         args.state_dir = default_state_dir()
     stop = threading.Event()
@@ -255,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     args.stop = stop
     try:
-        if args.runner != "local":  # say so before anything is created
+        if args.runner not in ("local", "kubernetes"):  # say so before anything is created
             from kontinue.cli._runners import embedded_runners
 
             embedded_runners(args.state_dir, args.runner)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kontinue.api import ExecutionMutex
 from kontinue.cli._args import load_args_file
+from kontinue.cli._dryrun import dry_run
 from kontinue.cli._errors import UsageError
 from kontinue.cli._imports import import_user_code
 from kontinue.dsl import (
     ArgumentsError,
     PipelineError,
     Plan,
+    TemplateError,
     compile_pipeline,
     parse_param_assignments,
+    render_text,
     validate_arguments,
     validate_file,
 )
@@ -33,17 +38,81 @@ class InvalidPipeline(UsageError):
     """Diagnostics already printed; exit 2 without another line."""
 
 
+def _pipeline_files(targets: Sequence[str]) -> list[str]:
+    """Files named, plus every *.yaml/*.yml under named directories (sorted, recursively)."""
+    files: list[str] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            found = sorted(
+                str(p) for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
+            files.extend(_pipelines_only(found))
+        else:
+            files.append(target)
+    return files
+
+
+def _pipelines_only(files: list[str]) -> list[str]:
+    """In a directory, only the YAML files that say ``kind: Pipeline`` (not Helm values, CI)."""
+    kept = []
+    for file in files:
+        try:
+            head = Path(file).read_text(encoding="utf-8", errors="replace")[:4096]
+        except OSError:
+            kept.append(file)
+            continue
+        if any(line.strip().replace(" ", "") == "kind:Pipeline" for line in head.splitlines()):
+            kept.append(file)
+    return kept
+
+
 def validate(args: argparse.Namespace) -> int:
-    """Check pipeline files; print every problem as FILE:LINE:COL: message."""
-    bad = 0
-    for file in args.files:
+    """Check pipeline files and directories; print every problem of every file.
+
+    Text: ``FILE:LINE:COL: message; hint`` on stderr, ``FILE: valid`` on stdout. JSON (for
+    editors and CI annotations): one document on stdout, ``{"valid": bool, "files": [{"file",
+    "valid", "problems": [{"file", "line", "column", "message", "hint"}]}]}``.
+    Exit 0 when all are valid, 2 when any is invalid (or a directory holds no pipeline).
+    """
+    files = _pipeline_files(args.files)
+    if not files:
+        raise UsageError(f"no pipeline files (kind: Pipeline) in {', '.join(args.files)}")
+    report = []
+    for file in files:
         problems = validate_file(file)
+        report.append((file, problems))
+        if args.format == "json":
+            continue
         for problem in problems:
             sys.stderr.write(f"{problem}\n")
-        if problems:
-            bad += 1
-        else:
+        if not problems:
             sys.stdout.write(f"{file}: valid\n")
+    bad = sum(1 for _, problems in report if problems)
+    if args.format == "json":
+        doc = {
+            "valid": bad == 0,
+            "files": [
+                {
+                    "file": file,
+                    "valid": not problems,
+                    "problems": [
+                        {
+                            "file": p.file,
+                            "line": p.line,
+                            "column": p.col,
+                            "message": p.message,
+                            "hint": p.hint,
+                        }
+                        for p in problems
+                    ],
+                }
+                for file, problems in report
+            ],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    elif len(files) > 1:
+        sys.stderr.write(f"{len(files) - bad} of {len(files)} pipeline files valid\n")
     return 2 if bad else 0
 
 
@@ -68,8 +137,8 @@ def _calls(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
             out.append((node["name"], node["call"]["function"]))
         elif kind == "call":
             out.extend(_calls(node["call"]["pipeline"]["steps"]))
-        elif kind in ("parallel", "sequence"):
-            key = "branches" if kind == "parallel" else "steps"
+        elif kind in ("parallel", "dag", "sequence"):
+            key = {"parallel": "branches", "dag": "tasks", "sequence": "steps"}[kind]
             out.extend(_calls(node[kind][key]))
     return out
 
@@ -98,7 +167,8 @@ def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
         import_plan_modules(plan, base_dir)
     except (Error, ImportError) as exc:
         raise UsageError(f"{args.file}: imports: {exc}") from None
-    missing = [(step, fn) for step, fn in _calls(plan.steps) if fn not in REGISTRY]
+    calls = _calls(plan.steps) + _calls(plan.get("finally") or [])
+    missing = [(step, fn) for step, fn in calls if fn not in REGISTRY]
     if missing:
         for step, fn in missing:
             sys.stderr.write(
@@ -109,9 +179,28 @@ def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
     return plan, params, base_dir
 
 
+def pipeline_mutex(file: str, plan: Plan, params: Mapping[str, Any]) -> ExecutionMutex | None:
+    """The pipeline's `mutex:`, its template rendered over the params; None without one."""
+    text = plan.get("mutex")
+    if not text:
+        return None
+    try:
+        name = render_text(str(text), {"params": params}).strip()
+    except TemplateError as exc:
+        raise UsageError(f"{file}: mutex: {exc}") from None
+    if not name:
+        raise UsageError(f"{file}: mutex: {text!r} renders as an empty name with these params")
+    return ExecutionMutex(name=name)
+
+
 def submit(args: argparse.Namespace, run: Any) -> int:
     """Validate, compile, store the plan on a new Execution and (embedded) run it."""
     plan, params, base_dir = prepare(args)
+    mutex = pipeline_mutex(args.file, plan, params)
+    if getattr(args, "dry_run", False):
+        sys.stdout.write(dry_run(plan, params, args.output or "yaml"))
+        sys.stderr.write(f"{args.file}: valid; dry run, nothing was submitted\n")
+        return 0
     from kontinue.cli._commands import _store
 
     store = _store(args, create=True)
@@ -124,6 +213,7 @@ def submit(args: argparse.Namespace, run: Any) -> int:
             generate_name=f"{plan.name}-",
             namespace=args.namespace,
             labels={**(plan.get("labels") or {}), PIPELINE_LABEL: plan.name},
+            mutex=mutex,
             display_name=plan.name,
             description=plan.get("description"),
         )

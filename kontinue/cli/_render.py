@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,14 @@ from kontinue.api import Execution
 from kontinue.runtime import tree_executions, tree_suspensions
 from kontinue.store import Store
 
-__all__ = ["age", "dump", "execution_line", "print_table", "render_tree"]
+try:
+    import yaml as _pyyaml
+
+    _CDumper: Any = _pyyaml.CSafeDumper
+except (ImportError, AttributeError):  # no PyYAML, or one built without libyaml
+    _CDumper = None
+
+__all__ = ["age", "dump", "execution_line", "print_table", "render_tree", "stream_list"]
 
 
 def dump(obj: Any, fmt: str) -> str:
@@ -26,6 +34,41 @@ def dump(obj: Any, fmt: str) -> str:
     out = io.StringIO()
     yaml.dump(obj, out)
     return out.getvalue()
+
+
+def stream_list(items: Iterable[Any], fmt: str, out: Any = None) -> None:
+    """Write a Kubernetes `List` of resources as JSON or YAML, one item at a time.
+
+    Memory holds one item, not the document: `kontinue list -o yaml` of 100,000 Executions
+    starts printing at once and stays small. YAML goes through libyaml's C emitter when
+    PyYAML has it (about 15 times faster than a pure-Python emitter).
+    """
+    out = out or sys.stdout
+    if fmt == "json":
+        out.write('{\n  "apiVersion": "v1",\n  "kind": "List",\n  "items": [')
+        first = True
+        for item in items:
+            text = json.dumps(item.wire(), indent=2, default=str).replace("\n", "\n    ")
+            out.write(("\n    " if first else ",\n    ") + text)
+            first = False
+        out.write("]\n}\n" if first else "\n  ]\n}\n")
+        return
+    out.write("apiVersion: v1\nkind: List\n")
+    first = True
+    for item in items:
+        if first:
+            out.write("items:\n")
+            first = False
+        out.write(_yaml_item(item.wire()))
+    if first:
+        out.write("items: []\n")
+
+
+def _yaml_item(obj: Any) -> str:
+    """`- ...` : one element of a YAML sequence at the top level."""
+    if _CDumper is not None:
+        return str(_pyyaml.dump([obj], Dumper=_CDumper, default_flow_style=False, sort_keys=False))
+    return dump([obj], "yaml")
 
 
 def age(ts: datetime | None, now: datetime | None = None) -> str:
@@ -55,12 +98,14 @@ def execution_line(ex: Execution) -> str:
     return "  ".join(parts)
 
 
-def print_table(rows: list[list[str]], header: list[str], out: Any = None) -> None:
+def print_table(
+    rows: list[list[str]], header: list[str], out: Any = None, *, show_header: bool = True
+) -> None:
     """Print columns aligned like kubectl."""
     out = out or sys.stdout
     table = [header, *rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for row in table:
+    for row in table if show_header else rows:
         out.write("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 

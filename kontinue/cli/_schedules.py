@@ -150,9 +150,10 @@ def schedule_create(args: argparse.Namespace) -> int:
     """Validate everything first, then store one ScheduledExecution."""
     labels: dict[str, str] = {}
     block: dict[str, Any] = {}
+    mutex: ExecutionMutex | None = None
     description = None
     if _is_pipeline(args.target):
-        from kontinue.cli._pipelines import PIPELINE_LABEL, prepare
+        from kontinue.cli._pipelines import PIPELINE_LABEL, pipeline_mutex, prepare
         from kontinue.dsl._interpreter import PIPELINE_FUNCTION
 
         args.file = args.target
@@ -161,6 +162,7 @@ def schedule_create(args: argparse.Namespace) -> int:
         arguments: Any = {"plan": dict(plan), "params": params, "baseDir": base_dir}
         labels = {PIPELINE_LABEL: plan.name, **(plan.get("labels") or {})}
         block = dict(plan.get("schedule") or {})
+        mutex = pipeline_mutex(args.file, plan, params)
         description = plan.get("description")
     else:
         from kontinue.cli._imports import import_user_code
@@ -216,7 +218,7 @@ def schedule_create(args: argparse.Namespace) -> int:
         timezone=zone or None,
         concurrency_policy=args.concurrency_policy or block.get("concurrencyPolicy") or "Allow",
         starting_deadline_seconds=deadline,
-        mutex=ExecutionMutex(name=args.mutex) if args.mutex else None,
+        mutex=ExecutionMutex(name=args.mutex) if args.mutex else mutex,
         description=description,
     )
     store = _store(args, create=True)
@@ -348,7 +350,7 @@ def schedule_trigger(args: argparse.Namespace) -> int:
     if args.no_wait:
         print(name)
         return 0
-    return int(_run_here(store, args, name))  # type: ignore[arg-type]
+    return int(_run_here(store, args, name))
 
 
 def schedule_delete(args: argparse.Namespace) -> int:
@@ -492,4 +494,4 @@ def resubmit(args: argparse.Namespace) -> int:
     if args.no_wait:
         print(name)
         return 0
-    return int(_run_here(store, args, name))  # type: ignore[arg-type]
+    return int(_run_here(store, args, name))

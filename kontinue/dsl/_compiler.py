@@ -291,6 +291,8 @@ class _Builder:
             }
         if "needs" in step:
             node["needs"] = list(step["needs"])
+        if "mutex" in step:
+            node["mutex"] = step["mutex"]
         node[kind] = self.spec(kind, step, ptr)
         return node
 

@@ -44,8 +44,11 @@ def run_tasks(
     tasks: Sequence[Task],
     spec: Callable[[Task, Mapping[str, TaskOutcome]], ChildExecutionOptions],
     max_parallel: int | None = None,
-) -> tuple[dict[str, TaskOutcome], Error | None]:
-    """Run ``tasks`` as children in dependency order; return every outcome and the first error.
+) -> tuple[dict[str, TaskOutcome], Error | None, str | None]:
+    """Run ``tasks`` as children in dependency order.
+
+    Returns:
+        Every task's outcome, the first error (None if none failed) and its task's name.
 
     ``spec`` builds a task's child when it starts, from the outcomes so far (so a task's
     arguments hold the outcomes of what it needs).
@@ -71,7 +74,7 @@ def run_tasks(
     for task in tasks:
         if task.name not in done:
             done[task.name] = TaskOutcome("skipped", reason=f"not started: {failed_step} failed")
-    return done, first
+    return done, first, failed_step
 
 
 def _start_ready(

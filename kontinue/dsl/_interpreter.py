@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from importlib import import_module
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, Field
 
-from kontinue.api import ExecutionRetry, ExecutionTimeout, parse_duration
+from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, parse_duration
 from kontinue.dsl._errors import TemplateError
 from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
 from kontinue.dsl._flow import LOOP_MAX
@@ -161,7 +161,7 @@ class _Run:
                 self.done(name, {"phase": "Skipped", "result": None})
                 return
         kind = node["type"]
-        if kind != "call" and (node.get("retry") or node.get("timeout")):
+        if kind != "call" and (node.get("retry") or node.get("timeout") or node.get("mutex")):
             self.as_child(node)
             return
         getattr(self, f"run_{kind}")(node)
@@ -363,6 +363,7 @@ class _Run:
                 description=branch.get("description"),
                 retry=_retry(branch),
                 timeout=_timeout(branch),
+                mutex=self.mutex(branch, names),
             ),
         )
 
@@ -375,7 +376,7 @@ class _Run:
             return self.branch(by_name[task.name])
 
         plan = [Task(t["name"], tuple(t.get("needs") or ())) for t in tasks]
-        outcomes, error = run_tasks(self.ktx, plan, spec)
+        outcomes, error, failed = run_tasks(self.ktx, plan, spec)
         for task in plan:
             outcome = outcomes[task.name]
             if outcome.state == "ok":
@@ -383,11 +384,17 @@ class _Run:
             elif task.name not in self.context["steps"]:
                 self.done(task.name, _not_ok(outcome))
         if error is not None:
-            raise error
+            self.failed_in(failed, error)
         self.done(
             node["name"],
             {"phase": "Completed", "result": [self.context["steps"][t.name] for t in plan]},
         )
+
+    def failed_in(self, step: str | None, error: Error) -> NoReturn:
+        """Raise a child's error, remembering which step failed for ``pipeline.error``."""
+        if self.failure is None and step is not None:
+            self.failure = {"step": step, "message": str(error)}
+        raise error
 
     def merge(self, outcome: TaskOutcome) -> None:
         for step, value in ((outcome.result or {}).get("steps") or {}).items():
@@ -420,7 +427,7 @@ class _Run:
             return self.branch(node, scope, task.name)
 
         plan = [Task(n) for n in names]
-        outcomes, error = run_tasks(self.ktx, plan, spec, loop.get("maxParallel"))
+        outcomes, error, failed = run_tasks(self.ktx, plan, spec, loop.get("maxParallel"))
         results = []
         for task, item in zip(plan, items, strict=True):
             outcome = outcomes[task.name]
@@ -434,7 +441,7 @@ class _Run:
             results.append({**mine, "item": item, "name": task.name})
         self.done(name, results)
         if error is not None:
-            raise error
+            self.failed_in(failed, error)
 
     def run_call(self, node: dict[str, Any]) -> None:
         spec = node["call"]
@@ -445,6 +452,7 @@ class _Run:
             description=node.get("description"),
             retry=_retry(node),
             timeout=_timeout(node),
+            mutex=self.mutex(node),
         )
         if "pipeline" in spec:
             from kontinue.dsl._arguments import validate_arguments
@@ -469,8 +477,29 @@ class _Run:
             result = execute(self.ktx, spec["function"], arguments, opts=opts)
         self.done(node["name"], {"phase": "Completed", "result": result})
 
+    def mutex(
+        self, node: dict[str, Any], names: Mapping[str, Any] | None = None
+    ) -> ExecutionMutex | None:
+        """The step's `mutex:`, rendered (with a loop item's `names`); None without one."""
+        text = node.get("mutex")
+        if not text:
+            return None
+        try:
+            name = render_text(text, {**self.context, **(names or {})}).strip()
+        except TemplateError as exc:
+            raise Error(
+                f'step "{node["name"]}": mutex: {exc}', kind=ErrorKind.VALIDATION, retryable=False
+            ) from None
+        if not name:
+            raise Error(
+                f'step "{node["name"]}": mutex {text!r} renders as an empty name',
+                kind=ErrorKind.VALIDATION,
+                retryable=False,
+            )
+        return ExecutionMutex(name=name)
+
     def as_child(self, node: dict[str, Any]) -> None:
-        """A step with its own retry or timeout runs as a child Execution that has them."""
+        """A step with its own retry, timeout or mutex runs as a child Execution that has them."""
         inner = {k: v for k, v in _without_limits(node).items() if k != "when"}
         result = execute(
             self.ktx,
@@ -482,6 +511,7 @@ class _Run:
                 description=node.get("description"),
                 retry=_retry(node),
                 timeout=_timeout(node),
+                mutex=self.mutex(node),
             ),
         )
         for step, outcome in (result or {}).get("steps", {}).items():
@@ -509,7 +539,7 @@ def _not_ok(outcome: TaskOutcome) -> dict[str, Any]:
 
 
 def _without_limits(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in node.items() if k not in ("retry", "timeout")}
+    return {k: v for k, v in node.items() if k not in ("retry", "timeout", "mutex")}
 
 
 def _retry(node: dict[str, Any]) -> ExecutionRetry | None:

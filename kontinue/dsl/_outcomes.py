@@ -2,8 +2,9 @@
 
 A step's outcome is journaled on the Execution, handed to later steps' templates and copied into
 the arguments of child Executions (branches, loop items), so it must stay small whatever the
-script prints. It holds the exit code, ``result`` (stdout, at most `RESULT_CAP` bytes: the last
-ones, with ``resultTruncated: true`` when more was printed), ``outputs`` (stdout parsed as JSON,
+script prints. It holds the exit code, ``result`` (stdout without colour codes and control
+characters, at most `RESULT_CAP` bytes as stored JSON: the last ones, with ``resultTruncated:
+true`` when more was printed), ``outputs`` (stdout parsed as JSON,
 with ``outputs: json``) and ``logs``, a reference (job and pod) from which ``kontinue logs``
 reads the whole log. Replay reads the outcome from the journal, never the runner's logs.
 """
@@ -11,13 +12,21 @@ reads the whole log. Replay reads the outcome from the journal, never the runner
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from kontinue.runners import log_error_summary
+from kontinue.runners import log_error_summary, strip_ansi
 from kontinue.runtime import Error, ErrorKind, ExecutionContext
 from kontinue.sdk import JobResult, LogOptions, PodResult
 
-__all__ = ["RESULT_CAP", "SUMMARY_CAP", "failure_summary", "job_outcome", "pod_outcome"]
+__all__ = [
+    "RESULT_CAP",
+    "SUMMARY_CAP",
+    "bounded",
+    "failure_summary",
+    "job_outcome",
+    "pod_outcome",
+]
 
 RESULT_CAP = 64 * 1024
 """The most bytes of stdout a step's ``result`` keeps (and ``outputs: json`` may parse)."""
@@ -26,14 +35,32 @@ SUMMARY_CAP = 2000
 """The most characters of a failed step's log quoted in its error."""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def _stdout(ktx: ExecutionContext, pod: PodResult) -> tuple[str, bool]:
     if not pod.record.containers:
         return "", False
     text = pod.logs(ktx, LogOptions(tail_lines=None, limit_bytes=RESULT_CAP + 1))
-    data = text.encode()
-    if len(data) <= RESULT_CAP:
-        return text, False
-    return data[-RESULT_CAP:].decode(errors="ignore"), True
+    truncated = len(text.encode()) > RESULT_CAP
+    return bounded(_CONTROL.sub("", strip_ansi(text)), truncated)
+
+
+def bounded(text: str, truncated: bool = False) -> tuple[str, bool]:
+    """The longest end of ``text`` whose JSON form (as stored) fits in `RESULT_CAP` bytes.
+
+    Escapes count: a control character or a non-ASCII one takes up to 12 bytes as JSON.
+    """
+    if len(json.dumps(text)) <= RESULT_CAP:
+        return text, truncated
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high) // 2
+        if len(json.dumps(text[middle:])) <= RESULT_CAP:
+            high = middle
+        else:
+            low = middle + 1
+    return text[low:], True
 
 
 def pod_outcome(

@@ -413,6 +413,8 @@ def _step_templates(step: StepInfo) -> Iterator[tuple[str, Any, bool]]:
     data, ptr = step.data, step.ptr
     if "when" in data:
         yield ptr + pointer("when"), data["when"], True
+    if isinstance(data.get("mutex"), str):
+        yield ptr + pointer("mutex"), data["mutex"], False
     script = data.get("script")
     if isinstance(script, Mapping):
         yield ptr + pointer("script", "command"), script.get("command"), False

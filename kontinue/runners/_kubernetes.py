@@ -49,8 +49,33 @@ class KubernetesRunner:
     def _plain(self, obj: Any) -> Any:
         return self.api_client.sanitize_for_serialization(obj)
 
+    def _check_owner(self, request: JobRequest) -> None:
+        """The Job's owner must be an Execution resource in the cluster: otherwise the garbage
+        collector deletes the Job as soon as it sees it (an owner uid that exists nowhere)."""
+        owner = request.owner
+        if owner is None:
+            return
+        custom = client.CustomObjectsApi(self.api_client)
+        try:
+            found = custom.get_namespaced_custom_object(
+                "kontinue.cloud", "v1alpha1", request.namespace, "executions", owner.name
+            )
+        except ApiException as exc:
+            if exc.status not in (404, 403):
+                raise
+            found = None
+        uid = (found or {}).get("metadata", {}).get("uid") if isinstance(found, dict) else None
+        if uid != owner.uid:
+            raise RunnerError(
+                f"the owner of job {request.job_name}, Execution {owner.name} (uid {owner.uid}), "
+                f"does not exist in namespace {request.namespace} of the cluster: the kubernetes "
+                "runner works only with the Kubernetes store (--store kubernetes), whose "
+                "Executions are resources there"
+            )
+
     def start(self, request: JobRequest) -> JobRecord:
         """Create the Job, or return the existing one of that name; never create two."""
+        self._check_owner(request)
         manifest = build_job_manifest(request)
         try:
             job = self.batch.create_namespaced_job(request.namespace, cast(Any, manifest))

@@ -26,6 +26,7 @@ from kontinue.runtime._errors import (
 )
 from kontinue.runtime._imports import import_file
 from kontinue.runtime._informer import Informer
+from kontinue.runtime._leader import Elector, LeaderLease
 from kontinue.runtime._mutex import mutex_resource_name
 from kontinue.runtime._naming import (
     StepOptions,
@@ -58,6 +59,7 @@ __all__ = [
     "Claim",
     "Clock",
     "Controller",
+    "Elector",
     "Engine",
     "ErrAttemptTimeout",
     "ErrCanceled",
@@ -74,6 +76,7 @@ __all__ = [
     "FunctionDef",
     "Informer",
     "JournalEntry",
+    "LeaderLease",
     "OperationError",
     "Registry",
     "StepOptions",

@@ -10,9 +10,15 @@ from typing import Any
 from kontinue.api import Execution, ExecutionRetry, ExecutionTimeout, Lease
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._context import CancelScope
-from kontinue.runtime._errors import ErrCanceled
+from kontinue.runtime._errors import ErrCanceled, Error, ErrorKind
 from kontinue.runtime._signals import Stop
-from kontinue.store import ConflictError, FencedError, NotFoundError, Store
+from kontinue.store import (
+    ConflictError,
+    FencedError,
+    NotFoundError,
+    Store,
+    ValueTooLargeError,
+)
 
 __all__ = ["Claim"]
 
@@ -70,6 +76,8 @@ class Claim:
             self.store.append_journal(*self.key, entry["seq"], entry, self.holder)
         except (FencedError, ConflictError) as exc:
             self._lose(str(exc), getattr(exc, "phase", None))
+        except ValueTooLargeError as exc:  # the same value is as large on every retry
+            raise Error(str(exc), kind=ErrorKind.VALIDATION, retryable=False) from None
 
     def _lose(self, reason: str, phase: str | None) -> None:
         self.lost = True
@@ -128,6 +136,15 @@ class Claim:
             )
             return True
 
+        patch = getattr(self.store, "renew_lease", None)
+        if patch is not None:
+            # A store that can renew with a fenced patch (Kubernetes) does not make the
+            # renewal race the function's own journal writes for the resourceVersion.
+            try:
+                if patch(*self.key, self.holder, now, now + self.lease_duration):
+                    return True
+            except NotFoundError:
+                pass
         try:
             self.write_status(extend)
             return True

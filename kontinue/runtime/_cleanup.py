@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from kontinue.api import (
+    TERMINAL_PHASES,
     ArchivedExecution,
     ArchivedExecutionSpec,
     Execution,
@@ -176,6 +177,14 @@ class CleanupReconciler:
             heapq.heappush(self._heap, (finished + ttl.delete_after, "delete", *key))
 
     def _load_archives(self) -> None:
+        # The informer lists only unfinished Executions (finished ones leave its cache), so
+        # the finished ones waiting for their TTL are read once here, streamed: only those
+        # with a TTL stay, as heap entries.
+        finished = self.store.iterate(
+            Execution, self.informer.namespace, phases=sorted(TERMINAL_PHASES)
+        )
+        for ex in finished:
+            self._noticed(ex)
         for archive in self.store.list(ArchivedExecution, self.informer.namespace):
             if archive.spec.delete_at is not None:
                 heapq.heappush(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -28,8 +29,15 @@ from kontinue.api import (
 )
 from kontinue.runtime._cleanup import CleanupReconciler
 from kontinue.runtime._clock import Clock, SystemClock
-from kontinue.runtime._errors import ErrAttemptTimeout, ErrOverallTimeout, error_to_record
+from kontinue.runtime._errors import (
+    ErrAttemptTimeout,
+    Error,
+    ErrorKind,
+    ErrOverallTimeout,
+    error_to_record,
+)
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
+from kontinue.runtime._leader import Elector
 from kontinue.runtime._mutex import (
     FUNCTION_KEY,
     MUTEX_KEY,
@@ -47,6 +55,8 @@ __all__ = ["INFORMED_KINDS", "Controller"]
 log = logging.getLogger("kontinue.controller")
 
 JOB_POLL = timedelta(seconds=0.5)
+RESYNC_SECONDS = 60.0
+"""A full pass at least this often even when nothing changed (level-triggered safety)."""
 
 
 class Controller:
@@ -74,14 +84,29 @@ class Controller:
         self.informer = informer or Informer(store, INFORMED_KINDS, namespace)
         self._published: dict[str, Function] = {}
         self.next_timer: datetime | None = None
+        self._seen_changes = -1  # the informer's change count at the last pass
+        self._resync_at = 0.0
+        # Running jobs are polled every JOB_POLL of real time, whatever the clock says (a
+        # job is a real process even under a frozen virtual clock).
+        self._jobs_due: float | None = None
         self.schedules = ScheduleReconciler(store, self.clock, self.informer)
         self.cleanup = CleanupReconciler(
             store, self.clock, self.informer, self._ttl, runners=self.runners
         )
 
-    def run(self, stop: threading.Event, interval: float = 0.5) -> None:
-        """Reconcile until `stop` is set, waking on changes and on timers."""
+    def run(
+        self, stop: threading.Event, interval: float = 0.5, elector: Elector | None = None
+    ) -> None:
+        """Reconcile until `stop` is set, waking on changes and on timers.
+
+        With an `elector`, only while it holds the leader lease: a second controller waits,
+        keeping its cache current, and takes over when the leader's lease runs out.
+        """
         while not stop.is_set():
+            if elector is not None and not elector.leading():
+                self.informer.sync()
+                elector.wait_leading(interval)
+                continue
             self.informer.sync()
             self.reconcile()
             wait = interval
@@ -89,10 +114,24 @@ class Controller:
                 wait = min(wait, max(0.0, (self.next_timer - self.clock.now()).total_seconds()))
             self.informer.sync(timeout=wait)
 
-    def reconcile(self) -> int:
-        """One pass over everything cached; returns how many writes it made."""
+    def reconcile(self, *, force: bool = False) -> int:
+        """One pass over the live work; returns how many writes it made.
+
+        The pass is skipped when nothing changed since the last one, no timer is due and
+        the periodic resync is not due either (unless `force`): so parked work costs
+        nothing while it waits, however much of it there is.
+        """
         self.informer.sync()
         now = self.clock.now()
+        quiet = self.informer.changes == self._seen_changes
+        timer_due = self.next_timer is not None and self.next_timer <= now
+        mono = time.monotonic()
+        jobs_due = self._jobs_due is not None and self._jobs_due <= mono
+        if quiet and not (force or timer_due or jobs_due) and mono < self._resync_at:
+            return 0
+        self._seen_changes = self.informer.changes
+        self._resync_at = mono + RESYNC_SECONDS
+        self._jobs_due = None
         self.next_timer = None
         self._published = {f.name: f for f in self.informer.of(Function)}
         unfinished = self.informer.unfinished()
@@ -120,8 +159,12 @@ class Controller:
                 writes += 1
         for ex in self.informer.of(Execution):
             canceled = ex.status.phase == "Canceled" and ex.status.waiting_on is not None
-            if canceled and self._cancel_jobs(ex):  # nothing left running: stop looking
-                writes += self._try(self._write, ex, _stop_waiting)
+            if canceled:
+                if self._cancel_jobs(ex):  # nothing left running: stop looking
+                    writes += self._try(self._write, ex, _stop_waiting)
+                else:
+                    self._timer(now + JOB_POLL)  # look again then
+                    self._poll_jobs_again()
         writes += self._reconcile_mutexes(unfinished, now)
         writes += self.schedules.reconcile(now, self._timer)
         writes += self.cleanup.reconcile(now, self._timer)
@@ -157,6 +200,9 @@ class Controller:
     def _timeout(self, ex: Execution) -> ExecutionTimeout | None:
         """The timeouts in force: the spec's, else the function's default."""
         return ex.spec.timeout or self._defaults(ex)[1]
+
+    def _poll_jobs_again(self) -> None:
+        self._jobs_due = time.monotonic() + JOB_POLL.total_seconds()
 
     def _timer(self, when: datetime) -> None:
         if self.next_timer is None or when < self.next_timer:
@@ -197,7 +243,7 @@ class Controller:
         if waiting.kind == "suspension":
             return self._check_suspensions(ex, waiting.names, now)
         if waiting.kind == "children":
-            kids = [self.informer.get(Execution, ns, n) for n in waiting.names]
+            kids = [self.informer.fetch(Execution, ns, n) for n in waiting.names]
             done = [k is None or k.terminal for k in kids]
             failed = any(k is not None and k.status.phase in ("Failed", "Canceled") for k in kids)
             ready = all(done) or (waiting.mode == "any" and any(done)) or failed
@@ -222,7 +268,7 @@ class Controller:
     def _check_suspensions(self, ex: Execution, names: list[str], now: datetime) -> int:
         ns = ex.metadata.namespace
         for name in names:
-            sus: Suspension | None = self.informer.get(Suspension, ns, name)
+            sus: Suspension | None = self.informer.fetch(Suspension, ns, name)
             if sus is None or sus.status.resolved:
                 continue
             if sus.spec.resume_at is not None:
@@ -244,10 +290,37 @@ class Controller:
             return 0
         for name in names:
             record = backend.poll(name, ex.metadata.namespace)
-            if record is not None and record.phase == "Running":
+            if record is None:
+                return self._job_lost(ex, name, now)
+            if record.phase == "Running":
                 self._timer(now + JOB_POLL)
+                self._poll_jobs_again()
                 return 0
         return self._write(ex, _wake)
+
+    def _job_lost(self, ex: Execution, job: str, now: datetime) -> int:
+        """A job the Execution waits on is gone (deleted, garbage-collected, its node lost):
+        an infrastructure failure of the attempt, retried under the Execution's retry policy
+        (a new attempt starts a new job), never re-created in a loop."""
+        err = Error(
+            f'job {job} of Execution "{ex.metadata.name}" disappeared before it finished '
+            "(deleted, garbage-collected, or its node was lost)",
+            kind=ErrorKind.INFRASTRUCTURE,
+            retryable=True,
+        )
+        record = error_to_record(err)
+        retry = self._retry(ex)
+        if retry and ex.status.attempts < retry.retries:
+
+            def backoff(e: Execution) -> None:
+                e.status.phase = "Backoff"
+                e.status.error = ErrorRecord.model_validate(record)
+                e.status.message = f"attempt {e.status.attempts + 1} failed: {err}"
+                e.status.backoff_until = now + (retry.backoff if retry else timedelta(0))
+                e.status.waiting_on = None
+
+            return self._write(ex, backoff)
+        return self._finish(ex, "Failed", record, {})
 
     def _attempt_timed_out(
         self, ex: Execution, now: datetime, children: dict[str, list[Execution]]

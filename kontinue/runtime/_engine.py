@@ -12,6 +12,7 @@ from kontinue.api import Execution, Suspension
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._controller import Controller
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
+from kontinue.runtime._leader import Elector
 from kontinue.runtime._registry import REGISTRY, Registry
 from kontinue.runtime._tree import tree_executions, tree_suspensions
 from kontinue.runtime._worker import DEFAULT_LEASE, Worker
@@ -86,8 +87,10 @@ class Engine:
         services: dict[str, Any] | None = None,
         runners: dict[str, Any] | None = None,
         identity: str | None = None,
+        elector: Elector | None = None,
     ) -> None:
         self.store = store
+        self.elector = elector  # with one, the controller acts only while it leads
         self.clock = clock or SystemClock()
         runners = runners or {}
         services = {**(services or {}), "runners": runners}
@@ -115,7 +118,10 @@ class Engine:
 
     def step(self) -> int:
         """One round: start what can run, reconcile once. Returns how much happened."""
-        return self.worker.poll() + self.controller.reconcile()
+        moved = self.worker.poll()
+        if self.elector is None or self.elector.leading():
+            moved += self.controller.reconcile()
+        return moved
 
     def run_until(
         self,

@@ -1,22 +1,31 @@
-"""An informer: a local cache of resources kept current by list-then-watch, as in client-go."""
+"""An informer: a local cache of resources kept current by list-then-watch, as in client-go.
+
+Unlike client-go's, it does not keep everything: finished Executions and resolved
+Suspensions leave the cache, so its memory and every pass over it follow the live work,
+not the store's history (a store that ran 100,000 Executions costs the same as an empty
+one). What a pass still needs of finished work stays: a finished Execution whose owner is
+unfinished (its parent reads how it ended), one with unfinished children (they are
+canceled with it), and a canceled one whose jobs may still run.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from kontinue.api import (
-    TERMINAL_PHASES,
     Execution,
     Function,
     Mutex,
+    Phase,
     Resource,
     ScheduledExecution,
     Suspension,
 )
-from kontinue.store import GoneError, Store, WatchEvent
+from kontinue.store import GoneError, NotFoundError, Store, WatchEvent
 
-__all__ = ["INFORMED_KINDS", "Informer"]
+__all__ = ["INFORMED_KINDS", "LIVE_PHASES", "Informer"]
 
 INFORMED_KINDS: tuple[type[Resource], ...] = (
     Execution,
@@ -28,15 +37,19 @@ INFORMED_KINDS: tuple[type[Resource], ...] = (
 """Every kind the engine reads. Watching all of them keeps an informer's version moving
 with the store's, so a quiet kind never leaves it behind the kept window of changes."""
 
+LIVE_PHASES: tuple[Phase, ...] = ("Pending", "Executing", "Suspended", "Backoff")
+"""Phases of an Execution that has not finished."""
+
 _Key = tuple[str, str]
 
 
 class Informer:
-    """Caches every resource of some kinds (in one namespace or all) and applies changes.
+    """Caches the live resources of some kinds (in one namespace or all) and applies changes.
 
-    Besides the cache by kind and name it keeps two indexes the engine's passes need, so
-    that their cost follows the live work and not everything the store ever held: resources
-    by uid, and the Executions that have not finished.
+    Besides the cache by kind and name it keeps indexes the engine's passes need: resources
+    by uid, the unfinished Executions, and the runnable ones (Pending or Executing), so
+    that a pass costs what the live work costs. Objects the cache dropped are read from the
+    store on demand with `fetch`.
     """
 
     def __init__(
@@ -48,45 +61,131 @@ class Informer:
         self._by_kind: dict[str, dict[_Key, Any]] = {kind: {} for kind in self.kinds}
         self._by_uid: dict[str, Any] = {}
         self._unfinished: dict[_Key, Execution] = {}
+        self._runnable: dict[_Key, Execution] = {}
+        # owner uid -> keys of its unfinished child Executions
+        self._live_children: defaultdict[str, set[_Key]] = defaultdict(set)
+        # owner uid -> keys of its finished child Executions kept for it
+        self._kept_children: defaultdict[str, set[_Key]] = defaultdict(set)
         self._version: str | None = None
+        self.changes = 0
+        """How many changes this cache applied (a relist counts as one): a pass that saw
+        this count and no timer due has nothing new to look at."""
         self._subscribers: list[Callable[[Any], None]] = []
 
     def subscribe(self, callback: Callable[[Any], None]) -> None:
-        """Call `callback(obj)` with every object the cache takes in (listed or changed)."""
+        """Call `callback(obj)` with every object the cache takes in (listed or changed),
+        kept or not: a finished Execution that changed is passed on before it leaves."""
         self._subscribers.append(callback)
 
+    # -- what stays ------------------------------------------------------------------------
+
+    def _keeps(self, obj: Any) -> bool:
+        if obj.kind == Suspension.KIND:
+            return not obj.status.resolved
+        if obj.kind != Execution.KIND or not obj.terminal:
+            return True
+        if obj.status.phase == "Canceled" and obj.status.waiting_on is not None:
+            return True  # its jobs may still run: the controller stops them
+        if obj.metadata.uid in self._live_children:
+            return True  # its children are canceled with it
+        return any(ref.uid in self._unfinished_uids() for ref in _exec_owners(obj))
+
+    def _unfinished_uids(self) -> _UidView:
+        return _UidView(self._by_uid)
+
     def _put(self, obj: Any) -> None:
+        for callback in self._subscribers:
+            callback(obj)
         key = (obj.metadata.namespace, obj.metadata.name)
-        old = self._by_kind[obj.kind].get(key)
-        if old is not None and old.metadata.uid != obj.metadata.uid:
-            self._by_uid.pop(old.metadata.uid or "", None)
+        self._unlink(obj.kind, key)
+        if not self._keeps(obj):
+            self._after_change(obj)
+            return
         self._by_kind[obj.kind][key] = obj
         if obj.metadata.uid:
             self._by_uid[obj.metadata.uid] = obj
         if obj.kind == Execution.KIND:
-            if obj.status.phase in TERMINAL_PHASES:
-                self._unfinished.pop(key, None)
+            owners = _exec_owners(obj)
+            if obj.terminal:
+                for ref in owners:
+                    self._kept_children[ref.uid].add(key)
             else:
                 self._unfinished[key] = obj
-        for callback in self._subscribers:
-            callback(obj)
+                if obj.status.phase in ("Pending", "Executing"):
+                    self._runnable[key] = obj
+                for ref in owners:
+                    self._live_children[ref.uid].add(key)
+        self._after_change(obj)
 
-    def _drop(self, kind: str, key: _Key) -> None:
+    def _unlink(self, kind: str, key: _Key) -> Any | None:
+        """Take an object out of every index (nothing else)."""
         old = self._by_kind[kind].pop(key, None)
-        if old is not None:
-            self._by_uid.pop(old.metadata.uid or "", None)
+        if old is None:
+            return None
+        uid = old.metadata.uid or ""
+        if self._by_uid.get(uid) is old:
+            del self._by_uid[uid]
         if kind == Execution.KIND:
             self._unfinished.pop(key, None)
+            self._runnable.pop(key, None)
+            for ref in _exec_owners(old):
+                for index in (self._live_children, self._kept_children):
+                    keys = index.get(ref.uid)
+                    if keys is not None:
+                        keys.discard(key)
+                        if not keys:
+                            del index[ref.uid]
+        return old
+
+    def _after_change(self, obj: Any) -> None:
+        """Re-decide what stays among the Executions related to a changed one."""
+        if obj.kind != Execution.KIND:
+            return
+        for ref in _exec_owners(obj):  # an owner kept for its live children may go now
+            owner = self._by_uid.get(ref.uid)
+            if owner is not None and owner.terminal and not self._keeps(owner):
+                self._drop_object(owner)
+        uid = obj.metadata.uid or ""
+        if obj.terminal:  # finished children kept for it go when it finishes too
+            for key in list(self._kept_children.get(uid, ())):
+                child = self._by_kind[Execution.KIND].get(key)
+                if child is not None and not self._keeps(child):
+                    self._drop_object(child)
+
+    def _drop_object(self, obj: Any) -> None:
+        self._unlink(obj.kind, (obj.metadata.namespace, obj.metadata.name))
+        self._after_change(obj)
+
+    def _drop(self, kind: str, key: _Key) -> None:
+        old = self._unlink(kind, key)
+        if old is not None:
+            self._after_change(old)
+
+    # -- list and watch --------------------------------------------------------------------
 
     def _relist(self) -> None:
         version = self.store.current_version()
         self._by_kind = {kind: {} for kind in self.kinds}
         self._by_uid.clear()
         self._unfinished.clear()
+        self._runnable.clear()
+        self._live_children.clear()
+        self._kept_children.clear()
         for cls in self.kinds.values():
-            for obj in self.store.list(cls, self.namespace):
+            if cls is Suspension:
+                continue  # read on demand (`fetch`): the open ones belong to parked work
+            phases = LIVE_PHASES if cls is Execution else None
+            for obj in self.store.list(cls, self.namespace, phases=phases):
                 self._put(obj)
+        # Finished owners that unfinished children still need (a cancel to pass on).
+        for ex in list(self._unfinished.values()):
+            for ref in _exec_owners(ex):
+                if ref.uid not in self._by_uid:
+                    owner = self.fetch(Execution, ex.metadata.namespace, ref.name)
+                    if owner is not None and owner.metadata.uid != ref.uid:
+                        self._drop_object(owner)  # a newer namesake, not the owner
         self._version = version
+        self.changes += 1
 
     def sync(self, timeout: float = 0.0) -> list[WatchEvent]:
         """Apply changes since the last sync, waiting up to `timeout` s for the first one."""
@@ -99,6 +198,7 @@ class Informer:
                 self._version, tuple(self.kinds), self.namespace, timeout=timeout
             ):
                 events.append(ev)
+                self.changes += 1
                 self._version = ev.resource_version
                 if ev.type == "DELETED":
                     self._drop(ev.kind, (ev.namespace, ev.name))
@@ -108,13 +208,31 @@ class Informer:
             self._relist()
         return events
 
+    # -- reading ---------------------------------------------------------------------------
+
     def of(self, cls: type[Any]) -> list[Any]:
-        """Cached resources of one kind."""
+        """Cached resources of one kind (for Executions: the live ones and those kept)."""
         return list(self._by_kind[cls.KIND].values())
 
     def get(self, cls: type[Any], namespace: str, name: str) -> Any | None:
-        """One cached resource, or None."""
+        """One cached resource, or None (it may still be in the store: see `fetch`)."""
         return self._by_kind[cls.KIND].get((namespace, name))
+
+    def fetch(self, cls: type[Any], namespace: str, name: str) -> Any | None:
+        """One resource from the cache, else from the store (None if it does not exist).
+
+        What is read is cached when the cache would keep it, so a finished child its live
+        parent waits on is read from the store once.
+        """
+        cached = self._by_kind[cls.KIND].get((namespace, name))
+        if cached is not None:
+            return cached
+        try:
+            obj = self.store.get(cls, namespace, name)
+        except NotFoundError:
+            return None
+        self._put(obj)
+        return obj
 
     def by_uid(self, uid: str) -> Any | None:
         """A cached resource by its uid, or None."""
@@ -123,3 +241,28 @@ class Informer:
     def unfinished(self) -> list[Execution]:
         """Executions that are not Completed, Failed or Canceled."""
         return list(self._unfinished.values())
+
+    def runnable(self) -> list[Execution]:
+        """Executions that are Pending or Executing (a worker may claim them)."""
+        return list(self._runnable.values())
+
+    def size(self) -> int:
+        """How many objects the cache holds."""
+        return sum(len(objs) for objs in self._by_kind.values())
+
+
+class _UidView:
+    """`uid in view`: whether that uid is a cached, unfinished Execution."""
+
+    __slots__ = ("_by_uid",)
+
+    def __init__(self, by_uid: dict[str, Any]) -> None:
+        self._by_uid = by_uid
+
+    def __contains__(self, uid: object) -> bool:
+        obj = self._by_uid.get(uid)  # type: ignore[call-overload]
+        return obj is not None and obj.kind == Execution.KIND and not obj.terminal
+
+
+def _exec_owners(obj: Any) -> list[Any]:
+    return [ref for ref in obj.metadata.owner_references if ref.kind == Execution.KIND]

@@ -156,6 +156,11 @@ def cancel_execution(
             canceled.append(ex_name)
         except _AlreadyDone:
             ex = store.get(Execution, namespace, ex_name)
+            # A controller may pass the cancel on to a child before this loop reaches it:
+            # it was still canceled by this request.
+            ended = ex.status.finish_time
+            if ex.status.phase == "Canceled" and ended is not None and ended >= now:
+                canceled.append(ex_name)
         for child in children_of(store, ex):
             visit(child.metadata.name, f"canceled because its parent {ex_name} was canceled")
 

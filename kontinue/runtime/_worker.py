@@ -44,7 +44,7 @@ from kontinue.runtime._mutex import (
 from kontinue.runtime._operations import GROUP_LABEL
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
 from kontinue.runtime._signals import Park, Stop
-from kontinue.store import AlreadyExistsError, ConflictError, Store
+from kontinue.store import AlreadyExistsError, ConflictError, Store, ValueTooLargeError
 
 __all__ = ["GROUP_LABEL", "Worker"]
 
@@ -155,10 +155,7 @@ class Worker:
         if self._draining:
             return 0
         started = 0
-        candidates = [
-            ex for ex in self.informer.unfinished() if ex.status.phase in ("Pending", "Executing")
-        ]
-        for ex in sorted(candidates, key=_creation_order):
+        for ex in sorted(self.informer.runnable(), key=_creation_order):
             if self.busy >= self._capacity:
                 break
             if self._runnable(ex) and self._start(ex):
@@ -405,6 +402,31 @@ class Worker:
             claim.write_status(mutate)
         except (Stop, ErrCanceled):
             pass  # no longer ours: another worker or a cancel took over
+        except ValueTooLargeError as exc:
+            # e.g. a result larger than the store keeps in one object: fail with that,
+            # instead of leaving the Execution to be retried for ever by the next worker
+            error = Error(
+                f"{exc}; return a smaller result, or store the data elsewhere and return "
+                "where it is",
+                kind=ErrorKind.VALIDATION,
+                retryable=False,
+            )
+            record = error_to_record(error)
+            now = self.clock.now()
+
+            def failed(e: Execution) -> None:
+                st = e.status
+                st.phase = "Failed"
+                st.result = None
+                st.error = ErrorRecord.model_validate(record)
+                st.lease = None
+                st.waiting_on = None
+                st.finish_time = now
+
+            try:
+                claim.write_status(failed)
+            except (Stop, ErrCanceled):
+                pass
 
     def _renew_loop(self) -> None:
         interval = max(0.05, self.lease_duration.total_seconds() / 3)

@@ -1,9 +1,11 @@
-"""Stores: one `Store` protocol with Kubernetes semantics, and the embedded SQLite backend."""
+"""Stores: one `Store` protocol with Kubernetes semantics; the embedded SQLite backend and
+the Kubernetes backend (imported on first use: `kubernetes` is slow to import)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kontinue.store._errors import (
     AlreadyExistsError,
@@ -13,10 +15,15 @@ from kontinue.store._errors import (
     NotFoundError,
     StoreError,
     StoreUnavailableError,
+    ValueTooLargeError,
 )
 from kontinue.store._protocol import Store, WatchEvent
 from kontinue.store._selectors import Requirement, Selector, parse_selector
 from kontinue.store._sqlite import DB_FILE, SQLiteStore
+
+if TYPE_CHECKING:
+    from kontinue.store._kubeconnect import KubeConnection
+    from kontinue.store._kubernetes import KubernetesStore
 
 __all__ = [
     "DB_FILE",
@@ -24,6 +31,8 @@ __all__ = [
     "ConflictError",
     "FencedError",
     "GoneError",
+    "KubeConnection",
+    "KubernetesStore",
     "NotFoundError",
     "Requirement",
     "SQLiteStore",
@@ -31,8 +40,11 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailableError",
+    "ValueTooLargeError",
     "WatchEvent",
+    "connect_kubernetes",
     "default_state_dir",
+    "open_kubernetes_store",
     "open_store",
     "parse_selector",
 ]
@@ -62,3 +74,42 @@ def open_store(state_dir: str | Path | None = None, *, create: bool = False) -> 
             )
         directory.mkdir(parents=True, exist_ok=True)
     return SQLiteStore(directory / DB_FILE)
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the Kubernetes backend imports `kubernetes` only when it is used.
+    if name == "KubernetesStore":
+        from kontinue.store._kubernetes import KubernetesStore
+
+        return KubernetesStore
+    if name == "KubeConnection":
+        from kontinue.store._kubeconnect import KubeConnection
+
+        return KubeConnection
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def connect_kubernetes(kubeconfig: str | None = None, context: str | None = None) -> KubeConnection:
+    """Find the API server as kubectl does (kubeconfig, its context, or in-cluster)."""
+    from kontinue.store._kubeconnect import connect
+
+    return connect(kubeconfig, context)
+
+
+def open_kubernetes_store(
+    kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
+) -> KubernetesStore:
+    """A `KubernetesStore` on the cluster kubectl would use.
+
+    Args:
+        kubeconfig: a kubeconfig file (default: `$KUBECONFIG`, `~/.kube/config`, in-cluster).
+        context: a context of the kubeconfig (default: its current context).
+        namespace: the namespace to work in (default: the context's, else `default`).
+
+    Raises:
+        StoreUnavailableError: no configuration found, or it cannot be used.
+    """
+    from kontinue.store._kubernetes import KubernetesStore
+
+    conn = connect_kubernetes(kubeconfig, context)
+    return KubernetesStore(conn.api_client, namespace=namespace or conn.namespace, owns_client=True)

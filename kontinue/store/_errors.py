@@ -8,6 +8,7 @@ kontinue.Error
     ├── ConflictError        409: stale resourceVersion, nothing was written
     ├── FencedError          the writer no longer holds the Execution's lease
     ├── GoneError            410: a watch asked for a version no longer kept
+    ├── ValueTooLargeError   413: larger than the store keeps in one place (Validation, final)
     └── StoreUnavailableError  the state directory or server cannot be used
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "NotFoundError",
     "StoreError",
     "StoreUnavailableError",
+    "ValueTooLargeError",
 ]
 
 
@@ -62,6 +64,16 @@ class FencedError(StoreError):
 
 class GoneError(StoreError):
     """A watch asked for changes since a version that is no longer kept; list again."""
+
+
+class ValueTooLargeError(StoreError):
+    """A write is larger than the store can keep (on Kubernetes: etcd's object limit).
+
+    Nothing was written. The message names the Execution and, for a journal entry, the step;
+    retrying cannot help, so the engine fails the Execution with it.
+    """
+
+    default_kind, default_retryable = ErrorKind.VALIDATION, False
 
 
 class StoreUnavailableError(StoreError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -51,8 +51,28 @@ class Store(Protocol):
         cls: type[R],
         namespace: str | None = None,
         selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
     ) -> builtins.list[R]:
-        """All resources of a kind (in one namespace, or all), matching a label selector."""
+        """All resources of a kind (in one namespace, or all), matching a label selector,
+        and with `phases`, only those whose `status.phase` is one of them.
+
+        Label `key=value` clauses and `phases` are served by indexes: the cost follows the
+        answer, not how many resources the store holds.
+        """
+        ...
+
+    def iterate(
+        self,
+        cls: type[R],
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
+        page: int = 500,
+    ) -> Iterator[R]:
+        """`list`, streamed: read in pages of `page` (Kubernetes' `limit` and `continue`),
+        so memory holds one page whatever the size of the answer."""
         ...
 
     def update(self, obj: R) -> R:

@@ -132,7 +132,8 @@ class Environment:
 
         def done() -> bool:
             state = tree_state(self.store, "default", name)
-            return state.finished or state.parked_at_gate
+            # at a gate every function of the tree has parked: wait for their threads too
+            return state.finished or (state.parked_at_gate and self.engine.worker.busy == 0)
 
         if not self.engine.run_until(done, timeout=timeout, skip_time=skip_time):
             raise TimeoutError(f"Execution {name} did not finish within {timeout}s")

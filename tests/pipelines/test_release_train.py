@@ -107,7 +107,7 @@ def test_a_failing_deploy_still_runs_finally(cli: CLI) -> None:
     assert failed.returncode != 0
     assert "rt-deploy" not in failed.stderr
     assert 'child Execution "bad-deploy-us-east-1"' in failed.stderr
-    assert cli("logs", "bad", "notify").stdout.strip() == "release 1.4.0 Failed at deploy"
+    assert cli("logs", "bad", "notify").stdout.strip() == "release 1.4.0 Failed at deploy-us-east-1"
     tree = cli("tree", "bad").stdout
     assert tree.splitlines()[0].startswith("bad (release-train)  Failed")
     assert "bad-smoke" not in tree  # the DAG after the failed loop never started

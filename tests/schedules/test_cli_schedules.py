@@ -397,3 +397,96 @@ def test_a_schedule_block_in_the_pipeline_file_is_used_when_no_cron_is_given(
     assert flagged.returncode == 0, flagged.stderr
     spec = json.loads(cli("schedule", "get", "hourly", "-o", "json").stdout)["spec"]
     assert spec["schedule"] == "0 * * * *"
+
+
+def test_deleting_an_execution_removes_its_local_job_directories(cli: CLI, state_dir: Path) -> None:
+    ran = cli("submit", HELLO, "-p", "name=x", "--name", "with-logs")
+    assert ran.returncode == 0, ran.stderr
+    jobs = state_dir / "jobs" / "default"
+    assert any(jobs.iterdir()), "the script step left its job directory (and logs)"
+    assert cli("logs", "with-logs").returncode == 0
+    deleted = cli("delete", "with-logs")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not any(jobs.iterdir())
+
+
+def test_a_pipelines_mutex_is_rendered_over_its_params_and_held_by_its_execution(
+    cli: CLI, tmp_path: Path, state_dir: Path
+) -> None:
+    pipeline = tmp_path / "deploy.yaml"
+    pipeline.write_text(
+        """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: deploy}
+params:
+  type: object
+  properties: {env: {type: string}}
+  required: [env]
+mutex: "deploy-{{ params.env }}"
+steps:
+  - {name: gate, suspend: {displayName: hold the mutex}}
+"""
+    )
+    first = cli("submit", str(pipeline), "-p", "env=prod", "--name", "first")
+    assert first.returncode == 0, first.stderr
+    second = cli("submit", str(pipeline), "-p", "env=prod", "--name", "second", "--no-wait")
+    assert second.returncode == 0, second.stderr
+    store = open_store(state_dir)
+    for name in ("first", "second"):
+        mutex = store.get(Execution, "default", name).spec.mutex
+        assert mutex is not None and mutex.name == "deploy-prod"
+    # the first holds it at its gate; the second waits behind it and says so
+    controller = start_kontinue(state_dir, "controller")
+    try:
+        wait_for(
+            lambda: (store.get(Execution, "default", "second").status.message or "").startswith(
+                "waiting for mutex deploy-prod held by first"
+            ),
+            what="the second to wait for the mutex",
+        )
+    finally:
+        stop(controller)
+    assert store.get(Execution, "default", "second").status.phase == "Pending"
+
+
+def test_a_steps_mutex_runs_loop_items_one_at_a_time(
+    cli: CLI, tmp_path: Path, state_dir: Path
+) -> None:
+    marks = tmp_path / "marks.txt"
+    pipeline = tmp_path / "rollout.yaml"
+    pipeline.write_text(
+        """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: rollout}
+params:
+  type: object
+  properties: {marks: {type: string}}
+steps:
+  - name: deploy
+    forEach: [eu, us, ap]
+    as: region
+    mutex: "rollout-lock"
+    script:
+      image: alpine:3.20
+      command: >-
+        echo "enter $REGION $(date +%s.%N)" >> "$MARKS"; sleep 0.3;
+        echo "exit $REGION $(date +%s.%N)" >> "$MARKS"
+      env: {REGION: "{{ region }}", MARKS: "{{ params.marks }}"}
+"""
+    )
+    assert cli("validate", str(pipeline)).returncode == 0
+    ran = cli("submit", str(pipeline), "-p", f"marks={marks}", "--name", "roll")
+    assert ran.returncode == 0, ran.stderr
+    store = open_store(state_dir)
+    held = [e.spec.mutex.name for e in store.list(Execution, "default") if e.spec.mutex is not None]
+    assert held == ["rollout-lock"] * 3
+    lines = [line.split() for line in marks.read_text().splitlines()]
+    spans: dict[str, list[float]] = {}
+    for _what, region, at in lines:
+        spans.setdefault(region, []).append(float(at))
+    ordered = sorted(spans.values())
+    assert len(ordered) == 3
+    for (_, end), (start, _) in itertools.pairwise(ordered):
+        assert end <= start

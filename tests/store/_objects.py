@@ -34,7 +34,11 @@ def execution(
         generate_name=generate_name,
         namespace=namespace,
         labels=labels or {},
-        owner_references=[o.owner_reference() for o in owners],
+        # as Kubernetes requires, at most one owner is the controller
+        owner_references=[
+            o.owner_reference().model_copy(update={"controller": i == 0})
+            for i, o in enumerate(owners)
+        ],
     )
     return Execution(metadata=meta, spec=ExecutionSpec(function=function, arguments={"n": 1}))
 

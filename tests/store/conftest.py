@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from kontinue.store import DB_FILE, Store
+from tests.kube import require_cluster
 from tests.store._backends import BACKENDS, StoreTarget
+from tests.store._kubewipe import wipe
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,6 +34,10 @@ def target(backend: str, tmp_path: Path) -> StoreTarget:
     """A fresh, empty store of `backend` that this test and its child processes can open."""
     if backend == "sqlite":
         return StoreTarget(backend, str(tmp_path / DB_FILE))
+    if backend == "kubernetes":
+        kubeconfig = require_cluster()
+        wipe(str(kubeconfig))
+        return StoreTarget(backend, str(kubeconfig))
     raise ValueError(f"no store backend called {backend!r}")
 
 

@@ -72,3 +72,46 @@ def test_append_journal_past_the_next_position_conflicts(store: Store) -> None:
 def test_append_journal_of_a_missing_execution_raises_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError):
         store.append_journal("default", "nobody", 0, {"seq": 0}, "worker-1")
+
+
+def test_a_long_journal_reads_back_whole_and_in_order(store: Store) -> None:
+    running(store, "long")
+    entries = [
+        {"seq": i, "name": f"step-{i}", "kind": "store", "result": {"i": i, "pad": "x" * (i % 7)}}
+        for i in range(150)
+    ]
+
+    for entry in entries:
+        store.append_journal("default", "long", entry["seq"], entry, "worker-1")
+
+    assert store.read_journal("default", "long") == entries
+    with pytest.raises(ConflictError):
+        store.append_journal("default", "long", 149, {"seq": 149}, "worker-1")
+    store.append_journal("default", "long", 150, {"seq": 150, "name": "last"}, "worker-1")
+    assert store.read_journal("default", "long")[-1] == {"seq": 150, "name": "last"}
+
+
+def test_large_values_in_the_journal_read_back_exactly(store: Store) -> None:
+    running(store, "large")
+    big = {"seq": 1, "name": "big", "kind": "store", "result": "é" * 60_000}
+    entries = [{"seq": 0, "name": "small"}, big, {"seq": 2, "name": "after"}]
+
+    for entry in entries:
+        store.append_journal("default", "large", entry["seq"], entry, "worker-1")
+
+    assert store.read_journal("default", "large") == entries
+
+
+def test_a_new_holder_continues_the_journal_and_the_old_one_is_fenced(store: Store) -> None:
+    ex = running(store, "handover", holder="worker-1")
+    for seq in range(20):
+        store.append_journal("default", "handover", seq, {"seq": seq, "by": 1}, "worker-1")
+
+    from tests.store._objects import claim
+
+    claim(store, store.get(type(ex), "default", "handover"), holder="worker-2")
+    with pytest.raises(FencedError):
+        store.append_journal("default", "handover", 20, {"seq": 20, "by": 1}, "worker-1")
+    store.append_journal("default", "handover", 20, {"seq": 20, "by": 2}, "worker-2")
+
+    assert [e["by"] for e in store.read_journal("default", "handover")] == [1] * 20 + [2]

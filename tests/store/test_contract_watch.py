@@ -55,7 +55,9 @@ def test_watch_filters_by_kind_and_namespace(store: Store) -> None:
 
     assert changes(store, since, 1, kinds=("Suspension",)) == [("ADDED", "Suspension", "sus-a")]
     assert changes(store, since, 1, namespace="b") == [("ADDED", "Execution", "ex-b")]
-    assert changes(store, since, 2, kinds=("Execution", "Function"), namespace="a") == [
+    # Changes of one kind come in order; across kinds, Kubernetes orders each resource type
+    # on its own stream, so only the set is part of the contract.
+    assert sorted(changes(store, since, 2, kinds=("Execution", "Function"), namespace="a")) == [
         ("ADDED", "Execution", "ex-a"),
         ("ADDED", "Function", "fn-a"),
     ]
@@ -137,7 +139,7 @@ def test_watch_raises_gone_even_when_every_change_was_forgotten(
 
     with pytest.raises(GoneError):
         list(store.watch(first.metadata.resource_version, timeout=0.0))
-    assert store.current_version() == newest
+    assert int(store.current_version()) >= int(newest)  # forgetting never goes back
     assert list(store.watch(newest, timeout=0.0)) == []
     store.create(execution("third"))
     assert changes(store, newest, 1) == [("ADDED", "Execution", "third")]
