@@ -31,6 +31,7 @@ import signal
 import socketserver
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -462,7 +463,11 @@ class Agent:
         self.workdir = Path(args.workdir).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         host = urllib.parse.urlparse(self.api_client.configuration.host)
+        # The agent's own Python's directory first on PATH: a pod whose command is `kontinue`
+        # runs the kontinue of the environment the cluster was started from.
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
         self.base_env = {
+            "PATH": path,
             "KUBECONFIG": self.kubeconfig,
             "KUBERNETES_SERVICE_HOST": host.hostname or "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(host.port or 443),

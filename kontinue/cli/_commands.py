@@ -19,8 +19,10 @@ from kontinue.api import (
 )
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
+from kontinue.cli._health import start_health
 from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
+from kontinue.cli._live import use_color
 from kontinue.cli._render import (
     age,
     dump,
@@ -111,6 +113,8 @@ def _run_here(store: Store, args: argparse.Namespace, name: str) -> int:
             output=getattr(args, "output", None),
             importer=importer,
             stop=args.stop,
+            color=use_color(args.no_color),
+            log_runners=cli_runners(args, store) if getattr(args, "log", False) else None,
         )
     finally:
         stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
@@ -193,6 +197,7 @@ def worker(args: argparse.Namespace) -> int:
         namespace=namespace,
     )
     w.publish_functions(args.namespace)
+    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     stop_heartbeat = start_heartbeat(args, store, w.identity, args.group, REGISTRY.names())
     sys.stderr.write(
         f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
@@ -214,6 +219,7 @@ def worker(args: argparse.Namespace) -> int:
         args.stop.set()
         stop_worker(w, "worker")
         stop_heartbeat()
+        stop_health()
         if elector is not None:
             elector.stop()
         sys.stderr.write("worker stopped\n")
@@ -229,12 +235,14 @@ def controller(args: argparse.Namespace) -> int:
     identity = _identity()
     elector = controller_elector(args, store, identity)
     where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     sys.stderr.write(f"controller running{where}\n")
     try:
         ctl.run(args.stop, elector=elector)
     except KeyboardInterrupt:
         pass
     finally:
+        stop_health()
         if elector is not None:
             elector.stop()
     return 0
@@ -394,15 +402,14 @@ def cancel(args: argparse.Namespace) -> int:
     store = _store(args)
     names = cancel_execution(store, args.namespace, args.name)
     sys.stderr.write(f"canceled {', '.join(names)}\n")
+    from kontinue.cli._finally import start_finally_after_cancel
+
     ex = store.get(Execution, args.namespace, args.name)
-    plan = ex.spec.arguments.get("plan") if isinstance(ex.spec.arguments, dict) else None
-    if isinstance(plan, dict) and plan.get("finally"):
-        steps = ", ".join(str(node.get("name")) for node in plan["finally"])
-        sys.stderr.write(
-            f"note: the finally steps of pipeline {plan.get('name')} ({steps}) do not run after "
-            "a cancel yet; they run after success and failure\n"
-        )
-    return 0
+    after = start_finally_after_cancel(store, ex, "canceled by request")
+    if after is None:
+        return 0
+    sys.stderr.write(f"the pipeline's finally steps run as Execution {after}\n")
+    return _run_here(store, args, after)
 
 
 def retry(args: argparse.Namespace) -> int:
@@ -547,3 +554,18 @@ def create(args: argparse.Namespace) -> int:
         args.namespace = ex.metadata.namespace
         code = max(code, _run_here(store, args, ex.metadata.name))
     return code
+
+
+def watch(args: argparse.Namespace) -> int:
+    """`kontinue watch NAME`: follow an Execution that runs elsewhere until it ends or waits."""
+    from kontinue.cli._run import follow
+
+    store = _store(args)
+    root = _root_of(store, args.namespace, args.name)
+    return follow(
+        store,
+        root.metadata.name,
+        args.namespace,
+        color=use_color(args.no_color),
+        log_runners=cli_runners(args, store) if args.log else None,
+    )

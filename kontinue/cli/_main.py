@@ -53,6 +53,14 @@ def _steps_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> 
     return [w for w in words if w.startswith(prefix)]
 
 
+def _log_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log",
+        action="store_true",
+        help="print the output of script, job and pod steps as it comes, prefixed by step",
+    )
+
+
 def _complete(p: argparse.ArgumentParser, **completers: Any) -> None:
     for action in p._actions:
         if action.dest in completers:
@@ -145,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = add("execute", commands.execute, "start an Execution of a function and run it")
+    _log_flag(p)
     p.add_argument("function", help="registered function name").completer = _functions_completer  # type: ignore[attr-defined]
     p.add_argument(
         "-a",
@@ -173,12 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", default="default", help="worker group")
     p.add_argument("--lease-duration", default="10s", help="lease length (e.g. 10s)")
     p.add_argument("--with-controller", action="store_true", help="also run the controller")
+    p.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /healthz (alive) and /readyz (the store answers) on this port",
+    )
 
     p = add("controller", commands.controller, "run the controller (timers, retries, wake-ups)")
     p.add_argument(
         "--leader-lease",
         default="15s",
         help="with --store kubernetes: the leader election Lease's duration (default 15s)",
+    )
+    p.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /healthz (alive) and /readyz (the store answers) on this port",
     )
 
     p = add("server", commands.server, "run worker and controller for the state directory")
@@ -204,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
 
     p = add("resume", commands.resume, "resolve a gate or end a sleep early, then run on")
+    _log_flag(p)
     _resume.add_parser_arguments(p)
     _complete(p, name=_names_completer, step=_steps_completer)
     imports(p)
@@ -212,9 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
 
     p = add("retry", commands.retry, "start a new attempt of a failed Execution")
+    _log_flag(p)
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
     imports(p)
     p.add_argument("--no-wait", action="store_true", help="only mark it; do not run it here")
+
+    p = add("watch", commands.watch, "follow an Execution running elsewhere: its live tree")
+    p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    _log_flag(p)
 
     p = add("tree", commands.tree, "show an Execution with its children, suspensions and steps")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
@@ -227,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
     p = add("create", commands.create, "create Executions from manifests (as kubectl create -f)")
+    _log_flag(p)
     p.add_argument(
         "-f", "--filename", required=True, help="YAML or JSON manifest file (- for stdin)"
     )
@@ -248,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("submit", commands.submit, "validate a pipeline file, then run it")
+    _log_flag(p)
     p.add_argument("file", metavar="FILE")
     p.add_argument(
         "-p",

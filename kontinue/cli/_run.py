@@ -14,7 +14,8 @@ from typing import Any, TextIO
 
 from kontinue.api import Execution
 from kontinue.cli._hints import command
-from kontinue.cli._render import dump, execution_line
+from kontinue.cli._live import Display
+from kontinue.cli._render import dump
 from kontinue.cli._resume import step_word
 from kontinue.runtime import Engine, Registry, TreeState, tree_executions, tree_state
 from kontinue.store import Store
@@ -36,29 +37,6 @@ def server_running(state_dir: Path) -> bool:
             return True
         fcntl.flock(fh, fcntl.LOCK_UN)
     return False
-
-
-class Display:
-    """Prints what changed in an Execution tree: one line per change, or a live line on a TTY."""
-
-    def __init__(self, store: Store, root: str, namespace: str, out: TextIO) -> None:
-        self.store, self.root, self.namespace, self.out = store, root, namespace, out
-        self.seen: dict[str, str] = {}
-        self.last = 0.0
-
-    def update(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        root = self.store.get(Execution, self.namespace, self.root)
-        for ex in tree_executions(self.store, root):
-            name = ex.metadata.name
-            line = execution_line(ex)
-            if self.seen.get(name) != line:
-                self.seen[name] = line
-                self.out.write(line + "\n")
-                self.out.flush()
 
 
 def _waiter(
@@ -115,6 +93,8 @@ def run_in_process(
     output: str | None = None,
     importer: Callable[[set[str]], set[str]] | None = None,
     stop: threading.Event | None = None,
+    color: bool = True,
+    log_runners: dict[str, Any] | None = None,
 ) -> int:
     """Run the tree of Execution `name` here until it ends, parks at a manual gate, or `stop`.
 
@@ -124,12 +104,14 @@ def run_in_process(
     """
     out = out or sys.stderr
     store = engine.store
-    display = Display(store, name, namespace, out)
+    display = Display(store, name, namespace, out, color=color, log_runners=log_runners)
     done, last, stranded = _waiter(store, namespace, name, engine.worker.registry, importer)
     _say_held(store, namespace, name, engine.worker.identity, out)
     stopped = stop or threading.Event()
-    engine.run_until(lambda: stopped.is_set() or done(), on_tick=display.update)
-    display.update(force=True)
+    try:
+        engine.run_until(lambda: stopped.is_set() or done(), on_tick=display.update)
+    finally:
+        display.close()
     if stopped.is_set() and not done():
         out.write(
             f"kontinue: stopped (SIGTERM); Execution {name} is kept as it is: a worker or "
@@ -174,16 +156,26 @@ def _say_held(store: Store, namespace: str, name: str, me: str, out: TextIO) -> 
             out.flush()
 
 
-def follow(store: Store, name: str, namespace: str, *, out: TextIO | None = None) -> int:
-    """Watch an Execution run elsewhere (a `kontinue server`) until it ends or parks."""
+def follow(
+    store: Store,
+    name: str,
+    namespace: str,
+    *,
+    out: TextIO | None = None,
+    color: bool = True,
+    log_runners: dict[str, Any] | None = None,
+) -> int:
+    """Watch an Execution run elsewhere (a server, a worker) until it ends or parks."""
     out = out or sys.stderr
-    display = Display(store, name, namespace, out)
+    display = Display(store, name, namespace, out, color=color, log_runners=log_runners)
     done, last, _ = _waiter(store, namespace, name)
-    while not done():
-        display.update()
-        for _ in store.watch(timeout=0.5):
-            break
-    display.update(force=True)
+    try:
+        while not done():
+            display.update()
+            for _ in store.watch(timeout=0.5):
+                break
+    finally:
+        display.close()
     return report(last[0], out, None, store)
 
 
@@ -199,7 +191,7 @@ def report(state: TreeState, out: TextIO, output: str | None, store: Store | Non
                 )
             elif ex.status.result is not None:
                 sys.stdout.write(dump(ex.status.result, "json") + "\n")
-            out.write(f"Execution {name} completed\n")
+            out.write(f"Execution {name} completed{_took(ex)}\n")
             return 0
         error = ex.status.error
         detail = f"{error.kind}: {error.message}" if error else ex.status.message or ""
@@ -223,6 +215,11 @@ def report(state: TreeState, out: TextIO, output: str | None, store: Store | Non
             f"  approve with: {command('resume', name, word)}\n"
         )
     return 0
+
+
+def _took(ex: Execution) -> str:
+    start, end = ex.status.start_time, ex.status.finish_time
+    return f" in {(end - start).total_seconds():.1f}s" if start and end else ""
 
 
 def interactive() -> bool:

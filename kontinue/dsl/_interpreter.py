@@ -15,14 +15,14 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, Field
 
-from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, parse_duration
+from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, Progress, parse_duration
 from kontinue.dsl._errors import TemplateError
 from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
 from kontinue.dsl._flow import LOOP_MAX
 from kontinue.dsl._outcomes import failure_summary, job_outcome, pod_outcome
 from kontinue.dsl._poll import poll_check
 from kontinue.dsl._shell import VALUE_PREFIX, render_container, render_env, render_script
-from kontinue.dsl._template import condition, render, render_text
+from kontinue.dsl._template import condition, render, render_text, template_names
 from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext, import_file
 from kontinue.sdk import (
     ChildExecutionOptions,
@@ -404,6 +404,21 @@ class _Run:
     def run_foreach(self, node: dict[str, Any]) -> None:
         loop = node["forEach"]
         name = node["name"]
+        when = node.get("when")
+        if when is not None and loop["as"] not in template_names(when):
+            # a condition that does not read the item is decided once, for the whole loop
+            try:
+                go = condition(when, self.context)
+            except TemplateError as exc:
+                raise Error(
+                    f'step "{name}": cannot evaluate when: {exc}',
+                    kind=ErrorKind.VALIDATION,
+                    retryable=False,
+                ) from None
+            if not go:
+                self.done(name, [])
+                return
+            node = {**node, "when": None}
         items = self.render(node, loop["items"], "forEach")
         if not isinstance(items, list):
             shown = repr(items) if isinstance(items, str) else type(items).__name__
@@ -566,8 +581,14 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     import_plan_modules(args.plan, args.base_dir)
     run = _Run(ktx, args)
     failure: Error | None = None
+    top = args.plan["steps"]
     try:
-        run.steps(args.plan["steps"])
+        for index, node in enumerate(top):
+            if not args.branch:  # a pipeline's progress counts its own top-level steps
+                _progress(ktx, index, len(top))
+            run.node(node)
+        if not args.branch:
+            _progress(ktx, len(top), len(top))
     except Error as exc:
         if not args.plan.get("finally"):
             raise
@@ -586,6 +607,14 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     if args.plan.get("result") is not None:
         return run.render({"name": "result"}, args.plan["result"], "result")
     return {"steps": {k: _result_of(v) for k, v in run.context["steps"].items()}}
+
+
+def _progress(ktx: ExecutionContext, current: int, total: int) -> None:
+    """Show `current/total` top-level steps; a replay of steps already done writes nothing,
+    so the status does not run through 0/6, 1/6... again after each wake-up."""
+    ktx.mark_progress_set()  # fan-outs inside a step keep their progress to themselves
+    if not ktx.replaying:
+        ktx.write_progress(Progress(current=current, max=total))
 
 
 def _result_of(outcome: Any) -> Any:

@@ -436,6 +436,15 @@ def references(template: str) -> set[tuple[str, str]]:
     return {(root, name) for root, name, _ in references_with_lines(parse(template))}
 
 
+def template_names(text: str) -> set[str]:
+    """Every free name a template reads (params, a loop item...); empty if it does not parse."""
+    try:
+        ast = parse(condition_template(text) if not has_template(text) else text)
+    except TemplateError:
+        return set()
+    return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"}
+
+
 def unknown_names(ast: nodes.Template, allowed: Iterable[str] = ()) -> list[tuple[str, int]]:
     """List ``(name, lineno)`` of free names that are neither a root, ``allowed`` nor a global."""
     extra = set(allowed)

@@ -89,7 +89,7 @@ class Controller:
         # Running jobs are polled every JOB_POLL of real time, whatever the clock says (a
         # job is a real process even under a frozen virtual clock).
         self._jobs_due: float | None = None
-        self.schedules = ScheduleReconciler(store, self.clock, self.informer)
+        self.schedules = ScheduleReconciler(store, self.clock, self.informer, self.runners)
         self.cleanup = CleanupReconciler(
             store, self.clock, self.informer, self._ttl, runners=self.runners
         )

@@ -21,6 +21,7 @@ from kontinue.api import (
     ScheduledExecution,
     ScheduledExecutionSpec,
 )
+from kontinue.runtime._cleanup import delete_execution
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._informer import Informer
 from kontinue.runtime._operations import OperationError, cancel_execution
@@ -115,10 +116,17 @@ def schedule_run(
 class ScheduleReconciler:
     """Starts the runs of every ScheduledExecution when they fall due; keeps its status."""
 
-    def __init__(self, store: Store, clock: Clock, informer: Informer) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        informer: Informer,
+        runners: dict[str, Any] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.informer = informer
+        self.runners = runners or {}
 
     def reconcile(self, now: datetime, timer: Callable[[datetime], None]) -> int:
         """One pass over every schedule; returns how many writes it made."""
@@ -242,7 +250,7 @@ class ScheduleReconciler:
         writes = 0
         for old in finished[: max(0, len(finished) - se.spec.history_limit)]:
             try:
-                self.store.delete(Execution, ns, old.metadata.name)
+                delete_execution(self.store, ns, old.metadata.name, self.runners)
                 writes += 1
             except NotFoundError:
                 pass

@@ -25,7 +25,7 @@ def test_execute_runs_to_completion_and_prints_result(cli: CLI) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"greetings": [f"hello ada #{i}" for i in range(3)]}
-    assert "hi  Completed  [3/3]  greeted ada" in result.stderr
+    assert "hi (greet)  Completed  [3/3]  greeted ada" in result.stderr
     got = cli("get", "hi", "-o", "json")
     doc = json.loads(got.stdout)
     assert doc["kind"] == "Execution" and doc["apiVersion"] == "kontinue.cloud/v1alpha1"

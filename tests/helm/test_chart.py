@@ -181,9 +181,12 @@ def test_non_root_read_only_with_limits_and_probes(case: str) -> None:
         assert sc["capabilities"]["drop"] == ["ALL"], name
         assert {"cpu", "memory"} <= set(c["resources"]["requests"]), name
         assert {"cpu", "memory"} <= set(c["resources"]["limits"]), name
-        if c["name"] == "server":
-            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-                assert probe in c, (name, probe)
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert probe in c, (name, probe)
+        if c["name"] != "server":
+            assert c["args"][c["args"].index("--health-port") + 1] == "8081", name
+            assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", name
         # The only writable place is the /tmp emptyDir.
         assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"], name
 

@@ -113,3 +113,15 @@ def test_a_failing_deploy_still_runs_finally(cli: CLI) -> None:
     assert "bad-smoke" not in tree  # the DAG after the failed loop never started
     got = json.loads(cli("get", "bad", "-o", "json").stdout)
     assert got["status"]["phase"] == "Failed"  # the pipeline's phase: the main steps' outcome
+
+
+def test_a_canceled_release_still_runs_finally(cli: CLI) -> None:
+    _ok(cli("submit", PIPELINE, "--name", "stop"))
+    canceled = cli("cancel", "stop")
+    _ok(canceled)
+    assert "the pipeline's finally steps run as Execution stop-finally" in canceled.stderr
+    assert cli("logs", "stop-finally", "notify").stdout.strip() == "release 1.4.0 Canceled"
+    got = json.loads(cli("get", "stop", "-o", "json").stdout)
+    assert got["status"]["phase"] == "Canceled"
+    again = cli("cancel", "stop")
+    assert again.returncode == 2 and "already Canceled" in again.stderr

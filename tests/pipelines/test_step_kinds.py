@@ -185,3 +185,53 @@ def test_a_script_printing_50_mb_stays_bounded(cli: CLI, tmp_path: Path, state_d
     for what, size in sizes.items():
         assert size < 3 * CAP, f"{what} holds {size} bytes"
     assert cli("logs", "big", "noisy", "--tail", "1").stdout.strip() == "last line"
+
+
+GATE = """\
+steps:
+  - name: approve
+    suspend:
+      inputs:
+        type: object
+        properties:
+          approve: {type: boolean}
+          shards: {type: array, items: {type: integer}, default: [1, 2]}
+        required: [approve]
+  - name: ship
+    when: "{{ steps.approve.inputs.approve }}"
+    forEach: "{{ steps.approve.inputs.shards }}"
+    as: shard
+    sequence:
+      - name: push
+        script: {image: alpine:3.20, command: 'echo "push {{ shard }}"'}
+      - name: verify
+        script: {image: alpine:3.20, command: 'echo "verify {{ steps.push.result }}"'}
+result:
+  shipped: "{{ steps.ship | map(attribute='phase') | list }}"
+  verified: >-
+    {{ steps.ship | map(attribute='steps') | map(attribute='verify')
+    | map(attribute='result') | list }}
+"""
+
+
+def test_approval_inputs_from_a_file_drive_when_and_a_loop_over_a_sequence(
+    cli: CLI, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, "gate", GATE)
+    assert cli("submit", path, "--name", "yes").returncode == 0
+    inputs = tmp_path / "inputs.yaml"
+    inputs.write_text("approve: true\nshards: [3, 4]\n")
+    result = cli("resume", "yes", "approve", "--inputs-file", str(inputs))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "shipped": ["Completed", "Completed"],
+        "verified": ["verify push 3", "verify push 4"],
+    }
+
+    assert cli("submit", path, "--name", "no").returncode == 0
+    unknown = cli("resume", "no", "approve", "--input", "approve=false", "--input", "shard=1")
+    assert unknown.returncode == 2 and "unknown input 'shard'" in unknown.stderr
+    result = cli("resume", "no", "approve", "--input", "approve=false")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"shipped": [], "verified": []}
+    assert "no-ship" not in cli("tree", "no").stdout

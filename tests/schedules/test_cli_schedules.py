@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import signal
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -275,33 +276,53 @@ def _most_at_once(spans: list[tuple[str, float, float]]) -> int:
     return most
 
 
+def _run_all(
+    cli: CLI,
+    state_dir: Path,
+    function: str,
+    names: list[str],
+    marks: Path,
+    processes: list[list[str]],
+    *extra: str,
+    watch: Callable[[list[Execution]], None] | None = None,
+) -> list[Execution]:
+    """Create `names` (--no-wait), run `processes` until all ended; the Executions then."""
+    for name in names:
+        made = cli(
+            "execute", function, "--name", name, "--no-wait",
+            "-a", f"marks={marks}", "-a", "seconds=0.3", *extra,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+    procs = [start_kontinue(state_dir, *argv) for argv in processes]
+    store = open_store(state_dir)
+
+    def done() -> bool:
+        items = [store.get(Execution, "default", n) for n in names]
+        if watch is not None:
+            watch(items)
+        return all(e.terminal for e in items)
+
+    try:
+        wait_for(done, what=f"all {len(names)} to finish")
+    finally:
+        for proc in procs:
+            stop(proc)
+    return [store.get(Execution, "default", n) for n in names]
+
+
+TWO_WORKERS = [["worker", "--import", FNS], ["worker", "--import", FNS], ["controller"]]
+
+
 @pytest.mark.slow
 def test_a_mutex_across_two_worker_processes_never_overlaps_and_keeps_creation_order(
     cli: CLI, state_dir: Path, tmp_path: Path
 ) -> None:
     marks = tmp_path / "marks.txt"
     names = [f"deploy-{i}" for i in range(5)]
-    for name in names:
-        made = cli(
-            "execute", "sched-cli-work", "--mutex", "deploy-prod", "--name", name, "--no-wait",
-            "-a", f"marks={marks}", "-a", "seconds=0.3",
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-    procs = [
-        start_kontinue(state_dir, "worker", "--import", FNS),
-        start_kontinue(state_dir, "worker", "--import", FNS),
-        start_kontinue(state_dir, "controller"),
-    ]
-    store = open_store(state_dir)
-    try:
-        wait_for(
-            lambda: all(store.get(Execution, "default", n).terminal for n in names),
-            what="all five to finish",
-        )
-    finally:
-        for proc in procs:
-            stop(proc)
-    assert [store.get(Execution, "default", n).status.phase for n in names] == ["Completed"] * 5
+    ended = _run_all(
+        cli, state_dir, "sched-cli-work", names, marks, TWO_WORKERS, "--mutex", "deploy-prod"
+    )
+    assert [e.status.phase for e in ended] == ["Completed"] * 5
     spans = _spans(marks)
     assert [s[0] for s in spans] == names  # first come, first served
     assert _most_at_once(spans) == 1
@@ -315,33 +336,15 @@ def test_a_function_limit_of_two_never_has_three_running(
 ) -> None:
     marks = tmp_path / "marks.txt"
     names = [f"heavy-{i}" for i in range(6)]
-    for name in names:
-        made = cli(
-            "execute", "sched-cli-limited", "--name", name, "--no-wait",
-            "-a", f"marks={marks}", "-a", "seconds=0.4",
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-    procs = [
-        start_kontinue(state_dir, "worker", "--import", FNS),
-        start_kontinue(state_dir, "worker", "--import", FNS),
-        start_kontinue(state_dir, "controller"),
-    ]
-    store = open_store(state_dir)
-    seen_waiting = []
-    try:
+    seen_waiting: list[str] = []
 
-        def done() -> bool:
-            items = [store.get(Execution, "default", n) for n in names]
-            seen_waiting.extend(
-                e.status.message for e in items if "free slot" in (e.status.message or "")
-            )
-            return all(e.terminal for e in items)
+    def watch(items: list[Execution]) -> None:
+        seen_waiting.extend(
+            e.status.message for e in items if "free slot" in (e.status.message or "")
+        )
 
-        wait_for(done, what="all six to finish")
-    finally:
-        for proc in procs:
-            stop(proc)
-    assert [store.get(Execution, "default", n).status.phase for n in names] == ["Completed"] * 6
+    ended = _run_all(cli, state_dir, "sched-cli-limited", names, marks, TWO_WORKERS, watch=watch)
+    assert [e.status.phase for e in ended] == ["Completed"] * 6
     assert _most_at_once(_spans(marks)) <= 2
     assert seen_waiting, "the ones beyond the limit said what they wait for"
     assert "concurrency limit 2" in seen_waiting[0]
@@ -351,24 +354,9 @@ def test_a_worker_with_concurrency_one_runs_one_function_at_a_time(
     cli: CLI, state_dir: Path, tmp_path: Path
 ) -> None:
     marks = tmp_path / "marks.txt"
-    names = [f"one-{i}" for i in range(3)]
-    for name in names:
-        made = cli(
-            "execute", "sched-cli-work", "--name", name, "--no-wait",
-            "-a", f"marks={marks}", "-a", "seconds=0.3",
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-    worker = start_kontinue(
-        state_dir, "worker", "--import", FNS, "--concurrency", "1", "--with-controller"
-    )
-    store = open_store(state_dir)
-    try:
-        wait_for(
-            lambda: all(store.get(Execution, "default", n).terminal for n in names),
-            what="all three to finish",
-        )
-    finally:
-        stop(worker)
+    one = [["worker", "--import", FNS, "--concurrency", "1", "--with-controller"]]
+    ended = _run_all(cli, state_dir, "sched-cli-work", [f"one-{i}" for i in range(3)], marks, one)
+    assert [e.status.phase for e in ended] == ["Completed"] * 3
     assert _most_at_once(_spans(marks)) == 1
 
 
