@@ -305,9 +305,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.n, args.repeat = 10, 1
         args.dbos_variants = c.DBOS_WAL
-    args.variants = c.parse_variants(p, args.dbos_variants)
     if args.processes > 1:
         args.dbos_variants = c.DBOS_WAL  # the as-shipped variant runs in one process only
+    args.variants = c.parse_variants(p, args.dbos_variants)
     if args.n < 1 or args.repeat < 1 or args.dbos_poll <= 0 or args.processes < 1:
         p.error("--n, --repeat and --processes must be at least 1, --dbos-poll above 0")
     return args

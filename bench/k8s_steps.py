@@ -114,9 +114,13 @@ def _ensure_namespace(store: KubernetesStore, namespace: str) -> None:
             raise
 
 
-def raw_patches(store: KubernetesStore, namespace: str, count: int) -> float:
-    """Sequential merge patches of one small object's status; patches per second."""
-    name = f"bench-raw-{os.getpid()}"
+def raw_patches(store: KubernetesStore, namespace: str, count: int, pad: int = 0) -> float:
+    """Sequential merge patches of one object's status; patches per second.
+
+    With `pad`, the object first gets a journal tail of about `pad` bytes, so that it is as
+    large as an Execution in the middle of a run (the patches then leave the tail alone).
+    """
+    name = f"bench-raw-{os.getpid()}-{pad}"
     obj = Execution(
         metadata=ObjectMeta(name=name, namespace=namespace),
         spec=ExecutionSpec(function="raw", arguments={"n": 1}),
@@ -124,6 +128,18 @@ def raw_patches(store: KubernetesStore, namespace: str, count: int) -> float:
     store.create(obj)
     try:
         patch = store.custom.patch_namespaced_custom_object_status
+        if pad:
+            entry = {"seq": 0, "name": "step-0", "kind": "store", "time": "x" * 32, "result": 0}
+            tail = [dict(entry, seq=i) for i in range(max(1, pad // 100))]
+            journal = {"next": len(tail), "sealed": 0, "tail": tail}
+            patch(
+                API_GROUP,
+                "v1alpha1",
+                namespace,
+                "executions",
+                name,
+                {"status": {"journal": journal}},
+            )
         for i in range(50):  # warm the connection
             patch(API_GROUP, "v1alpha1", namespace, "executions", name, {"status": {"steps": i}})
         t0 = time.perf_counter()
@@ -231,6 +247,12 @@ def main() -> None:
         size_after = etcd_db_size(etcd)
         raw_after = raw_patches(store, args.namespace, args.raw)
         c.say(f"raw (again, after): {raw_after:,.0f} patches/s")
+        pad = max(0, k["execution_bytes"] - 900)
+        raw_large = raw_patches(store, args.namespace, args.raw, pad=pad)
+        c.say(
+            f"raw, one object as large as the Execution ({k['execution_bytes']:,} B): "
+            f"{raw_large:,.0f} patches/s (ratio to it: {args.n / k['loop'] / raw_large:.2f})"
+        )
     finally:
         store.close()
     raw_median = statistics.median([raw, raw_after])

@@ -10,7 +10,9 @@
   (`SQLiteStore.batch()`), as a worker would have recorded it, one seq at a time.
 * **Parking**: `--parked` (10,000) Executions of a function that sleeps one hour are run
   by one Engine until every one of them is Suspended; the worker's RSS before and after
-  (per parked Execution) and its thread count show what a parked Execution holds.
+  (per parked Execution) and its thread count show what a parked Execution holds. RSS
+  also keeps the allocator's high-water mark of claiming them all at once (Python does
+  not hand freed memory back); `--trace-memory` counts the Python objects still held.
 
 No peer runs this, so there is no `ratio:` line; the last lines are
 `replay of 10000 steps: X ms` (the goal: under 100 ms) and `parked: X KiB each, N threads`.
@@ -28,6 +30,7 @@ import statistics
 import sys
 import threading
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,7 +132,7 @@ def _rss_kib() -> int:
     return 0
 
 
-def park(state: Path, count: int) -> dict[str, Any]:
+def park(state: Path, count: int, trace: bool = False) -> dict[str, Any]:
     store = open_store(state / "park", create=True)
     try:
         with store.batch():
@@ -142,6 +145,8 @@ def park(state: Path, count: int) -> dict[str, Any]:
                 )
         gc.collect()
         before, threads_before = _rss_kib(), threading.active_count()
+        if trace:
+            tracemalloc.start()
         engine = Engine(store)
         t0 = time.perf_counter()
         try:
@@ -157,7 +162,11 @@ def park(state: Path, count: int) -> dict[str, Any]:
             engine.step()  # one controller pass: the open sleeps are now cached too
             gc.collect()
             after = _rss_kib()
+            traced = tracemalloc.get_traced_memory() if trace else None
+            tracemalloc.stop()
             return {
+                "traced_kib": None if traced is None else traced[0] / 1024 / count,
+                "traced_peak_kib": None if traced is None else traced[1] / 1024 / count,
                 "seconds": seconds,
                 "per_kib": (after - before) / count,
                 "threads": threading.active_count(),
@@ -181,6 +190,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", default="1000,10000,100000", help="journal lengths")
     p.add_argument("--repeat", type=int, default=3, help="replays per length (default 3)")
     p.add_argument("--parked", type=int, default=10_000, help="parked Executions (10,000)")
+    p.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="also count the Python memory the parked Executions keep (tracemalloc; slower)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny run for tests")
     p.add_argument("--tmp-dir", type=Path, default=None, help="where state goes")
     p.add_argument("--keep", action="store_true", help="keep the state files")
@@ -223,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             engine.close()
             store.close()
-        got = park(state, args.parked)
+        got = park(state, args.parked, args.trace_memory)
         c.say()
         c.say(
             f"{args.parked:,} parked on a one-hour sleep in {got['seconds']:.1f} s: RSS "
@@ -232,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{got['threads']} after ({got['os_threads']} OS threads); engine cache "
             f"{got['cached']} objects"
         )
+        if got["traced_kib"] is not None:
+            c.say(
+                f"  Python objects kept (tracemalloc): {got['traced_kib']:.2f} KiB each; peak "
+                f"while all {args.parked:,} were claimed at once {got['traced_peak_kib']:.2f} KiB"
+            )
         c.say()
         for n, seconds in medians.items():
             c.say(f"replay of {n} steps: {seconds * 1e3:.1f} ms")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from kontinue.cli._errors import UsageError
+from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
+
+MAX_ARGUMENT_BYTES = int(os.environ.get("KONTINUE_MAX_ARGUMENT_BYTES", str(1024 * 1024)))
+"""The largest arguments (or params) file accepted: 1 MiB."""
 
 __all__ = ["load_args_file", "parse_assignments"]
 
@@ -19,7 +24,10 @@ def _scalar(text: str) -> Any:
     if text == "":
         return ""
     try:
+        check_yaml(text)
         value = YAML(typ="safe").load(io.StringIO(text))
+    except YAMLLimitError as exc:
+        raise UsageError(f"the value {_short(text)} cannot be read: {exc}") from None
     except YAMLError:
         return text
     return text if value is None and text not in ("null", "~") else value
@@ -50,14 +58,48 @@ def parse_assignments(items: list[str], flag: str = "-a") -> dict[str, Any]:
     return out
 
 
-def load_args_file(path: str) -> dict[str, Any]:
-    """Arguments from a YAML or JSON file holding a mapping."""
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def read_text_file(path: str, what: str, limit: int) -> str:
+    """The UTF-8 text of a small file the user names, or a one-line UsageError saying why not."""
     file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"arguments file {path} does not exist")
-    text = file.read_text()
+    if file.is_dir():
+        raise UsageError(f"{what} {path} is a directory; give a YAML or JSON file")
     try:
+        with file.open("rb") as fh:
+            raw = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise UsageError(
+            f"{what} {path} is larger than {limit:,} bytes (KONTINUE_MAX_ARGUMENT_BYTES); pass "
+            "big data by reference (a path or a URL), not as arguments"
+        )
+    if b"\0" in raw:
+        raise UsageError(f"{what} {path} is a binary file; give a YAML or JSON file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}); give a YAML or JSON file"
+        ) from None
+
+
+def load_args_file(path: str, what: str = "arguments file") -> dict[str, Any]:
+    """Arguments from a YAML or JSON file holding a mapping."""
+    text = read_text_file(path, what, MAX_ARGUMENT_BYTES)
+    try:
+        if not path.endswith(".json"):
+            check_yaml(text)
         data = json.loads(text) if path.endswith(".json") else YAML(typ="safe").load(text)
+    except YAMLLimitError as exc:
+        raise UsageError(f"{path}:{exc.line}:{exc.col}: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deep to read; flatten it") from None
     except (ValueError, YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

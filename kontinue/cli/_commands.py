@@ -204,7 +204,16 @@ def worker(args: argparse.Namespace) -> int:
     )
     threads = []
     elector = None
-    if args.with_controller:
+    embedded = not is_kubernetes(args)
+    if args.no_controller and embedded:
+        sys.stderr.write(
+            "worker: running without a controller (--no-controller): sleeps, finished jobs, "
+            "children, retries and timeouts wake nothing until a controller runs on "
+            f"{args.state_dir}: start one with `kontinue controller`, or drop --no-controller\n"
+        )
+    # On the embedded store the worker drives what it needs (more controllers on one store
+    # are harmless: every write is compare-and-swap); on Kubernetes one is elected.
+    if args.with_controller or (embedded and not args.no_controller):
         ctl = Controller(store, runners=runners, namespace=namespace)
         elector = controller_elector(args, store, w.identity)
         threads.append(
@@ -400,7 +409,8 @@ def continue_here(store: Store, args: argparse.Namespace) -> int:
 
 def cancel(args: argparse.Namespace) -> int:
     store = _store(args)
-    names = cancel_execution(store, args.namespace, args.name)
+    # the jobs are stopped here, whether or not a controller or the submitting process runs
+    names = cancel_execution(store, args.namespace, args.name, runners=cli_runners(args, store))
     sys.stderr.write(f"canceled {', '.join(names)}\n")
     from kontinue.cli._finally import start_finally_after_cancel
 
@@ -467,6 +477,8 @@ def create(args: argparse.Namespace) -> int:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
+
     explicit_namespace = args.namespace is not None and args.namespace != "default"
     if args.namespace is None:  # Kubernetes: the context's namespace
         _store(args, create=True)
@@ -476,7 +488,10 @@ def create(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror}") from None
     try:
+        check_yaml(text)
         docs = [d for d in YAML(typ="safe").load_all(text) if d is not None]
+    except YAMLLimitError as exc:
+        raise UsageError(f"{source}:{exc.line}:{exc.col}: {exc}") from None
     except YAMLError as exc:
         raise UsageError(f"{source}: not valid YAML: {exc}") from None
     manifests: list[Execution] = []

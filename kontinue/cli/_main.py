@@ -181,7 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=16, help="functions run at once")
     p.add_argument("--group", default="default", help="worker group")
     p.add_argument("--lease-duration", default="10s", help="lease length (e.g. 10s)")
-    p.add_argument("--with-controller", action="store_true", help="also run the controller")
+    p.add_argument(
+        "--with-controller",
+        action="store_true",
+        help="run the controller in this process (the default; kept for scripts that pass it)",
+    )
+    p.add_argument(
+        "--no-controller",
+        action="store_true",
+        help="run no controller here (then one must run elsewhere: `kontinue controller`)",
+    )
     p.add_argument(
         "--health-port",
         type=int,

@@ -151,7 +151,9 @@ def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
     """
     plan = _compile(args.file)
     base_dir = str(Path(args.file).resolve().parent)
-    params: dict[str, Any] = load_args_file(args.params_file) if args.params_file else {}
+    params: dict[str, Any] = (
+        load_args_file(args.params_file, "params file") if args.params_file else {}
+    )
     try:
         params.update(parse_param_assignments(args.params))
     except ValueError as exc:

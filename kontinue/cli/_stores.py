@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 from typing import Any
 
 from kontinue.cli._errors import UsageError
-from kontinue.store import Store, open_store
+from kontinue.store import Store, open_store, privacy_warnings
 
 __all__ = [
     "STORE_KINDS",
@@ -76,6 +77,8 @@ def open_cli_store(args: argparse.Namespace, create: bool = False) -> Store:
         store = kube
     else:
         store = open_store(args.state_dir, create=create)
+        for line in privacy_warnings(args.state_dir):
+            sys.stderr.write(f"kontinue: {line}\n")
     args._opened_store = store
     return store
 

@@ -14,6 +14,7 @@ from ruamel.yaml.error import YAMLError
 
 from kontinue.dsl._errors import ArgumentsError
 from kontinue.dsl._steps import did_you_mean
+from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
 
 __all__ = ["parse_param_assignments", "validate_arguments"]
 
@@ -161,6 +162,8 @@ def parse_param_assignments(assignments: Iterable[str]) -> dict[str, Any]:
             continue
         try:
             result[key] = _scalar(raw)
+        except YAMLLimitError as exc:
+            problems.append(f"the value of param '{key}' cannot be read: {exc}")
         except YAMLError:
             problems.append(f"the value of param '{key}' is not valid YAML: {raw!r}")
     if problems:
@@ -172,6 +175,7 @@ def _scalar(raw: str) -> Any:
     if raw.strip() == "":
         return raw
     yaml = YAML(typ="safe", pure=True)
+    check_yaml(raw)  # a YAMLLimitError is a kontinue Error: one line, exit 2
     if raw.lstrip().startswith(("[", "{")):
         return _plain(yaml.load(raw))
     try:

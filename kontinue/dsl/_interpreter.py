@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 from pydantic import BaseModel, Field
 
 from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, Progress, parse_duration
+from kontinue.dsl._budget import RenderInterrupted, interruptible
 from kontinue.dsl._errors import TemplateError
 from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
 from kontinue.dsl._flow import LOOP_MAX
@@ -577,7 +578,20 @@ def _timeout(node: dict[str, Any]) -> ExecutionTimeout | None:
     retry=ExecutionRetry(child_policy="RetryFailed"),
 )
 def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
-    """Run the plan's steps in order, then its finally steps; return the declared result."""
+    """Run the plan's steps in order, then its finally steps; return the declared result.
+
+    Templates render within a budget (see `kontinue.dsl._budget`), and a render stops as soon
+    as the Execution is canceled, times out or its worker drains.
+    """
+    with interruptible(ktx.context().cancelled):
+        try:
+            return _run_pipeline(ktx, args)
+        except RenderInterrupted:
+            ktx.checkpoint()  # raises the reason: canceled, timed out, handed back
+            raise
+
+
+def _run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     import_plan_modules(args.plan, args.base_dir)
     run = _Run(ktx, args)
     failure: Error | None = None

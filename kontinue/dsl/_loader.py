@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,10 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from kontinue.dsl._errors import Diagnostic, PipelineError
+from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
+
+MAX_PIPELINE_BYTES = int(os.environ.get("KONTINUE_MAX_PIPELINE_BYTES", str(4 * 1024 * 1024)))
+"""The largest pipeline file accepted (4 MiB: some 40,000 steps)."""
 
 __all__ = ["Document", "load_document", "pointer", "pointer_parts"]
 
@@ -248,6 +253,24 @@ def load_document(text: str, file: str) -> Document:
     Raises:
         PipelineError: the text is not valid YAML (syntax error, duplicate key, tab, ...).
     """
+    if len(text) > MAX_PIPELINE_BYTES:
+        raise PipelineError(
+            [
+                Diagnostic(
+                    file,
+                    1,
+                    1,
+                    f"the pipeline is {len(text):,} characters, more than the limit of "
+                    f"{MAX_PIPELINE_BYTES:,} (KONTINUE_MAX_PIPELINE_BYTES)",
+                    "split it into pipelines that call each other, or use forEach over a "
+                    "parameter instead of writing out every step",
+                )
+            ]
+        )
+    try:
+        check_yaml(text)
+    except YAMLLimitError as error:
+        raise PipelineError([Diagnostic(file, error.line, error.col, error.message)]) from None
     yaml = YAML(typ="rt")
     try:
         node = yaml.load(text)

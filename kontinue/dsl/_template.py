@@ -12,6 +12,8 @@ namespace, labels, ...). Rendering rules:
 * An undefined name or key is an error naming it, never an empty string.
 * Python internals (``__class__``, ``_private`` attributes), mutation of values, huge ranges,
   powers and repetitions are refused by the sandbox.
+* Each render has a budget (`kontinue.dsl._budget`): 1 MiB of output, 5 s of CPU time, and
+  it stops when its Execution is canceled.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from kontinue.dsl._budget import (
+    BudgetExceeded,
+    RenderInterrupted,
+    bound_joins,
+    check_size,
+    run_budgeted,
+)
 from kontinue.dsl._errors import TemplateError
 
 __all__ = [
@@ -98,9 +107,11 @@ class _TooLarge(SecurityError):
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, also refusing powers and repetitions that would eat the machine."""
 
-    intercepted_binops = frozenset({"**", "*"})
+    intercepted_binops = frozenset({"**", "*", "+"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "+" and isinstance(left, str | list) and isinstance(right, str | list):
+            check_size(len(left) + len(right))
         if (
             operator == "**"
             and isinstance(left, int)
@@ -204,12 +215,14 @@ def _compile(text: str) -> Callable[[Mapping[str, Any]], Any]:
     try:
         if expr is not None:
             compiled = _ENV.compile_expression(expr, undefined_to_none=False)
-            return lambda context: _check_defined(compiled(**context))
+            bound_joins(compiled._template.root_render_func.__globals__)
+            return lambda context: _check_defined(run_budgeted(None, lambda: compiled(**context)))
         template = _ENV.from_string(text)
+        bound_joins(template.root_render_func.__globals__)
     except TemplateSyntaxError as error:
         offset = text[: text.find("{{")].count("\n") if expr is not None else 0
         raise _syntax_error(text, error, offset) from None
-    return lambda context: template.render(**context)
+    return lambda context: run_budgeted(lambda: template.generate(**context), lambda: None)
 
 
 def _check_defined(value: Any) -> Any:
@@ -252,9 +265,10 @@ def _evaluate(text: str, context: Mapping[str, Any]) -> Any:
 def _compile_values(text: str) -> Callable[[Mapping[str, Any]], str]:
     try:
         template = _VALUE_ENV.from_string(text)
+        bound_joins(template.root_render_func.__globals__)
     except TemplateSyntaxError as error:
         raise _syntax_error(text, error) from None
-    return lambda context: template.render(**context)
+    return lambda context: run_budgeted(lambda: template.generate(**context), lambda: None)
 
 
 def render_values(text: str, context: Mapping[str, Any]) -> tuple[str, list[str]]:
@@ -284,8 +298,10 @@ def render_values(text: str, context: Mapping[str, Any]) -> tuple[str, list[str]
 def _guarded(text: str, run: Callable[[], Any]) -> Any:
     try:
         return run()
-    except TemplateError:
+    except (TemplateError, RenderInterrupted):
         raise
+    except BudgetExceeded as error:
+        raise TemplateError(text, str(error)) from None
     except _TooLarge as error:
         raise TemplateError(text, str(error)) from None
     except SecurityError as error:
@@ -295,6 +311,10 @@ def _guarded(text: str, run: Callable[[], Any]) -> Any:
     except OverflowError:
         message = f"a range of more than {MAX_RANGE} items is too large for a template"
         raise TemplateError(text, message) from None
+    except MemoryError:
+        raise TemplateError(
+            text, "the template needs more memory than this machine has; build smaller values"
+        ) from None
     except Exception as error:  # a user expression failing: 1/0, 'a' < 1, ...
         raise TemplateError(text, f"evaluating the template failed: {error}") from None
 

@@ -100,7 +100,7 @@ class LocalRunner:
         if job.path.exists():
             return self._existing(job, request)
         root = jobs_root(self.state_dir, request.namespace)
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)  # logs may hold secrets
         staging = JobDir(Path(tempfile.mkdtemp(prefix=f".{request.job_name}.", dir=root)))
         now = utcnow()
         record = JobRecord(

@@ -89,6 +89,12 @@ class Controller:
         # Running jobs are polled every JOB_POLL of real time, whatever the clock says (a
         # job is a real process even under a frozen virtual clock).
         self._jobs_due: float | None = None
+        # Suspensions seen resolved since the last pass (a sleep someone resumed early),
+        # and whether sleeps must be read anyway (after a relist: changes may be missed).
+        self._resolved_seen: set[tuple[str, str]] = set()
+        self._relists_seen = -1
+        self._recheck_sleeps = True
+        self.informer.subscribe(self._noticed)
         self.schedules = ScheduleReconciler(store, self.clock, self.informer, self.runners)
         self.cleanup = CleanupReconciler(
             store, self.clock, self.informer, self._ttl, runners=self.runners
@@ -130,6 +136,8 @@ class Controller:
         if quiet and not (force or timer_due or jobs_due) and mono < self._resync_at:
             return 0
         self._seen_changes = self.informer.changes
+        self._recheck_sleeps = self._relists_seen != self.informer.relists
+        self._relists_seen = self.informer.relists
         self._resync_at = mono + RESYNC_SECONDS
         self._jobs_due = None
         self.next_timer = None
@@ -168,7 +176,12 @@ class Controller:
         writes += self._reconcile_mutexes(unfinished, now)
         writes += self.schedules.reconcile(now, self._timer)
         writes += self.cleanup.reconcile(now, self._timer)
+        self._resolved_seen.clear()  # this pass looked at each of them
         return writes
+
+    def _noticed(self, obj: Any) -> None:
+        if isinstance(obj, Suspension) and obj.status.resolved:
+            self._resolved_seen.add((obj.metadata.namespace, obj.metadata.name))
 
     def _defaults(self, ex: Execution) -> tuple[ExecutionRetry | None, ExecutionTimeout | None]:
         """The retry and timeout defaults of the Execution's function."""
@@ -241,7 +254,19 @@ class Controller:
         if waiting is None:
             return self._write(ex, _wake)
         if waiting.kind == "suspension":
-            return self._check_suspensions(ex, waiting.names, now)
+            # A sleep: its end is known, so its Suspension is not read (nor cached: a parked
+            # Execution costs its own cache entry only) unless someone resolved it early,
+            # which the informer passes on as a change, or the cache was listed anew.
+            sleeping = waiting.until is not None and waiting.until > now
+            if (
+                sleeping
+                and not self._recheck_sleeps
+                and not any((ns, n) in self._resolved_seen for n in waiting.names)
+            ):
+                assert waiting.until is not None
+                self._timer(waiting.until)
+                return 0
+            return self._check_suspensions(ex, waiting.names, now, keep=waiting.until is None)
         if waiting.kind == "children":
             kids = [self.informer.fetch(Execution, ns, n) for n in waiting.names]
             done = [k is None or k.terminal for k in kids]
@@ -265,10 +290,12 @@ class Controller:
             return self._check_jobs(ex, waiting.names, waiting.runner, now)
         return 0
 
-    def _check_suspensions(self, ex: Execution, names: list[str], now: datetime) -> int:
+    def _check_suspensions(
+        self, ex: Execution, names: list[str], now: datetime, *, keep: bool = True
+    ) -> int:
         ns = ex.metadata.namespace
         for name in names:
-            sus: Suspension | None = self.informer.fetch(Suspension, ns, name)
+            sus: Suspension | None = self.informer.fetch(Suspension, ns, name, keep=keep)
             if sus is None or sus.status.resolved:
                 continue
             if sus.spec.resume_at is not None:

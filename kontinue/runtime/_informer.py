@@ -71,6 +71,8 @@ class Informer:
         """How many changes this cache applied (a relist counts as one): a pass that saw
         this count and no timer due has nothing new to look at."""
         self._subscribers: list[Callable[[Any], None]] = []
+        self.relists = 0
+        """How many times the cache was listed anew (the first sync, or after a gap)."""
 
     def subscribe(self, callback: Callable[[Any], None]) -> None:
         """Call `callback(obj)` with every object the cache takes in (listed or changed),
@@ -81,7 +83,8 @@ class Informer:
 
     def _keeps(self, obj: Any) -> bool:
         if obj.kind == Suspension.KIND:
-            return not obj.status.resolved
+            # open gates; a sleep's end is on its Execution (`waitingOn.until`)
+            return not obj.status.resolved and obj.spec.resume_at is None
         if obj.kind != Execution.KIND or not obj.terminal:
             return True
         if obj.status.phase == "Canceled" and obj.status.waiting_on is not None:
@@ -186,6 +189,7 @@ class Informer:
                         self._drop_object(owner)  # a newer namesake, not the owner
         self._version = version
         self.changes += 1
+        self.relists += 1
 
     def sync(self, timeout: float = 0.0) -> list[WatchEvent]:
         """Apply changes since the last sync, waiting up to `timeout` s for the first one."""
@@ -218,11 +222,11 @@ class Informer:
         """One cached resource, or None (it may still be in the store: see `fetch`)."""
         return self._by_kind[cls.KIND].get((namespace, name))
 
-    def fetch(self, cls: type[Any], namespace: str, name: str) -> Any | None:
+    def fetch(self, cls: type[Any], namespace: str, name: str, *, keep: bool = True) -> Any | None:
         """One resource from the cache, else from the store (None if it does not exist).
 
-        What is read is cached when the cache would keep it, so a finished child its live
-        parent waits on is read from the store once.
+        What is read is cached when the cache would keep it (and `keep`), so a finished
+        child its live parent waits on is read from the store once.
         """
         cached = self._by_kind[cls.KIND].get((namespace, name))
         if cached is not None:
@@ -231,7 +235,8 @@ class Informer:
             obj = self.store.get(cls, namespace, name)
         except NotFoundError:
             return None
-        self._put(obj)
+        if keep:
+            self._put(obj)
         return obj
 
     def by_uid(self, uid: str) -> Any | None:

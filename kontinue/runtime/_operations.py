@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kontinue.api import (
@@ -135,11 +137,22 @@ def children_of(store: Store, ex: Execution) -> list[Execution]:
 
 
 def cancel_execution(
-    store: Store, namespace: str, name: str, *, clock: Clock | None = None, why: str = ""
+    store: Store,
+    namespace: str,
+    name: str,
+    *,
+    clock: Clock | None = None,
+    why: str = "",
+    runners: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Cancel an Execution and its whole subtree; returns the names it canceled."""
+    """Cancel an Execution and its whole subtree; returns the names it canceled.
+
+    With `runners`, the jobs the canceled Executions wait on are stopped here and now, so a
+    cancel stops the work even when no controller runs (after a killed `kontinue submit`).
+    """
     now = (clock or SystemClock()).now()
     canceled: list[str] = []
+    stopped: list[Execution] = []
 
     def visit(ex_name: str, reason: str) -> None:
         def change(ex: Execution) -> None:
@@ -154,6 +167,7 @@ def cancel_execution(
         try:
             ex = _mutate(store, namespace, ex_name, change)
             canceled.append(ex_name)
+            stopped.append(ex)
         except _AlreadyDone:
             ex = store.get(Execution, namespace, ex_name)
             # A controller may pass the cancel on to a child before this loop reaches it:
@@ -170,7 +184,33 @@ def cancel_execution(
             f'Execution "{name}" is already {root.status.phase}; there is nothing to cancel'
         )
     visit(name, why or "canceled by request")
+    if runners:
+        _stop_jobs(store, stopped, runners)
     return canceled
+
+
+def _stop_jobs(store: Store, executions: list[Execution], runners: dict[str, Any]) -> None:
+    """Stop, all at once, the running jobs of canceled Executions that these runners reach."""
+    targets: list[tuple[Any, str, str]] = []
+    for ex in executions:
+        waiting = ex.status.waiting_on
+        if waiting is None or waiting.kind != "job":
+            continue
+        backend = runners.get(waiting.runner or "local")
+        if backend is not None:
+            targets.extend((backend, n, ex.metadata.namespace) for n in waiting.names)
+    if not targets:
+        return
+    with ThreadPoolExecutor(min(8, len(targets))) as pool:
+        list(pool.map(lambda t: t[0].cancel(t[1], t[2]), targets))
+    for ex in executions:  # nothing left to stop: the controller need not look again
+        if ex.status.waiting_on is not None and ex.status.waiting_on.kind == "job":
+            with contextlib.suppress(Exception):
+                _mutate(store, ex.metadata.namespace, ex.metadata.name, _no_waiting)
+
+
+def _no_waiting(ex: Execution) -> None:
+    ex.status.waiting_on = None
 
 
 class _AlreadyDone(Exception):

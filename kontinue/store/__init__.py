@@ -47,6 +47,7 @@ __all__ = [
     "open_kubernetes_store",
     "open_store",
     "parse_selector",
+    "privacy_warnings",
 ]
 
 
@@ -72,8 +73,44 @@ def open_store(state_dir: str | Path | None = None, *, create: bool = False) -> 
                 f"no kontinue state directory at {directory}; run a `kontinue execute` or "
                 "`kontinue submit` here first, or point --state-dir / KONTINUE_HOME at one"
             )
-        directory.mkdir(parents=True, exist_ok=True)
-    return SQLiteStore(directory / DB_FILE)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(directory, 0o700)  # whatever the umask: it holds every parameter and log
+    db = directory / DB_FILE
+    if not db.exists():
+        _create_private(db)
+    return SQLiteStore(db)
+
+
+def _create_private(path: Path) -> None:
+    """Create the empty database file readable by its owner only (SQLite's -wal and -shm
+    files take the same permissions)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def privacy_warnings(state_dir: str | Path) -> list[str]:
+    """What others on this machine can read in the state directory (one line, or none)."""
+    directory = Path(state_dir)
+    readable = []
+    for path in (directory / DB_FILE, directory / f"{DB_FILE}-wal", directory / f"{DB_FILE}-shm"):
+        try:
+            if path.stat().st_mode & 0o044:
+                readable.append(path)
+        except OSError:
+            continue
+    if not readable:
+        return []
+    files = " ".join(str(p) for p in readable)
+    return [
+        f"warning: {files} readable by other users: it holds every parameter, result and "
+        f"environment value; run `chmod 600 {files} && chmod 700 {directory}`"
+    ]
 
 
 def __getattr__(name: str) -> Any:

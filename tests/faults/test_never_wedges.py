@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kontinue.api import Execution
-from kontinue.store import open_store
+from kontinue.store import NotFoundError, StoreUnavailableError, open_store
 from tests.conftest import CLI, KONTINUE, ROOT, start_kontinue, stop, wait_for
 from tests.faults import fns_faults
 
@@ -25,6 +25,14 @@ FNS = str(Path(fns_faults.__file__))
 
 def _get(state_dir: Path, name: str) -> Execution:
     return open_store(state_dir).get(Execution, "default", name)
+
+
+def _phase(state_dir: Path, name: str) -> str | None:
+    """The Execution's phase, None while it does not exist yet."""
+    try:
+        return _get(state_dir, name).status.phase
+    except (NotFoundError, StoreUnavailableError):
+        return None
 
 
 def _env() -> dict[str, str]:
@@ -101,6 +109,7 @@ def test_sigterm_to_a_worker_running_a_long_function_keeps_its_lease_until_it_en
         reader.join(10)
         assert lines[-1].strip() == "worker stopped"
     finally:
+        release.touch()  # whatever failed, let the function end, so no process lingers
         if first.poll() is None:
             first.kill()
         if second is not None:
@@ -126,10 +135,7 @@ def test_one_sigterm_stops_a_foreground_submit_and_keeps_the_execution(
     )  # fmt: skip
     try:
         wait_for(
-            lambda: (
-                (state_dir / "kontinue.db").exists()
-                and _get(state_dir, "w").status.phase == "Suspended"
-            ),
+            lambda: _phase(state_dir, "w") == "Suspended",
             60,
             "the script step to start",
         )
@@ -138,10 +144,10 @@ def test_one_sigterm_stops_a_foreground_submit_and_keeps_the_execution(
     finally:
         if proc.poll() is None:
             proc.kill()
+        gate.touch()  # the script ends whatever happened; the resume below records it
     assert proc.returncode == 143, err
     assert "stopped (SIGTERM)" in err and "Traceback" not in err
     assert _get(state_dir, "w").status.phase == "Suspended"  # kept as it was
-    gate.touch()
     carried = cli("resume", "w")
     assert carried.returncode == 0, carried.stderr
     assert _get(state_dir, "w").status.phase == "Completed"

@@ -3,13 +3,14 @@ live parent still needs of a finished child is read on demand."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import kontinue
-from kontinue.api import Execution, ExecutionSpec, ExecutionStatus, ObjectMeta
+from kontinue.api import Execution, ExecutionSpec, ExecutionStatus, ObjectMeta, Suspension
 from kontinue.runtime import Registry
 from kontinue.testing import Environment
 
@@ -96,3 +97,24 @@ def test_a_canceled_parent_still_cancels_its_live_children(tmp_path: Path, resta
         env.store.update_status(current)
         env.store.create(kid)
         run_until(env, lambda: env.get("kid").status.phase == "Canceled")
+
+
+@kontinue.function("hist-sleeper", registry=REG)
+def sleeper(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> str:
+    kontinue.sleep(ktx, timedelta(hours=1))
+    return "awake"
+
+
+def test_a_sleep_resumed_early_wakes_though_its_suspension_is_not_cached(
+    tmp_path: Path,
+) -> None:
+    with Environment(tmp_path / "state", registry=REG) as env:
+        env.start("hist-sleeper", name="nap")
+        run_until(env, lambda: env.get("nap").status.phase == "Suspended")
+        for _ in range(3):  # passes after the first: the sleep's end is the only timer
+            env.engine.step()
+        informer = env.engine.worker.informer
+        assert informer.of(Suspension) == []  # a parked sleep costs its Execution only
+
+        env.resume("nap")
+        run_until(env, lambda: env.get("nap").status.phase == "Completed")  # time frozen
