@@ -32,6 +32,7 @@ from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from kontinue.dsl._budget import (
+    MAX_OUTPUT,
     BudgetExceeded,
     RenderInterrupted,
     bound_joins,
@@ -165,8 +166,24 @@ def _collect(value: Any) -> Any:
     values = _VALUES.get()
     if values is None or isinstance(value, Undefined | Raw):
         return _finalize(value)
-    values.append(value if isinstance(value, str) else str(_finalize(value)))
+    text = value if isinstance(value, str) else str(_finalize(value))
+    values.append(text)
+    # the values count against the output budget as if they were inserted in the text
+    if _collected_size(values) > MAX_OUTPUT:
+        raise BudgetExceeded(
+            f"the template's output is longer than {MAX_OUTPUT:,} characters "
+            "(KONTINUE_TEMPLATE_MAX_OUTPUT); build less text"
+        )
     return f"{PLACEHOLDER}{len(values) - 1}{PLACEHOLDER}"
+
+
+def _collected_size(values: list[str]) -> int:
+    size = _SIZES.get(id(values), 0) + len(values[-1])
+    _SIZES[id(values)] = size
+    return size
+
+
+_SIZES: dict[int, int] = {}
 
 
 _VALUE_ENV = _Sandbox(
@@ -292,6 +309,7 @@ def render_values(text: str, context: Mapping[str, Any]) -> tuple[str, list[str]
         rendered = _guarded(text, lambda: _compile_values(text)(_context(context)))
     finally:
         _VALUES.reset(token)
+        _SIZES.pop(id(values), None)
     return rendered, values
 
 
