@@ -21,8 +21,14 @@ def _camel(name: str) -> str:
 class WireModel(BaseModel):
     """Base of every persisted model: camelCase on the wire, snake_case in Python."""
 
+    # defer_build: a model's validator is built when first used, not at import, so a
+    # command pays only for the kinds it reads (`kontinue list` starts faster)
     model_config = ConfigDict(
-        alias_generator=_camel, populate_by_name=True, extra="ignore", validate_assignment=False
+        alias_generator=_camel,
+        populate_by_name=True,
+        extra="ignore",
+        validate_assignment=False,
+        defer_build=True,
     )
 
     def wire(self) -> dict[str, Any]:

@@ -8,11 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from kontinue.cli._errors import UsageError
-from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
 
 MAX_ARGUMENT_BYTES = int(os.environ.get("KONTINUE_MAX_ARGUMENT_BYTES", str(1024 * 1024)))
 """The largest arguments (or params) file accepted: 1 MiB."""
@@ -23,6 +19,11 @@ __all__ = ["load_args_file", "parse_assignments"]
 def _scalar(text: str) -> Any:
     if text == "":
         return ""
+    from ruamel.yaml import YAML  # imported here: `kontinue list` never needs YAML
+    from ruamel.yaml.error import YAMLError
+
+    from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
+
     try:
         check_yaml(text)
         value = YAML(typ="safe").load(io.StringIO(text))
@@ -92,6 +93,11 @@ def read_text_file(path: str, what: str, limit: int) -> str:
 def load_args_file(path: str, what: str = "arguments file") -> dict[str, Any]:
     """Arguments from a YAML or JSON file holding a mapping."""
     text = read_text_file(path, what, MAX_ARGUMENT_BYTES)
+    from ruamel.yaml import YAML  # imported here: `kontinue list` never needs YAML
+    from ruamel.yaml.error import YAMLError
+
+    from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
+
     try:
         if not path.endswith(".json"):
             check_yaml(text)

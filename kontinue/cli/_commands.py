@@ -25,10 +25,8 @@ from kontinue.cli._hints import command
 from kontinue.cli._imports import import_user_code
 from kontinue.cli._live import use_color
 from kontinue.cli._render import (
-    age,
     dump,
     print_table,
-    progress_text,
     render_tree,
 )
 from kontinue.cli._run import SERVER_LOCK, run_in_process
@@ -42,27 +40,27 @@ from kontinue.cli._stores import (
     start_heartbeat,
 )
 from kontinue.runtime import (
+    GROUP_LABEL,
     REGISTRY,
     Controller,
     Engine,
     Worker,
     cancel_execution,
+    check_execution_name,
+    check_generate_name,
+    function_group,
     retry_execution,
     start_execution,
     tree_executions,
 )
-from kontinue.store import AlreadyExistsError, NotFoundError, Store
+from kontinue.store import AlreadyExistsError, Store
 
 __all__ = [
     "cancel",
     "controller",
-    "delete",
     "execute",
     "functions",
-    "get",
-    "list_",
     "logs",
-    "resume",
     "retry",
     "server",
     "submit",
@@ -360,63 +358,6 @@ def server(args: argparse.Namespace) -> int:
     return 0
 
 
-def list_(args: argparse.Namespace) -> int:
-    if args.archived:
-        from kontinue.cli._schedules import archived_list
-
-        return archived_list(_store(args), args)
-    from kontinue.cli import _listing
-
-    return _listing.list_(args)
-
-
-def get(args: argparse.Namespace) -> int:
-    from kontinue.cli import _listing
-
-    return _listing.get(args)
-
-
-def show_one(store: Store, args: argparse.Namespace, name: str) -> int:
-    """`kontinue get NAME`: one Execution (or an archived one), as a table or a document."""
-    try:
-        ex = store.get(Execution, args.namespace, name)
-    except NotFoundError:
-        from kontinue.cli._schedules import get_archived, show_archived
-
-        archive = get_archived(store, args.namespace, name)
-        if archive is None:
-            raise
-        return show_archived(archive, args.output)
-    ex.status.steps = len(store.read_journal(args.namespace, name))
-    if args.output:
-        sys.stdout.write(dump(ex.wire(), args.output) + ("\n" if args.output == "json" else ""))
-        return 0
-    print_table(
-        [
-            [
-                ex.metadata.name,
-                ex.spec.function,
-                ex.status.phase,
-                progress_text(ex),
-                str(ex.status.attempts),
-                str(ex.status.resumptions),
-                age(ex.metadata.creation_timestamp),
-            ]
-        ],
-        ["NAME", "FUNCTION", "PHASE", "PROGRESS", "ATTEMPTS", "RESUMPTIONS", "AGE"],
-    )
-    if ex.status.message:
-        print(f"Message: {ex.status.message}")
-    if ex.status.error:
-        print(f"Error:   {ex.status.error.kind}: {ex.status.error.message}")
-        if ex.status.error.stack_trace:
-            print("Raised at (most recent call last):")
-            print(ex.status.error.stack_trace.rstrip())
-    if ex.status.result is not None:
-        print("Result:  " + dump(ex.status.result, "json"))
-    return 0
-
-
 def functions(args: argparse.Namespace) -> int:
     import_user_code(args.imports)
     published = {}
@@ -440,12 +381,6 @@ def functions(args: argparse.Namespace) -> int:
         return 0
     print_table([list(r) for _, r in sorted(rows.items())], ["NAME", "GROUP", "DESCRIPTION"])
     return 0
-
-
-def resume(args: argparse.Namespace) -> int:
-    from kontinue.cli import _resume
-
-    return _resume.resume(args)
 
 
 def _root_of(store: Store, namespace: str, name: str) -> Execution:
@@ -517,18 +452,6 @@ def tree(args: argparse.Namespace) -> int:
     store = _store(args)
     print(render_tree(store, store.get(Execution, args.namespace, args.name)))
     return 0
-
-
-def delete(args: argparse.Namespace) -> int:
-    from kontinue.cli import _listing
-
-    return _listing.delete(args)
-
-
-def describe(args: argparse.Namespace) -> int:
-    from kontinue.cli import _describe
-
-    return _describe.describe(args)
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -610,6 +533,10 @@ def create(args: argparse.Namespace) -> int:
             raise UsageError(f"{where}: metadata.name or metadata.generateName is required")
         if explicit_namespace or not doc.get("metadata", {}).get("namespace"):
             ex.metadata.namespace = args.namespace
+        if ex.metadata.name:
+            check_execution_name(ex.metadata.name, f"{where}: metadata.name")
+        else:
+            check_generate_name(str(ex.metadata.generate_name), f"{where}: metadata.generateName")
         manifests.append(ex)
     import_user_code(args.imports)
     store = _store(args, create=True)
@@ -621,6 +548,9 @@ def create(args: argparse.Namespace) -> int:
         print(f"scheduledexecution.kontinue.cloud/{se.metadata.name} created")
     created = []
     for ex in manifests:
+        group = function_group(store, ex.metadata.namespace, ex.spec.function)
+        if group is not None and GROUP_LABEL not in ex.metadata.labels:
+            ex.metadata.labels[GROUP_LABEL] = group  # routed like `kontinue execute`
         try:
             stored = store.create(ex)
         except AlreadyExistsError as exc:

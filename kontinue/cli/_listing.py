@@ -10,12 +10,12 @@ from typing import Any
 
 from kontinue.api import Execution
 from kontinue.cli._errors import UsageError
+from kontinue.cli._flags import PHASES
 from kontinue.cli._render import age, dump, print_table, progress_text, stream_list
-from kontinue.store import Store
+from kontinue.store import NotFoundError, Store
 
-__all__ = ["add_filters", "add_output", "delete", "get", "list_", "selected"]
+__all__ = ["delete", "get", "list_", "selected", "show_one"]
 
-PHASES = ("Pending", "Executing", "Suspended", "Backoff", "Completed", "Failed", "Canceled")
 _SORT_ALIASES = {
     "name": ".metadata.name",
     "age": ".metadata.creationTimestamp",
@@ -24,25 +24,6 @@ _SORT_ALIASES = {
     "function": ".spec.function",
     "namespace": ".metadata.namespace",
 }
-
-
-def add_output(p: argparse.ArgumentParser) -> None:
-    """`-o json|yaml|wide|name` and `-w`."""
-    p.add_argument("-o", "--output", choices=["json", "yaml", "wide", "name"], help="output format")
-    p.add_argument(
-        "-w", "--watch", action="store_true", help="after the list, print each change (Ctrl-C ends)"
-    )
-
-
-def add_filters(p: argparse.ArgumentParser) -> None:
-    """`-l`, `--phase`, `-A`, `--sort-by`."""
-    p.add_argument("-l", "--selector", help="label selector, e.g. team=platform,tier!=web")
-    p.add_argument("--phase", help=f"only these phases, comma-separated ({', '.join(PHASES)})")
-    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
-    p.add_argument(
-        "--sort-by",
-        help="name, age, phase, function, or a field path such as .metadata.creationTimestamp",
-    )
 
 
 def _phases(text: str | None) -> set[str] | None:
@@ -141,9 +122,13 @@ def _dump_list(items: list[Execution], fmt: str) -> None:
 
 def list_(args: argparse.Namespace) -> int:
     """`kontinue list`: a table (or a document) of the Executions the filters pick."""
-    from kontinue.cli._commands import _store
+    from kontinue.cli._stores import open_cli_store
 
-    store = _store(args)
+    store = open_cli_store(args)
+    if args.archived:
+        from kontinue.cli._schedules import archived_list
+
+        return archived_list(store, args)
     if args.output in ("json", "yaml") and not args.watch:
         stream_list(_query(store, args), args.output)  # one Execution in memory at a time
         return 0
@@ -196,9 +181,9 @@ def _strip_kind(name: str) -> str:
 
 def get(args: argparse.Namespace) -> int:
     """`kontinue get NAME...`: the Executions named (one table, or their documents)."""
-    from kontinue.cli._commands import _store, show_one
+    from kontinue.cli._stores import open_cli_store
 
-    store = _store(args)
+    store = open_cli_store(args)
     names = [_strip_kind(n) for n in args.names]
     if len(names) == 1 and args.output in (None, "json", "yaml") and not args.watch:
         return show_one(store, args, names[0])
@@ -235,9 +220,9 @@ def _watch_named(
 
 def delete(args: argparse.Namespace) -> int:
     """`kontinue delete NAME...`, `-l SELECTOR` or `--all`, asking first when more than named."""
-    from kontinue.cli._commands import _store
+    from kontinue.cli._stores import open_cli_store
 
-    store = _store(args)
+    store = open_cli_store(args)
     names = [_strip_kind(n) for n in args.names]
     if names and (args.selector or args.all):
         raise UsageError("give names, or -l/--all, not both")
@@ -287,3 +272,44 @@ def _confirm(names: list[str], namespace: str) -> None:
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
         raise UsageError("nothing was deleted")
+
+
+def show_one(store: Store, args: argparse.Namespace, name: str) -> int:
+    """`kontinue get NAME`: one Execution (or an archived one), as a table or a document."""
+    try:
+        ex = store.get(Execution, args.namespace, name)
+    except NotFoundError:
+        from kontinue.cli._schedules import get_archived, show_archived
+
+        archive = get_archived(store, args.namespace, name)
+        if archive is None:
+            raise
+        return show_archived(archive, args.output)
+    ex.status.steps = len(store.read_journal(args.namespace, name))
+    if args.output:
+        sys.stdout.write(dump(ex.wire(), args.output) + ("\n" if args.output == "json" else ""))
+        return 0
+    print_table(
+        [
+            [
+                ex.metadata.name,
+                ex.spec.function,
+                ex.status.phase,
+                progress_text(ex),
+                str(ex.status.attempts),
+                str(ex.status.resumptions),
+                age(ex.metadata.creation_timestamp),
+            ]
+        ],
+        ["NAME", "FUNCTION", "PHASE", "PROGRESS", "ATTEMPTS", "RESUMPTIONS", "AGE"],
+    )
+    if ex.status.message:
+        print(f"Message: {ex.status.message}")
+    if ex.status.error:
+        print(f"Error:   {ex.status.error.kind}: {ex.status.error.message}")
+        if ex.status.error.stack_trace:
+            print("Raised at (most recent call last):")
+            print(ex.status.error.stack_trace.rstrip())
+    if ex.status.result is not None:
+        print("Result:  " + dump(ex.status.result, "json"))
+    return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
@@ -11,22 +12,32 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import argcomplete
 
-from kontinue.api import Error, ErrorKind, Execution, Function
-from kontinue.cli import _commands as commands
-from kontinue.cli import _hints, _listing, _resume
-from kontinue.store import NotFoundError, StoreError, default_state_dir, open_store
+from kontinue.cli import _flags, _hints
+
+if TYPE_CHECKING:
+    from kontinue.store import Store
 
 __all__ = ["build_parser", "main"]
 
 
-def _names_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+def _open(parsed_args: argparse.Namespace) -> Store | None:
+    from kontinue.store import StoreError, default_state_dir, open_store
+
     try:
-        store = open_store(parsed_args.state_dir)
+        return open_store(parsed_args.state_dir or default_state_dir())
     except StoreError:
+        return None
+
+
+def _names_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    from kontinue.api import Execution
+
+    store = _open(parsed_args)
+    if store is None:
         return []
     return [
         e.metadata.name
@@ -36,29 +47,53 @@ def _names_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> 
 
 
 def _functions_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
-    try:
-        store = open_store(parsed_args.state_dir)
-    except StoreError:
+    from kontinue.api import Function
+
+    store = _open(parsed_args)
+    if store is None:
         return []
     return [f.metadata.name for f in store.list(Function) if f.metadata.name.startswith(prefix)]
 
 
 def _steps_completer(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    from kontinue.api import Execution
+    from kontinue.cli import _resume
+    from kontinue.store import NotFoundError
+
+    store = _open(parsed_args)
+    if store is None:
+        return []
     try:
-        store = open_store(parsed_args.state_dir or default_state_dir())
         ex = store.get(Execution, parsed_args.namespace or "default", parsed_args.name)
-    except (StoreError, NotFoundError):
+    except NotFoundError:
         return []
     words = [_resume.step_word(store, ex, s) for s in _resume.find_open(store, ex)]
     return [w for w in words if w.startswith(prefix)]
 
 
-def _log_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--log",
-        action="store_true",
-        help="print the output of script, job and pod steps as it comes, prefixed by step",
-    )
+class _Verbs:
+    """`commands.NAME`: the verb's function, imported only when the verb runs."""
+
+    _HOMES = {
+        "list_": "kontinue.cli._listing",
+        "get": "kontinue.cli._listing",
+        "delete": "kontinue.cli._listing",
+        "describe": "kontinue.cli._describe",
+        "resume": "kontinue.cli._resume",
+    }
+
+    def __getattr__(self, name: str) -> Callable[[argparse.Namespace], int]:
+        home = self._HOMES.get(name, "kontinue.cli._commands")
+
+        def run(args: argparse.Namespace) -> int:
+            code: int = getattr(importlib.import_module(home), name)(args)
+            return code
+
+        run.__name__ = name
+        return run
+
+
+commands = _Verbs()
 
 
 def _complete(p: argparse.ArgumentParser, **completers: Any) -> None:
@@ -108,8 +143,8 @@ def _global_flags(default: Any) -> argparse.ArgumentParser:
         choices=["local", "container", "kubernetes"],
         default=d(None),
         help="where script/pod/job steps run: local processes (default on the embedded "
-        "store; images are not pulled), a podman/docker engine, or Kubernetes Jobs (the "
-        "default with, and only with, --store kubernetes)",
+        "store; images are not pulled), a podman/docker engine (experimental, untested), or "
+        "Kubernetes Jobs (the default with, and only with, --store kubernetes)",
     )
     g.add_argument(
         "-v", "--verbose", action="store_true", default=d(False), help="log what the engine does"
@@ -127,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     parser = argparse.ArgumentParser(
         prog="kontinue",
-        description="Durable functions and pipelines, on your laptop or on Kubernetes.",
+        description="Durable functions and pipelines in Python, on an embedded store "
+        "(one SQLite file, local processes) or, with --store kubernetes, on a cluster.",
         parents=[_global_flags(default=None)],
     )
     flags = _global_flags(default=argparse.SUPPRESS)
@@ -152,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = add("execute", commands.execute, "start an Execution of a function and run it")
-    _log_flag(p)
+    _flags.add_log(p)
     p.add_argument("function", help="registered function name").completer = _functions_completer  # type: ignore[attr-defined]
     p.add_argument(
         "-a",
@@ -263,15 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("list", commands.list_, "list Executions")
-    _listing.add_output(p)
-    _listing.add_filters(p)
+    _flags.add_output(p)
+    _flags.add_filters(p)
     p.add_argument(
         "--archived", action="store_true", help="list ArchivedExecutions (kept by ttl.archiveAfter)"
     )
 
     p = add("get", commands.get, "show Executions by name")
     p.add_argument("names", nargs="+", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
-    _listing.add_output(p)
+    _flags.add_output(p)
 
     p = add("describe", commands.describe, "an Execution in full: spec, status, steps, events")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
@@ -281,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
 
     p = add("resume", commands.resume, "resolve a gate or end a sleep early, then run on")
-    _log_flag(p)
-    _resume.add_parser_arguments(p)
+    _flags.add_log(p)
+    _flags.add_resume(p)
     _complete(p, name=_names_completer, step=_steps_completer)
     imports(p)
 
@@ -290,14 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
 
     p = add("retry", commands.retry, "start a new attempt of a failed Execution")
-    _log_flag(p)
+    _flags.add_log(p)
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
     imports(p)
     p.add_argument("--no-wait", action="store_true", help="only mark it; do not run it here")
 
     p = add("watch", commands.watch, "follow an Execution running elsewhere: its live tree")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
-    _log_flag(p)
+    _flags.add_log(p)
 
     p = add("tree", commands.tree, "show an Execution with its children, suspensions and steps")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
@@ -310,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
     p = add("create", commands.create, "create Executions from manifests (as kubectl create -f)")
-    _log_flag(p)
+    _flags.add_log(p)
     p.add_argument(
         "-f", "--filename", required=True, help="YAML or JSON manifest file (- for stdin)"
     )
@@ -332,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("submit", commands.submit, "validate a pipeline file, then run it")
-    _log_flag(p)
+    _flags.add_log(p)
     p.add_argument("file", metavar="FILE")
     p.add_argument(
         "-p",
@@ -375,6 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    from kontinue.api import Error, ErrorKind
+    from kontinue.store import default_state_dir
+
     try:
         from kontinue.cli._stores import resolve_store_options
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sys
@@ -9,18 +10,20 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from kontinue.api import Execution
-from kontinue.runtime import tree_executions, tree_suspensions
 from kontinue.store import Store
 
-try:
-    import yaml as _pyyaml
 
-    _CDumper: Any = _pyyaml.CSafeDumper
-except (ImportError, AttributeError):  # no PyYAML, or one built without libyaml
-    _CDumper = None
+@functools.cache
+def _cdumper() -> tuple[Any, Any]:
+    """PyYAML and its libyaml emitter, or (None, None); imported on first use."""
+    try:
+        import yaml as pyyaml
+
+        return pyyaml, pyyaml.CSafeDumper
+    except (ImportError, AttributeError):  # no PyYAML, or one built without libyaml
+        return None, None
+
 
 __all__ = ["age", "dump", "execution_line", "print_table", "render_tree", "stream_list"]
 
@@ -29,6 +32,8 @@ def dump(obj: Any, fmt: str) -> str:
     """JSON (indented) or YAML text of a JSON-plain value."""
     if fmt == "json":
         return json.dumps(obj, indent=2, default=str)
+    from ruamel.yaml import YAML
+
     yaml = YAML()
     yaml.default_flow_style = False
     out = io.StringIO()
@@ -66,8 +71,9 @@ def stream_list(items: Iterable[Any], fmt: str, out: Any = None) -> None:
 
 def _yaml_item(obj: Any) -> str:
     """`- ...` : one element of a YAML sequence at the top level."""
-    if _CDumper is not None:
-        return str(_pyyaml.dump([obj], Dumper=_CDumper, default_flow_style=False, sort_keys=False))
+    pyyaml, dumper = _cdumper()
+    if dumper is not None:
+        return str(pyyaml.dump([obj], Dumper=dumper, default_flow_style=False, sort_keys=False))
     return dump([obj], "yaml")
 
 
@@ -111,6 +117,8 @@ def print_table(
 
 def render_tree(store: Store, root: Execution) -> str:
     """The Execution with its steps, suspensions and children, indented."""
+    from kontinue.runtime import tree_executions, tree_suspensions
+
     ns = root.metadata.namespace
     owned: dict[str, list[Execution]] = {}
     for ex in tree_executions(store, root):

@@ -12,6 +12,7 @@ import sys
 
 from kontinue.api import Execution, Suspension
 from kontinue.cli._errors import UsageError
+from kontinue.cli._flags import add_resume
 from kontinue.cli._hints import command
 from kontinue.runtime import OperationError, resume_execution, tree_executions, tree_suspensions
 from kontinue.store import Store
@@ -22,25 +23,8 @@ _RESUMABLE = ("Suspend", "Sleep")
 
 
 def add_parser_arguments(p: argparse.ArgumentParser) -> None:
-    """The arguments of `resume` (other helpers add theirs after these)."""
-    p.add_argument("name", help="the Execution (its root, or the child that waits)")
-    p.add_argument(
-        "step",
-        nargs="?",
-        help="the gate or sleep: its step name (approve-production), or its Suspension's "
-        "name; default: the only one that is open",
-    )
-    p.add_argument("--all", dest="all_open", action="store_true", help="resolve every open one")
-    p.add_argument("--no-wait", action="store_true", help="only resolve; do not run on here")
-    p.add_argument(
-        "--input",
-        dest="inputs",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an input the gate asks for (value read as YAML: true, [eu, us]); repeatable",
-    )
-    p.add_argument("--inputs-file", help="YAML or JSON file with the gate's inputs")
+    """The arguments of `resume` (declared in `_flags`, which the parser imports cheaply)."""
+    add_resume(p)
 
 
 def _subtree_suspensions(store: Store, ex: Execution) -> list[Suspension]:

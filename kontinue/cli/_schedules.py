@@ -25,8 +25,6 @@ from kontinue.api import (
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
 from kontinue.cli._render import age, dump, print_table
-from kontinue.runtime import REGISTRY
-from kontinue.runtime._schedules import SCHEDULE_LABEL, next_run, schedule_run
 from kontinue.store import AlreadyExistsError, NotFoundError, Store
 
 __all__ = ["add_commands", "archived_list", "get_archived", "resubmit"]
@@ -148,6 +146,9 @@ def _duration(flag: str, text: str | None) -> Any:
 
 def schedule_create(args: argparse.Namespace) -> int:
     """Validate everything first, then store one ScheduledExecution."""
+    from kontinue.runtime import REGISTRY
+    from kontinue.runtime._schedules import next_run  # the engine only when a schedule verb runs
+
     labels: dict[str, str] = {}
     block: dict[str, Any] = {}
     mutex: ExecutionMutex | None = None
@@ -243,6 +244,8 @@ def schedule_create(args: argparse.Namespace) -> int:
 
 
 def _next_text(se: ScheduledExecution) -> str:
+    from kontinue.runtime._schedules import next_run  # the engine only when a schedule verb runs
+
     if se.spec.suspend:
         return "suspended"
     when = se.status.next_schedule_time or next_run(se.spec, datetime.now(UTC))
@@ -280,6 +283,10 @@ def schedule_list(args: argparse.Namespace) -> int:
 
 
 def schedule_get(args: argparse.Namespace) -> int:
+    from kontinue.runtime._schedules import (
+        SCHEDULE_LABEL,  # the engine only when a schedule verb runs
+    )
+
     store = _store(args)
     se = _schedule(store, args)
     if args.output:
@@ -338,6 +345,9 @@ def schedule_suspend(args: argparse.Namespace) -> int:
 def schedule_trigger(args: argparse.Namespace) -> int:
     from kontinue.cli._commands import _run_here
     from kontinue.cli._imports import import_user_code
+    from kontinue.runtime._schedules import (
+        schedule_run,  # the engine only when a schedule verb runs
+    )
 
     import_user_code(args.imports)
     store = _store(args)
@@ -354,6 +364,10 @@ def schedule_trigger(args: argparse.Namespace) -> int:
 
 
 def schedule_delete(args: argparse.Namespace) -> int:
+    from kontinue.runtime._schedules import (
+        SCHEDULE_LABEL,  # the engine only when a schedule verb runs
+    )
+
     store = _store(args)
     _schedule(store, args)
     store.delete(ScheduledExecution, args.namespace, args.name)

@@ -569,6 +569,7 @@ def _retry_now(ex: Execution) -> None:
     ex.status.phase = "Pending"
     ex.status.attempts += 1
     ex.status.backoff_until = None
+    ex.status.worker = None  # a new attempt: its first start is a resumption
 
 
 def _say(message: str) -> Callable[[Execution], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,16 +18,20 @@ from kontinue.api import (
     ExecutionSpec,
     ExecutionTimeout,
     ExecutionTTL,
+    Function,
     ObjectMeta,
     Suspension,
 )
 from kontinue.runtime._clock import Clock, SystemClock
+from kontinue.runtime._naming import check_execution_name, check_generate_name
 from kontinue.store import ConflictError, NotFoundError, Store
 
 __all__ = [
+    "GROUP_LABEL",
     "OperationError",
     "cancel_execution",
     "children_of",
+    "function_group",
     "resume_execution",
     "retry_execution",
     "skip_execution",
@@ -34,6 +39,16 @@ __all__ = [
 ]
 
 PARENT_LABEL = "kontinue.cloud/parent"
+GROUP_LABEL = "kontinue.cloud/worker-group"
+"""Routes an Execution to the workers of one group: its function's published workerGroup."""
+
+
+def function_group(store: Store, namespace: str, function: str) -> str | None:
+    """The worker group the published Function `function` belongs to, if it is published."""
+    try:
+        return store.get(Function, namespace, function).spec.worker_group
+    except NotFoundError:
+        return None
 
 
 class OperationError(Error):
@@ -59,12 +74,25 @@ def start_execution(
     display_name: str | None = None,
     description: str | None = None,
 ) -> Execution:
-    """Create a Pending Execution of `function` (named `name`, else `<function>-xxxxx`)."""
+    """Create a Pending Execution of `function` (named `name`, else `<function>-xxxxx`).
+
+    Raises:
+        Error: (Validation) the name or generate_name breaks Kubernetes' naming rules.
+    """
+    if name:
+        check_execution_name(name)
+    elif generate_name:
+        check_generate_name(generate_name)
+    labels = dict(labels or {})
+    if GROUP_LABEL not in labels:  # only workers of the function's group may claim it
+        group = function_group(store, namespace, function)
+        if group is not None:
+            labels[GROUP_LABEL] = group
     meta = ObjectMeta(
         name=name or "",
-        generate_name=None if name else generate_name or f"{function.replace('.', '-').lower()}-",
+        generate_name=None if name else generate_name or _prefix_of(function),
         namespace=namespace,
-        labels=labels or {},
+        labels=labels,
         annotations=annotations or {},
     )
     spec = ExecutionSpec(
@@ -78,6 +106,12 @@ def start_execution(
         description=description,
     )
     return store.create(Execution(metadata=meta, spec=spec))
+
+
+def _prefix_of(function: str) -> str:
+    """`<function>-`, made a valid name prefix whatever the function's name."""
+    prefix = re.sub(r"[^a-z0-9-]+", "-", function.lower()).strip("-")[:50] or "execution"
+    return prefix + "-"
 
 
 def _mutate(
@@ -281,6 +315,7 @@ def retry_execution(store: Store, namespace: str, name: str) -> Execution:
             )
         ex.status.phase = "Pending"
         ex.status.attempts += 1
+        ex.status.worker = None  # a new attempt: its first start is a resumption
         ex.status.finish_time = None
         ex.status.backoff_until = None
         ex.status.waiting_on = None
