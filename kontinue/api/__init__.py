@@ -20,6 +20,7 @@ from kontinue.api._errors import (
 from kontinue.api._execution import (
     TERMINAL_PHASES,
     ChildPolicy,
+    ErrorCause,
     ErrorRecord,
     Execution,
     ExecutionMutex,
@@ -82,6 +83,7 @@ __all__ = [
     "ErrNonDeterminism",
     "ErrOverallTimeout",
     "Error",
+    "ErrorCause",
     "ErrorKind",
     "ErrorRecord",
     "Execution",

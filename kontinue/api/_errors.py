@@ -44,6 +44,11 @@ __all__ = [
     "ErrOverallTimeout",
     "Error",
     "ErrorKind",
+    "cause_of",
+    "chain",
+    "chain_text",
+    "own_text",
+    "safe_str",
 ]
 
 
@@ -86,6 +91,8 @@ class Error(Exception):
 
     default_kind: ClassVar[ErrorKind] = ErrorKind.EXECUTION
     default_retryable: ClassVar[bool] = True
+    replayed_type: ClassVar[str | None] = None
+    """The name of the plain exception this error stands for, when rebuilt from a record."""
 
     def __init__(
         self,
@@ -97,6 +104,16 @@ class Error(Exception):
         cause: BaseException | None = None,
     ) -> None:
         super().__init__(message)
+        self._setup(message, kind, retryable, child, cause)
+
+    def _setup(
+        self,
+        message: str,
+        kind: ErrorKind | str | None,
+        retryable: bool | None,
+        child: str | None,
+        cause: BaseException | None,
+    ) -> None:
         self.message = message
         self.kind = ErrorKind(kind) if kind is not None else self.default_kind
         if retryable is None:
@@ -110,6 +127,13 @@ class Error(Exception):
         self.cause = cause
         if cause is not None:
             self.__cause__ = cause
+
+    def __str__(self) -> str:
+        """The message, then its causes' (`outer: inner: root`), as Go's wrapped errors print.
+
+        A plain exception rebuilt from a record prints as that exception did: its message.
+        """
+        return self.message if self.replayed_type is not None else chain_text(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, kind={self.kind.value!r})"
@@ -167,3 +191,63 @@ class ErrCanceled(Error):
     """The Execution was canceled from outside."""
 
     default_kind, default_retryable = ErrorKind.VALIDATION, False
+
+
+_MAX_CHAIN = 16
+
+
+def cause_of(err: BaseException) -> BaseException | None:
+    """The error `err` wraps: `__cause__`, else `__context__` unless suppressed (`from None`)."""
+    if err.__cause__ is not None:
+        return err.__cause__
+    return None if err.__suppress_context__ else err.__context__
+
+
+def chain(err: BaseException) -> list[BaseException]:
+    """`err` and the errors it wraps, outermost first (bounded; cycles cut)."""
+    found: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and len(found) < _MAX_CHAIN and all(current is not f for f in found):
+        found.append(current)
+        current = cause_of(current)
+    return found
+
+
+def own_text(err: BaseException) -> str:
+    """What one error of a chain says about itself (a plain exception names its type)."""
+    if isinstance(err, Error):
+        if err.replayed_type is None:
+            return err.message
+        name = err.replayed_type.rpartition(".")[2]  # printed as the original: its class name
+        return f"{name}: {err.message}" if err.message else name
+    text = safe_str(err)
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def safe_str(err: BaseException) -> str:
+    """`str(err)`, or a stand-in naming the error when its `__str__` itself fails.
+
+    Recording a failure must never fail: a user exception with a broken `__str__` would
+    otherwise leave its Execution unrecorded, and re-run after every lease expiry for ever.
+    """
+    try:
+        return str(err)
+    except Exception as exc:
+        problem = type(exc).__name__
+    try:
+        shown = repr(err)
+    except Exception:
+        shown = f"<{type(err).__name__} object>"
+    return f"{shown} (its message could not be read: __str__ raised {problem})"
+
+
+def chain_text(err: BaseException) -> str:
+    """The whole chain as one line; a message that already ends with its cause's is not repeated."""
+    text = ""
+    for item in reversed(chain(err)):
+        own = own_text(item)
+        if not text or own.endswith(text):
+            text = own or text
+        elif own:
+            text = f"{own}: {text}"
+    return text

@@ -13,6 +13,7 @@ from kontinue.api._meta import Resource, WireModel
 __all__ = [
     "TERMINAL_PHASES",
     "ChildPolicy",
+    "ErrorCause",
     "ErrorRecord",
     "Execution",
     "ExecutionMutex",
@@ -28,8 +29,11 @@ __all__ = [
     "WaitingOn",
 ]
 
-Phase = Literal["Pending", "Executing", "Suspended", "Backoff", "Completed", "Failed", "Canceled"]
-TERMINAL_PHASES: frozenset[str] = frozenset({"Completed", "Failed", "Canceled"})
+Phase = Literal[
+    "Pending", "Executing", "Suspended", "Backoff", "Completed", "Failed", "Canceled", "Skipped"
+]
+TERMINAL_PHASES: frozenset[str] = frozenset({"Completed", "Failed", "Canceled", "Skipped"})
+"""`Skipped`: a person skipped it; it ended without a result and its parent went on."""
 ChildPolicy = Literal["None", "RetryFailed"]
 
 
@@ -90,14 +94,30 @@ class Progress(WireModel):
     max: int
 
 
-class ErrorRecord(WireModel):
-    """A failure as recorded: kind, message, whether a retry may help, the child involved."""
+class ErrorCause(WireModel):
+    """One error of a failure's cause chain, as recorded."""
 
+    type: str | None = None
+    kind: str = "Execution"
+    message: str
+    retryable: bool = True
+    child: str | None = None
+
+
+class ErrorRecord(WireModel):
+    """A failure as recorded: kind, message, whether a retry may help, the child involved.
+
+    `causes` is the cause chain, outermost first (`__cause__`, like Go's wrapped errors); it is
+    a flat list so that the resource's schema stays structural.
+    """
+
+    type: str | None = None
     kind: str = "Execution"
     message: str
     retryable: bool = True
     child: str | None = None
     stack_trace: str | None = None
+    causes: list[ErrorCause] | None = None
 
 
 class Lease(WireModel):
@@ -147,6 +167,8 @@ class ExecutionStatus(WireModel):
     phase: Phase = "Pending"
     attempts: int = 0
     resumptions: int = 0
+    worker: str | None = None
+    """The worker that last ran this Execution; a retry clears it (see `resumptions`)."""
     message: str | None = None
     progress: Progress | None = None
     result: Any = None
@@ -173,5 +195,5 @@ class Execution(Resource):
 
     @property
     def terminal(self) -> bool:
-        """True once the Execution is Completed, Failed or Canceled."""
+        """True once the Execution is Completed, Failed, Canceled or Skipped."""
         return self.status.phase in TERMINAL_PHASES

@@ -7,6 +7,7 @@ import fcntl
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import kontinue.dsl._interpreter  # noqa: F401 - registers the built-in pipeline function
@@ -39,11 +40,15 @@ from kontinue.cli._stores import (
     start_heartbeat,
 )
 from kontinue.runtime import (
+    GROUP_LABEL,
     REGISTRY,
     Controller,
     Engine,
     Worker,
     cancel_execution,
+    check_execution_name,
+    check_generate_name,
+    function_group,
     retry_execution,
     start_execution,
     tree_executions,
@@ -176,6 +181,13 @@ def worker(args: argparse.Namespace) -> int:
     if not REGISTRY.names():
         raise UsageError("no functions registered; pass --import MODULE or --import FILE.py")
     store = _store(args, create=True)
+    plain = store
+    metrics = None
+    if args.metrics_port is not None:
+        from kontinue.server import MeteredStore, Metrics
+
+        metrics = Metrics()
+        store = MeteredStore(store, metrics)
     runners = cli_runners(args, store)
     namespace = args.namespace if is_kubernetes(args) else None
     w = Worker(
@@ -187,8 +199,10 @@ def worker(args: argparse.Namespace) -> int:
         namespace=namespace,
     )
     w.publish_functions(args.namespace)
-    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
-    stop_heartbeat = start_heartbeat(args, store, w.identity, args.group, REGISTRY.names())
+    if metrics is not None:
+        _serve_metrics(w, store, metrics, args)
+    stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), plain)
+    stop_heartbeat = start_heartbeat(args, plain, w.identity, args.group, REGISTRY.names())
     sys.stderr.write(
         f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
     )
@@ -205,7 +219,7 @@ def worker(args: argparse.Namespace) -> int:
     # are harmless: every write is compare-and-swap); on Kubernetes one is elected.
     if args.with_controller or (embedded and not args.no_controller):
         ctl = Controller(store, runners=runners, namespace=namespace)
-        elector = controller_elector(args, store, w.identity)
+        elector = controller_elector(args, plain, w.identity)
         threads.append(
             threading.Thread(
                 target=_guard(ctl.run, args), args=(args.stop, 0.5, elector), daemon=True
@@ -240,6 +254,23 @@ def _guard(run: Any, args: argparse.Namespace) -> Any:
     return target
 
 
+def _serve_metrics(w: Worker, store: Any, metrics: Any, args: argparse.Namespace) -> None:
+    """/metrics of a worker run alone, fed by its own informer (no extra watch)."""
+    from prometheus_client import start_http_server
+
+    from kontinue.server import follow_informer
+
+    try:
+        start_http_server(args.metrics_port, args.metrics_host, registry=metrics.registry)
+    except OSError as exc:
+        raise UsageError(
+            f"--metrics-port {args.metrics_port}: cannot listen on "
+            f"{args.metrics_host}:{args.metrics_port} ({exc.strerror}); pick another port"
+        ) from None
+    follow_informer(w.informer, store, None, metrics)
+    sys.stderr.write(f"metrics on http://{args.metrics_host}:{args.metrics_port}/metrics\n")
+
+
 def controller(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
     namespace = args.namespace if is_kubernetes(args) else None
@@ -262,24 +293,79 @@ def controller(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server_token(args: argparse.Namespace) -> str | None:
+    if args.token_file is not None:
+        try:
+            token: str = args.token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise UsageError(f"--token-file {args.token_file}: cannot read it ({reason})") from None
+        if not token:
+            raise UsageError(f"--token-file {args.token_file} is empty; put the token in it")
+        return token
+    return os.environ.get("KONTINUE_SERVER_TOKEN", "").strip() or None
+
+
 def server(args: argparse.Namespace) -> int:
+    from kontinue.server import (
+        Auth,
+        ConfigError,
+        HttpServer,
+        MeteredStore,
+        Metrics,
+        build_state,
+        follow_informer,
+        listen,
+    )
+
+    auth = Auth(
+        mode=args.auth_mode,
+        token=_server_token(args),
+        policy_file=args.auth_config,
+        user_header=args.auth_user_header,
+        group_header=args.auth_group_header,
+    )
+    try:
+        auth.check_config(args.host)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     import_user_code(args.imports)
-    store = _store(args, create=True)
+    plain = _store(args, create=True)
     if not is_kubernetes(args):
         lock = open(args.state_dir / SERVER_LOCK, "a+")  # noqa: SIM115 - held for the process' life
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UsageError(f"a kontinue server already runs for {args.state_dir}") from None
+    try:
+        sock = listen(args.host, args.port)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    metrics = Metrics()
+    store = MeteredStore(plain, metrics)
     engine = make_engine(store, args)
+    runners = engine.controller.runners
     engine.worker.publish_functions(args.namespace)
+    dirs = args.pipeline_dirs
+    if dirs is None:
+        dirs = [Path("pipelines")] if Path("pipelines").is_dir() else []
+    state = build_state(store, auth, metrics, runners=runners, pipeline_dirs=dirs)
+    follow_informer(engine.worker.informer, store, state.index, metrics)
+    http = HttpServer(state, sock)
+    http.start()
     running = ", ".join(REGISTRY.names()) or "no functions"
-    sys.stderr.write(f"kontinue server on {args.state_dir} running {running}\n")
+    sys.stderr.write(
+        f"kontinue server on {args.state_dir} running {running}\n"
+        f"UI and API on {http.url} (auth mode {auth.mode}"
+        f"{', token required' if auth.token else ''})\n"
+    )
+    sys.stderr.flush()
     try:
         engine.run_until(args.stop.is_set, tick=0.25)
     except KeyboardInterrupt:
         pass
     finally:
+        http.stop()
         stop_worker(engine.worker, "server")
         if engine.elector is not None:
             engine.elector.stop()
@@ -462,6 +548,10 @@ def create(args: argparse.Namespace) -> int:
             raise UsageError(f"{where}: metadata.name or metadata.generateName is required")
         if explicit_namespace or not doc.get("metadata", {}).get("namespace"):
             ex.metadata.namespace = args.namespace
+        if ex.metadata.name:
+            check_execution_name(ex.metadata.name, f"{where}: metadata.name")
+        else:
+            check_generate_name(str(ex.metadata.generate_name), f"{where}: metadata.generateName")
         manifests.append(ex)
     import_user_code(args.imports)
     store = _store(args, create=True)
@@ -473,6 +563,9 @@ def create(args: argparse.Namespace) -> int:
         print(f"scheduledexecution.kontinue.cloud/{se.metadata.name} created")
     created = []
     for ex in manifests:
+        group = function_group(store, ex.metadata.namespace, ex.spec.function)
+        if group is not None and GROUP_LABEL not in ex.metadata.labels:
+            ex.metadata.labels[GROUP_LABEL] = group  # routed like `kontinue execute`
         try:
             stored = store.create(ex)
         except AlreadyExistsError as exc:

@@ -144,8 +144,8 @@ def _global_flags(default: Any) -> argparse.ArgumentParser:
         choices=["local", "container", "kubernetes"],
         default=d(None),
         help="where script/pod/job steps run: local processes (default on the embedded "
-        "store; images are not pulled), a podman/docker engine, or Kubernetes Jobs (the "
-        "default with, and only with, --store kubernetes)",
+        "store; images are not pulled), a podman/docker engine (experimental, untested), or "
+        "Kubernetes Jobs (the default with, and only with, --store kubernetes)",
     )
     g.add_argument(
         "-v", "--verbose", action="store_true", default=d(False), help="log what the engine does"
@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     parser = argparse.ArgumentParser(
         prog="kontinue",
-        description="Durable functions and pipelines, on your laptop or on Kubernetes.",
+        description="Durable functions and pipelines in Python, on an embedded store "
+        "(one SQLite file, local processes) or, with --store kubernetes, on a cluster.",
         parents=[_global_flags(default=None)],
     )
     flags = _global_flags(default=argparse.SUPPRESS)
@@ -232,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="serve GET /healthz (alive) and /readyz (the store answers) on this port",
     )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on this port (/metrics; e.g. 8080)",
+    )
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port")
 
     p = add("controller", commands.controller, "run the controller (timers, retries, wake-ups)")
     p.add_argument(
@@ -246,9 +254,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve GET /healthz (alive) and /readyz (the store answers) on this port",
     )
 
-    p = add("server", commands.server, "run worker and controller for the state directory")
+    p = add(
+        "server",
+        commands.server,
+        "run worker, controller, the web UI, the HTTP API and /metrics for the state directory",
+    )
     imports(p)
     p.add_argument("--concurrency", type=int, default=16, help="functions run at once")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free)"
+    )
+    p.add_argument(
+        "--auth-mode",
+        choices=["readonly", "readwrite", "header"],
+        default="readonly",
+        help="readonly (default): look, change nothing; readwrite: every action allowed "
+        "(off 127.0.0.1 only with a token); header: per-namespace Casbin policy for users "
+        "named by an authenticating proxy",
+    )
+    p.add_argument(
+        "--auth-config", type=Path, metavar="POLICY.csv", help="Casbin policy (header mode)"
+    )
+    p.add_argument(
+        "--auth-user-header", default="X-Auth-User", help="header naming the user (header mode)"
+    )
+    p.add_argument(
+        "--auth-group-header",
+        default="X-Auth-Groups",
+        help="header naming the user's groups, comma-separated (header mode)",
+    )
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        help="file holding the bearer token every request must send (or set KONTINUE_SERVER_TOKEN)",
+    )
+    p.add_argument(
+        "--pipelines",
+        dest="pipeline_dirs",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="folder of pipeline files offered in the New Execution form (repeatable; "
+        "default: ./pipelines when it exists)",
+    )
 
     p = add("list", commands.list_, "list Executions")
     _flags.add_output(p)

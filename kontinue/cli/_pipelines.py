@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kontinue.api import ExecutionMutex
 from kontinue.cli._args import load_args_file
@@ -18,20 +18,17 @@ from kontinue.dsl import (
     ArgumentsError,
     PipelineError,
     Plan,
-    TemplateError,
-    compile_pipeline,
     parse_param_assignments,
-    render_text,
-    validate_arguments,
     validate_file,
 )
-from kontinue.dsl._interpreter import PIPELINE_FUNCTION, import_plan_modules
-from kontinue.runtime import REGISTRY, Error, start_execution
 from kontinue.store import AlreadyExistsError
+
+if TYPE_CHECKING:
+    from kontinue.dsl.submit import Submission
 
 __all__ = ["PIPELINE_LABEL", "prepare", "submit", "validate"]
 
-PIPELINE_LABEL = "kontinue.cloud/pipeline"
+PIPELINE_LABEL = "kontinue.cloud/pipeline"  # the same as kontinue.dsl.submit.PIPELINE_LABEL
 
 
 class InvalidPipeline(UsageError):
@@ -116,31 +113,46 @@ def validate(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
-def _compile(file: str) -> Plan:
+def _submission(args: argparse.Namespace) -> Submission:
+    """Compile `args.file` with its params and check its functions.
+
+    The checks are `kontinue.dsl.submit`'s, which the server's API makes too. Every problem
+    is printed (FILE:LINE:COL) and raises a usage error (exit 2).
+    """
+    from kontinue.dsl.submit import SubmitError, check_functions, compile_submission
+
+    file = args.file
     if not Path(file).is_file():
         raise UsageError(f"pipeline file {file} does not exist")
+    params: dict[str, Any] = (
+        load_args_file(args.params_file, "params file") if args.params_file else {}
+    )
     try:
-        return compile_pipeline(file)
+        params.update(parse_param_assignments(args.params))
+    except ValueError as exc:
+        raise UsageError(f"{file}: {exc}") from None
+    try:
+        submission = compile_submission(file, params)
     except PipelineError as exc:
-        for problem in exc.diagnostics:
-            sys.stderr.write(f"{problem}\n")
+        for diagnostic in exc.diagnostics:
+            sys.stderr.write(f"{diagnostic}\n")
         count = len(exc.diagnostics)
         sys.stderr.write(f"{file}: {count} problem{'s' if count != 1 else ''}; nothing was run\n")
         raise InvalidPipeline("") from None
-
-
-def _calls(nodes: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    out = []
-    for node in nodes:
-        kind = node["type"]
-        if kind == "call" and "function" in node["call"]:
-            out.append((node["name"], node["call"]["function"]))
-        elif kind == "call":
-            out.extend(_calls(node["call"]["pipeline"]["steps"]))
-        elif kind in ("parallel", "dag", "sequence"):
-            key = {"parallel": "branches", "dag": "tasks", "sequence": "steps"}[kind]
-            out.extend(_calls(node[kind][key]))
-    return out
+    except ArgumentsError as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"{file}: {problem}\n")
+        raise InvalidPipeline("") from None
+    import_user_code(args.imports)
+    try:
+        check_functions(submission)
+    except SubmitError as exc:
+        if len(exc.problems) == 1 and ": imports: " in exc.problems[0]:
+            raise UsageError(exc.problems[0]) from None
+        for problem in exc.problems:
+            sys.stderr.write(f"{problem}\n")
+        raise InvalidPipeline("") from None
+    return submission
 
 
 def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
@@ -149,55 +161,26 @@ def prepare(args: argparse.Namespace) -> tuple[Plan, dict[str, Any], str]:
     Returns the plan, the validated params and the pipeline's directory. Every problem is
     printed (FILE:LINE:COL) and raises a usage error (exit 2).
     """
-    plan = _compile(args.file)
-    base_dir = str(Path(args.file).resolve().parent)
-    params: dict[str, Any] = (
-        load_args_file(args.params_file, "params file") if args.params_file else {}
-    )
-    try:
-        params.update(parse_param_assignments(args.params))
-    except ValueError as exc:
-        raise UsageError(f"{args.file}: {exc}") from None
-    try:
-        params = validate_arguments(plan, params)
-    except ArgumentsError as exc:
-        for problem in exc.problems:
-            sys.stderr.write(f"{args.file}: {problem}\n")
-        raise InvalidPipeline("") from None
-    import_user_code(args.imports)
-    try:
-        import_plan_modules(plan, base_dir)
-    except (Error, ImportError) as exc:
-        raise UsageError(f"{args.file}: imports: {exc}") from None
-    calls = _calls(plan.steps) + _calls(plan.get("finally") or [])
-    missing = [(step, fn) for step, fn in calls if fn not in REGISTRY]
-    if missing:
-        for step, fn in missing:
-            sys.stderr.write(
-                f"{args.file}: step {step!r} calls function {fn!r}, which is not registered; "
-                "list its module under imports: in the pipeline, or pass --import\n"
-            )
-        raise InvalidPipeline("")
-    return plan, params, base_dir
+    submission = _submission(args)
+    return submission.plan, submission.params, submission.base_dir
 
 
 def pipeline_mutex(file: str, plan: Plan, params: Mapping[str, Any]) -> ExecutionMutex | None:
     """The pipeline's `mutex:`, its template rendered over the params; None without one."""
-    text = plan.get("mutex")
-    if not text:
-        return None
+    from kontinue.dsl.submit import SubmitError, render_mutex
+
     try:
-        name = render_text(str(text), {"params": params}).strip()
-    except TemplateError as exc:
-        raise UsageError(f"{file}: mutex: {exc}") from None
-    if not name:
-        raise UsageError(f"{file}: mutex: {text!r} renders as an empty name with these params")
-    return ExecutionMutex(name=name)
+        return render_mutex(file, plan, params)
+    except SubmitError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def submit(args: argparse.Namespace, run: Any) -> int:
     """Validate, compile, store the plan on a new Execution and (embedded) run it."""
-    plan, params, base_dir = prepare(args)
+    from kontinue.dsl.submit import start_pipeline
+
+    submission = _submission(args)
+    plan, params = submission.plan, submission.params
     mutex = pipeline_mutex(args.file, plan, params)
     if getattr(args, "dry_run", False):
         sys.stdout.write(dry_run(plan, params, args.output or "yaml"))
@@ -207,17 +190,8 @@ def submit(args: argparse.Namespace, run: Any) -> int:
 
     store = _store(args, create=True)
     try:
-        ex = start_execution(
-            store,
-            PIPELINE_FUNCTION,
-            {"plan": dict(plan), "params": params, "baseDir": base_dir},
-            name=args.name,
-            generate_name=f"{plan.name}-",
-            namespace=args.namespace,
-            labels={**(plan.get("labels") or {}), PIPELINE_LABEL: plan.name},
-            mutex=mutex,
-            display_name=plan.name,
-            description=plan.get("description"),
+        ex = start_pipeline(
+            store, submission, name=args.name, namespace=args.namespace, mutex=mutex
         )
     except AlreadyExistsError:
         raise UsageError(

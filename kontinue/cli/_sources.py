@@ -42,6 +42,7 @@ def publish_sources(store: Store, namespace: str) -> None:
         source = REGISTRY.source(fdef.name)
         if source is None:
             continue
+        group = fdef.worker_group or "default"  # as a default-group worker publishes it
         try:
             current = store.get(Function, namespace, fdef.name)
         except NotFoundError:
@@ -49,7 +50,7 @@ def publish_sources(store: Store, namespace: str) -> None:
                 description=fdef.description,
                 argument_schema=fdef.argument_schema(),
                 result_schema=fdef.result_schema(),
-                worker_group=fdef.worker_group,
+                worker_group=group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
                 ttl=fdef.ttl,
@@ -58,9 +59,7 @@ def publish_sources(store: Store, namespace: str) -> None:
                 else FunctionConcurrency(limit=fdef.concurrency),
                 source=source,
             )
-            meta = ObjectMeta(
-                name=fdef.name, namespace=namespace, labels={GROUP_LABEL: fdef.worker_group}
-            )
+            meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: group})
             try:
                 store.create(Function(metadata=meta, spec=spec))
             except AlreadyExistsError:

@@ -27,12 +27,14 @@ _DEFAULT_SHELL = ["/bin/sh", "-c"]
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def compile_pipeline(path: str | os.PathLike[str]) -> Plan:
+def compile_pipeline(path: str | os.PathLike[str], *, text: str | None = None) -> Plan:
     """Compile a pipeline file into a plan, embedding the pipelines it calls.
 
     Args:
         path: The pipeline file. Diagnostics name it as given; the plan never holds it
             absolutely (``source`` is its file name).
+        text: The file's content, when it comes from elsewhere than the disk (an upload to
+            the server); files it calls and imports are still found beside `path`.
 
     Returns:
         The plan (see `kontinue.dsl.Plan` for its shape).
@@ -41,6 +43,8 @@ def compile_pipeline(path: str | os.PathLike[str]) -> Plan:
         PipelineError: the file, or a file it calls, has problems; all are listed.
     """
     compiler = _Compiler(Path(os.path.abspath(path)).parent)
+    if text is not None:
+        compiler.texts[Path(os.path.abspath(path))] = text
     plan = compiler.compile(os.fspath(path), Path(os.path.abspath(path)), ())
     if compiler.diagnostics or plan is None:
         raise PipelineError(compiler.diagnostics)
@@ -71,12 +75,13 @@ class _Compiler:
         self.diagnostics: list[Diagnostic] = []
         self.done: dict[Path, dict[str, Any] | None] = {}
         self.cycle_sites: set[tuple[str, int, int]] = set()
+        self.texts: dict[Path, str] = {}
 
     def compile(self, display: str, path: Path, chain: tuple[_Call, ...]) -> dict[str, Any] | None:
         if path in self.done:
             return self.done[path]
         try:
-            text = path.read_text(encoding="utf-8")
+            text = self.texts[path] if path in self.texts else path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
             self.diagnostics.append(Diagnostic(display, 1, 1, f"cannot read {display}: {reason}"))

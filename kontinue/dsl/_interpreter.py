@@ -7,10 +7,11 @@ pipeline is journaled, parked, resumed and retried exactly like Python code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from importlib import import_module
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -21,6 +22,7 @@ from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
 from kontinue.dsl._flow import LOOP_MAX
 from kontinue.dsl._outcomes import failure_summary, job_outcome, pod_outcome
 from kontinue.dsl._poll import poll_check
+from kontinue.dsl._shell import VALUE_PREFIX, render_container, render_env, render_script
 from kontinue.dsl._template import condition, render, render_text, template_names
 from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext, import_file
 from kontinue.sdk import (
@@ -47,6 +49,8 @@ from kontinue.sdk import (
 __all__ = ["PIPELINE_FUNCTION", "PipelineArgs", "import_plan_modules"]
 
 PIPELINE_FUNCTION = "kontinue.pipeline"
+
+_T = TypeVar("_T")
 
 
 class PipelineArgs(BaseModel):
@@ -110,6 +114,16 @@ class _Run:
                 retryable=False,
             ) from None
 
+    def guard(self, node: dict[str, Any], what: str, run: Callable[[], _T]) -> _T:
+        """Run a rendering, naming the step on a template error."""
+        try:
+            return run()
+        except TemplateError as exc:
+            raise Error(
+                f'step "{node["name"]}" of pipeline {self.args.plan.get("name")!r}: {what}: {exc}',
+                kind=ErrorKind.VALIDATION,
+            ) from None
+
     def text(self, node: dict[str, Any], value: str, what: str) -> str:
         return str(self.render(node, value, what, text=True))
 
@@ -157,8 +171,22 @@ class _Run:
 
     def run_script(self, node: dict[str, Any]) -> None:
         spec = node["script"]
-        command = self.text(node, spec["command"], "command")
-        env = {k: self.text(node, v, f"env {k}") for k, v in (spec.get("env") or {}).items()}
+        shell = spec.get("shell") or ["/bin/sh", "-c"]
+        # values reach the script as env variables, never as shell text (see _shell.py)
+        command, values = self.guard(
+            node, "command", lambda: render_script(spec["command"], self.context, shell)
+        )
+        env: dict[str, str] = {}
+        for key, text in (spec.get("env") or {}).items():
+            env[key] = self.guard(node, f"env {key}", partial(render_env, text, self.context))
+        clash = sorted(set(env) & set(values))
+        if clash:
+            raise Error(
+                f'step "{node["name"]}": env {clash[0]} is a name kontinue uses for the values '
+                f"a command inserts; rename it (names starting {VALUE_PREFIX} are reserved)",
+                kind=ErrorKind.VALIDATION,
+            )
+        env.update(values)
         result = run_script(
             self.ktx,
             ScriptOptions(
@@ -167,12 +195,34 @@ class _Run:
                 description=node.get("description"),
                 image=spec["image"],
                 command=command,
-                shell=spec.get("shell") or ["/bin/sh", "-c"],
+                shell=shell,
                 env=env,
                 working_dir=spec.get("workingDir"),
             ),
         )
         self.finish_pod(node, "script", result, spec.get("outputs"))
+
+    def pod_spec(self, node: dict[str, Any], spec: Mapping[str, Any], what: str) -> Any:
+        """Render a PodSpec; containers' command, args and env keep values literal."""
+        if not isinstance(spec, Mapping):
+            return self.render(node, spec, what)
+        out = {}
+        for key, value in spec.items():
+            if key in ("containers", "initContainers") and isinstance(value, list):
+                out[key] = [self.container(node, c, what) for c in value]
+            else:
+                out[key] = self.render(node, value, what)
+        return out
+
+    def container(self, node: dict[str, Any], container: Any, what: str) -> Any:
+        if not isinstance(container, Mapping):
+            return self.render(node, container, what)
+        moved = ("command", "args", "env")
+        out = self.render(node, {k: v for k, v in container.items() if k not in moved}, what)
+        where = f"{what} container {container.get('name')!r}"
+        argv = {k: container[k] for k in moved if k in container}
+        out.update(self.guard(node, where, partial(render_container, argv, self.context)))
+        return out
 
     def finish_pod(self, node: dict[str, Any], kind: str, result: Any, outputs: Any) -> None:
         outcome = pod_outcome(self.ktx, node["name"], result, outputs)
@@ -184,7 +234,7 @@ class _Run:
             )
 
     def run_pod(self, node: dict[str, Any]) -> None:
-        spec = self.render(node, node["pod"]["spec"], "pod")
+        spec = self.pod_spec(node, node["pod"]["spec"], "pod")
         result = run_pod(
             self.ktx,
             PodOptions(
@@ -197,7 +247,14 @@ class _Run:
         self.finish_pod(node, "pod", result, None)
 
     def run_job(self, node: dict[str, Any]) -> None:
-        spec = self.render(node, node["job"]["spec"], "job")
+        job = node["job"]["spec"]
+        spec = self.render(node, {k: v for k, v in job.items() if k != "template"}, "job")
+        if isinstance(job.get("template"), Mapping):
+            template = job["template"]
+            spec["template"] = {
+                **self.render(node, {k: v for k, v in template.items() if k != "spec"}, "job"),
+                "spec": self.pod_spec(node, template.get("spec") or {}, "job"),
+            }
         result = run_job(
             self.ktx,
             JobOptions(
@@ -279,7 +336,9 @@ class _Run:
             return
         specs = [self.branch(branch) for branch in branches]
         results = execute_parallel(self.ktx, specs)
-        for branch_result in results:
+        for branch, branch_result in zip(branches, results, strict=True):
+            if branch_result is None:  # a person skipped the branch
+                self.done(branch["name"], {"phase": "Skipped", "result": None})
             for step, outcome in (branch_result or {}).get("steps", {}).items():
                 self.done(step, outcome)
         self.done(
@@ -473,6 +532,8 @@ class _Run:
                 mutex=self.mutex(node),
             ),
         )
+        if result is None:  # a person skipped the step
+            self.done(node["name"], {"phase": "Skipped", "result": None})
         for step, outcome in (result or {}).get("steps", {}).items():
             self.done(step, outcome)
 

@@ -39,7 +39,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def _stdout(ktx: ExecutionContext, pod: PodResult) -> tuple[str, bool]:
-    if not pod.pod.containers:
+    if not pod.record.containers:
         return "", False
     text = pod.logs(ktx, LogOptions(tail_lines=None, limit_bytes=RESULT_CAP + 1))
     truncated = len(text.encode()) > RESULT_CAP
@@ -73,7 +73,7 @@ def pod_outcome(
         "exitCode": pod.exit_code,
         "result": text.strip(),
         "resultTruncated": truncated,
-        "logs": {"job": pod.job, "pod": pod.pod.name},
+        "logs": {"job": pod.job, "pod": pod.record.name},
     }
     if outputs == "json" and pod.succeeded():
         outcome["outputs"] = _json(step, text, truncated)
@@ -97,14 +97,14 @@ def job_outcome(ktx: ExecutionContext, step: str, job: JobResult) -> dict[str, A
         outcome.update(
             result=text.strip(),
             resultTruncated=truncated,
-            logs={"job": last.job, "pod": last.pod.name},
+            logs={"job": last.job, "pod": last.record.name},
         )
     return outcome
 
 
 def failure_summary(ktx: ExecutionContext, pod: PodResult) -> str:
     """The last error lines of a failed pod's log, read and quoted within bounds."""
-    failed = next((c for c in pod.pod.containers if c.exit_code not in (0, None)), None)
+    failed = next((c for c in pod.record.containers if c.exit_code not in (0, None)), None)
     try:
         text = pod.logs(
             ktx,

@@ -22,6 +22,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from contextvars import ContextVar
 from typing import Any
 
 from jinja2 import StrictUndefined, Undefined, nodes
@@ -31,6 +32,7 @@ from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from kontinue.dsl._budget import (
+    MAX_OUTPUT,
     BudgetExceeded,
     RenderInterrupted,
     bound_joins,
@@ -40,7 +42,9 @@ from kontinue.dsl._budget import (
 from kontinue.dsl._errors import TemplateError
 
 __all__ = [
+    "PLACEHOLDER",
     "ROOTS",
+    "Raw",
     "condition",
     "condition_template",
     "has_template",
@@ -49,6 +53,7 @@ __all__ = [
     "render",
     "render_string",
     "render_text",
+    "render_values",
 ]
 
 ROOTS = ("params", "steps", "execution")
@@ -135,9 +140,56 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+class Raw(str):
+    """Text a template marked with `| raw`: inserted into a script command as shell code."""
+
+    __slots__ = ()
+
+
+def _raw(value: Any) -> Raw:
+    return Raw(value if isinstance(value, str) else str(_finalize(value)))
+
+
 _ENV = _Sandbox(
     undefined=_Undefined, finalize=_finalize, autoescape=False, keep_trailing_newline=True
 )
+_ENV.filters["raw"] = _raw
+
+# Rendering where each inserted value must be kept apart from the template's own text (script
+# commands, env values): `{{ }}` outputs are collected here and replaced by placeholders.
+_VALUES: ContextVar[list[str] | None] = ContextVar("kontinue_template_values", default=None)
+PLACEHOLDER = "\x00"
+"""Brackets the index of an inserted value in `render_values` output: NUL, index, NUL."""
+
+
+def _collect(value: Any) -> Any:
+    values = _VALUES.get()
+    if values is None or isinstance(value, Undefined | Raw):
+        return _finalize(value)
+    text = value if isinstance(value, str) else str(_finalize(value))
+    values.append(text)
+    # the values count against the output budget as if they were inserted in the text
+    if _collected_size(values) > MAX_OUTPUT:
+        raise BudgetExceeded(
+            f"the template's output is longer than {MAX_OUTPUT:,} characters "
+            "(KONTINUE_TEMPLATE_MAX_OUTPUT); build less text"
+        )
+    return f"{PLACEHOLDER}{len(values) - 1}{PLACEHOLDER}"
+
+
+def _collected_size(values: list[str]) -> int:
+    size = _SIZES.get(id(values), 0) + len(values[-1])
+    _SIZES[id(values)] = size
+    return size
+
+
+_SIZES: dict[int, int] = {}
+
+
+_VALUE_ENV = _Sandbox(
+    undefined=_Undefined, finalize=_collect, autoescape=False, keep_trailing_newline=True
+)
+_VALUE_ENV.filters["raw"] = _raw
 
 
 def has_template(text: str) -> bool:
@@ -223,8 +275,47 @@ def _security_message(raw: str) -> str:
 
 
 def _evaluate(text: str, context: Mapping[str, Any]) -> Any:
+    return _guarded(text, lambda: _plain(_compile(text)(context), text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile_values(text: str) -> Callable[[Mapping[str, Any]], str]:
     try:
-        return _plain(_compile(text)(context), text)
+        template = _VALUE_ENV.from_string(text)
+        bound_joins(template.root_render_func.__globals__)
+    except TemplateSyntaxError as error:
+        raise _syntax_error(text, error) from None
+    return lambda context: run_budgeted(lambda: template.generate(**context), lambda: None)
+
+
+def render_values(text: str, context: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """Render a template keeping every inserted value apart from the template's own text.
+
+    Each `{{ expression }}` gives a placeholder (NUL, index, NUL) in the returned text and its
+    value, as text, at that index of the returned list; a value marked `| raw` is inserted as
+    it is. The caller decides how each value reaches its destination (a shell script gets
+    environment variable references, never the value as code).
+
+    Raises:
+        TemplateError: the template failed to render, or its own text contains a NUL.
+    """
+    if PLACEHOLDER in text:
+        raise TemplateError(text.replace(PLACEHOLDER, "\\0"), "the text contains a NUL character")
+    if not has_template(text):
+        return text, []
+    values: list[str] = []
+    token = _VALUES.set(values)
+    try:
+        rendered = _guarded(text, lambda: _compile_values(text)(_context(context)))
+    finally:
+        _VALUES.reset(token)
+        _SIZES.pop(id(values), None)
+    return rendered, values
+
+
+def _guarded(text: str, run: Callable[[], Any]) -> Any:
+    try:
+        return run()
     except (TemplateError, RenderInterrupted):
         raise
     except BudgetExceeded as error:

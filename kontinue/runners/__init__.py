@@ -22,6 +22,7 @@ from kontinue.runners._container import ContainerRunner, detect_container_engine
 from kontinue.runners._local import LocalRunner
 from kontinue.runners._manifest import build_job_manifest, job_record, pod_record
 from kontinue.runners._names import kube_name, label_value
+from kontinue.runners._podview import pod_model
 from kontinue.runners._protocol import (
     EXECUTION_LABEL,
     STEP_LABEL,
@@ -81,6 +82,7 @@ __all__ = [
     "load_api_client",
     "log_error_summary",
     "open_runner",
+    "pod_model",
     "pod_record",
     "script_pod_spec",
     "strip_ansi",

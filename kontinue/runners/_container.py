@@ -1,5 +1,8 @@
 """The container runner (`--runner container`): local jobs whose containers podman or docker runs.
 
+Experimental: no test runs a real container (the CI machines have no container engine); the
+command lines it builds are tested, the engines' behaviour is not.
+
 Records, logs, deadlines, retries and cancellation work exactly as in the local runner; only
 the command line differs: `<engine> run --rm --name ... [--entrypoint command[0]] image
 command[1:] + args`, so `command` and `args` keep their Kubernetes meaning and a container

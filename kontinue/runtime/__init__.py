@@ -28,19 +28,28 @@ from kontinue.runtime._imports import import_file
 from kontinue.runtime._informer import Informer
 from kontinue.runtime._leader import Elector, LeaderLease
 from kontinue.runtime._mutex import mutex_resource_name
-from kontinue.runtime._naming import StepOptions, child_resource_name, is_valid_step_name
+from kontinue.runtime._naming import (
+    StepOptions,
+    check_execution_name,
+    check_generate_name,
+    child_resource_name,
+    is_valid_step_name,
+)
 from kontinue.runtime._operations import (
+    GROUP_LABEL,
     PARENT_LABEL,
     OperationError,
     cancel_execution,
     children_of,
+    function_group,
     resume_execution,
     retry_execution,
+    skip_execution,
     start_execution,
 )
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry, UnknownFunctionError
 from kontinue.runtime._tree import ROOT_LABEL, root_label, tree_executions, tree_suspensions
-from kontinue.runtime._worker import GROUP_LABEL, Worker
+from kontinue.runtime._worker import Worker
 
 __all__ = [
     "GROUP_LABEL",
@@ -78,10 +87,13 @@ __all__ = [
     "VirtualClock",
     "Worker",
     "cancel_execution",
+    "check_execution_name",
+    "check_generate_name",
     "child_resource_name",
     "children_of",
     "error_from_record",
     "error_to_record",
+    "function_group",
     "get_error_kind",
     "import_file",
     "is_retryable_error",
@@ -92,6 +104,7 @@ __all__ = [
     "resume_execution",
     "retry_execution",
     "root_label",
+    "skip_execution",
     "start_execution",
     "tree_executions",
     "tree_state",

@@ -81,8 +81,8 @@ class Claim:
 
     def _lose(self, reason: str, phase: str | None) -> None:
         self.lost = True
-        if phase == "Canceled":
-            self.scope.cancel("canceled")
+        if phase in ("Canceled", "Skipped"):
+            self.scope.cancel(phase.lower())
             raise ErrCanceled(f'Execution "{self.key[1]}" was canceled', retryable=False)
         self.scope.cancel("taken over by another worker")
         raise Stop(reason)

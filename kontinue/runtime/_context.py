@@ -19,7 +19,7 @@ from kontinue.runtime._errors import (
     ErrorKind,
     ErrOverallTimeout,
 )
-from kontinue.runtime._naming import StepOptions, is_valid_step_name
+from kontinue.runtime._naming import StepOptions, check_generate_name, is_valid_step_name
 from kontinue.runtime._signals import Park, Stop
 
 if TYPE_CHECKING:
@@ -194,6 +194,7 @@ class ExecutionContext:
                 )
         elif opts is not None and opts.generate_name:
             prefix = opts.generate_name
+            check_generate_name(prefix, f"generate_name of a step in Execution {self.name!r}")
             self._counters["gen:" + prefix] += 1
             sep = "" if prefix.endswith("-") else "-"
             name = f"{prefix}{sep}{self._counters['gen:' + prefix]}"
@@ -267,6 +268,12 @@ class ExecutionContext:
         """Change this Execution's status (message, progress) with compare-and-swap."""
         self._claim.write_status(mutate)
 
+    def function_group(self, function: str) -> str | None:
+        """The worker group a function registered in this process declares, if any."""
+        if function not in self._registry:
+            return None
+        return self._registry.get(function).worker_group
+
     @property
     def progress_set_by_user(self) -> bool:
         """Whether the function set progress itself (then fan-outs leave it alone)."""
@@ -298,9 +305,9 @@ class ExecutionContext:
 
         self.update_status(change)
 
-    def mark_progress_set(self) -> None:
-        """Record that the function set progress itself."""
-        self._progress_set_by_user = True
+    def mark_progress_set(self, by_user: bool = True) -> None:
+        """Record that the function set progress itself (or, False, cleared it)."""
+        self._progress_set_by_user = by_user
 
 
 def _effective(raw: list[JournalEntry]) -> tuple[list[JournalEntry], int]:

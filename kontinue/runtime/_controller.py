@@ -159,14 +159,15 @@ class Controller:
             try:
                 if owner is None:  # the owner is gone: its dependents go with it
                     continue
-                if owner.status.phase == "Canceled":
+                if owner.status.phase in ("Canceled", "Skipped"):
                     writes += self._cascade_cancel(owner, children)
                 elif owner.status.phase == "Failed":  # nothing waits for them any more
                     writes += self._cancel_children(owner, children, "its parent failed")
             except (ConflictError, NotFoundError):
                 writes += 1
         for ex in self.informer.of(Execution):
-            canceled = ex.status.phase == "Canceled" and ex.status.waiting_on is not None
+            stopped = ex.status.phase in ("Canceled", "Skipped")
+            canceled = stopped and ex.status.waiting_on is not None
             if canceled:
                 if self._cancel_jobs(ex):  # nothing left running: stop looking
                     writes += self._try(self._write, ex, _stop_waiting)
@@ -393,7 +394,8 @@ class Controller:
         return writes + self._cancel_children(ex, children, f"its parent {phase.lower()}")
 
     def _cascade_cancel(self, ex: Execution, children: dict[str, list[Execution]]) -> int:
-        return self._cancel_children(ex, children, "its parent was canceled")
+        how = "skipped" if ex.status.phase == "Skipped" else "canceled"
+        return self._cancel_children(ex, children, f"its parent was {how}")
 
     def _cancel_jobs(self, ex: Execution) -> bool:
         """Stop the jobs `ex` waits on; True once none of them runs any more."""
@@ -567,6 +569,7 @@ def _retry_now(ex: Execution) -> None:
     ex.status.phase = "Pending"
     ex.status.attempts += 1
     ex.status.backoff_until = None
+    ex.status.worker = None  # a new attempt: its first start is a resumption
 
 
 def _say(message: str) -> Callable[[Execution], None]:

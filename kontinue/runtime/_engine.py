@@ -98,6 +98,7 @@ class Engine:
         self.worker = Worker(
             store,
             registry,
+            group=None,  # in-process: runs every function it knows, whatever its group
             clock=self.clock,
             namespace=namespace,
             concurrency=concurrency,

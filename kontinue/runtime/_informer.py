@@ -71,6 +71,7 @@ class Informer:
         """How many changes this cache applied (a relist counts as one): a pass that saw
         this count and no timer due has nothing new to look at."""
         self._subscribers: list[Callable[[Any], None]] = []
+        self._listeners: list[Callable[[list[WatchEvent], bool], None]] = []
         self.relists = 0
         """How many times the cache was listed anew (the first sync, or after a gap)."""
 
@@ -78,6 +79,21 @@ class Informer:
         """Call `callback(obj)` with every object the cache takes in (listed or changed),
         kept or not: a finished Execution that changed is passed on before it leaves."""
         self._subscribers.append(callback)
+
+    def listen(self, listener: Callable[[list[WatchEvent], bool], None]) -> None:
+        """Call `listener(events, relisted)` after each sync that applied changes.
+
+        `relisted` is True when the cache was rebuilt from a fresh list (at the first sync,
+        or after the store forgot the changes since this informer's version): a listener
+        that keeps its own view must then read again. Listeners run on the syncing thread
+        and must be quick; they let the server and the metrics follow the store without a
+        watch of their own.
+        """
+        self._listeners.append(listener)
+
+    def _tell(self, events: list[WatchEvent], relisted: bool) -> None:
+        for listener in self._listeners:
+            listener(events, relisted)
 
     # -- what stays ------------------------------------------------------------------------
 
@@ -87,7 +103,7 @@ class Informer:
             return not obj.status.resolved and obj.spec.resume_at is None
         if obj.kind != Execution.KIND or not obj.terminal:
             return True
-        if obj.status.phase == "Canceled" and obj.status.waiting_on is not None:
+        if obj.status.phase in ("Canceled", "Skipped") and obj.status.waiting_on is not None:
             return True  # its jobs may still run: the controller stops them
         if obj.metadata.uid in self._live_children:
             return True  # its children are canceled with it
@@ -195,6 +211,7 @@ class Informer:
         """Apply changes since the last sync, waiting up to `timeout` s for the first one."""
         if self._version is None:
             self._relist()
+            self._tell([], True)
             return []
         events: list[WatchEvent] = []
         try:
@@ -210,6 +227,10 @@ class Informer:
                     self._put(self.kinds[ev.kind].model_validate(ev.object))
         except GoneError:
             self._relist()
+            self._tell(events, True)
+            return events
+        if events:
+            self._tell(events, False)
         return events
 
     # -- reading ---------------------------------------------------------------------------

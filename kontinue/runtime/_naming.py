@@ -7,9 +7,45 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["StepOptions", "child_resource_name", "is_valid_step_name"]
+from kontinue.api import Error, ErrorKind
+
+__all__ = [
+    "StepOptions",
+    "check_execution_name",
+    "check_generate_name",
+    "child_resource_name",
+    "is_valid_step_name",
+]
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_PREFIX = re.compile(r"^[a-z0-9][-a-z0-9.]*$")
+_NAME_MAX = 63  # names are also label values (kontinue.cloud/parent, .../root): at most 63
+_RULES = (
+    "use at most {n} lowercase letters, digits, '-' and '.', starting and ending with a letter "
+    "or digit (Kubernetes' DNS rules)"
+)
+
+
+def check_execution_name(name: str, what: str = "Execution name") -> None:
+    """Raise a Validation error naming `name` if it is not a valid Execution name."""
+    if len(name) <= _NAME_MAX and _SUBDOMAIN.match(name):
+        return
+    raise Error(
+        f"{what} {name!r} is not valid: {_RULES.format(n=_NAME_MAX)}",
+        kind=ErrorKind.VALIDATION,
+    )
+
+
+def check_generate_name(prefix: str, what: str = "generate_name") -> None:
+    """Raise a Validation error naming `prefix` if names made from it would not be valid."""
+    room = _NAME_MAX - 6  # a 5-character suffix, or '-' and a counter
+    if len(prefix) <= room and _PREFIX.match(prefix):
+        return
+    raise Error(
+        f"{what} {prefix!r} is not a valid name prefix: {_RULES.format(n=room)}",
+        kind=ErrorKind.VALIDATION,
+    )
 
 
 class StepOptions(BaseModel):

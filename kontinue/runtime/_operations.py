@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,22 +18,37 @@ from kontinue.api import (
     ExecutionSpec,
     ExecutionTimeout,
     ExecutionTTL,
+    Function,
     ObjectMeta,
     Suspension,
 )
 from kontinue.runtime._clock import Clock, SystemClock
+from kontinue.runtime._naming import check_execution_name, check_generate_name
 from kontinue.store import ConflictError, NotFoundError, Store
 
 __all__ = [
+    "GROUP_LABEL",
     "OperationError",
     "cancel_execution",
     "children_of",
+    "function_group",
     "resume_execution",
     "retry_execution",
+    "skip_execution",
     "start_execution",
 ]
 
 PARENT_LABEL = "kontinue.cloud/parent"
+GROUP_LABEL = "kontinue.cloud/worker-group"
+"""Routes an Execution to the workers of one group: its function's published workerGroup."""
+
+
+def function_group(store: Store, namespace: str, function: str) -> str | None:
+    """The worker group the published Function `function` belongs to, if it is published."""
+    try:
+        return store.get(Function, namespace, function).spec.worker_group
+    except NotFoundError:
+        return None
 
 
 class OperationError(Error):
@@ -58,12 +74,25 @@ def start_execution(
     display_name: str | None = None,
     description: str | None = None,
 ) -> Execution:
-    """Create a Pending Execution of `function` (named `name`, else `<function>-xxxxx`)."""
+    """Create a Pending Execution of `function` (named `name`, else `<function>-xxxxx`).
+
+    Raises:
+        Error: (Validation) the name or generate_name breaks Kubernetes' naming rules.
+    """
+    if name:
+        check_execution_name(name)
+    elif generate_name:
+        check_generate_name(generate_name)
+    labels = dict(labels or {})
+    if GROUP_LABEL not in labels:  # only workers of the function's group may claim it
+        group = function_group(store, namespace, function)
+        if group is not None:
+            labels[GROUP_LABEL] = group
     meta = ObjectMeta(
         name=name or "",
-        generate_name=None if name else generate_name or f"{function.replace('.', '-').lower()}-",
+        generate_name=None if name else generate_name or _prefix_of(function),
         namespace=namespace,
-        labels=labels or {},
+        labels=labels,
         annotations=annotations or {},
     )
     spec = ExecutionSpec(
@@ -77,6 +106,12 @@ def start_execution(
         description=description,
     )
     return store.create(Execution(metadata=meta, spec=spec))
+
+
+def _prefix_of(function: str) -> str:
+    """`<function>-`, made a valid name prefix whatever the function's name."""
+    prefix = re.sub(r"[^a-z0-9-]+", "-", function.lower()).strip("-")[:50] or "execution"
+    return prefix + "-"
 
 
 def _mutate(
@@ -280,6 +315,7 @@ def retry_execution(store: Store, namespace: str, name: str) -> Execution:
             )
         ex.status.phase = "Pending"
         ex.status.attempts += 1
+        ex.status.worker = None  # a new attempt: its first start is a resumption
         ex.status.finish_time = None
         ex.status.backoff_until = None
         ex.status.waiting_on = None
@@ -289,3 +325,47 @@ def retry_execution(store: Store, namespace: str, name: str) -> Execution:
         return _mutate(store, namespace, name, change)
     except NotFoundError:
         raise
+
+
+def skip_execution(
+    store: Store, namespace: str, name: str, *, clock: Clock | None = None, why: str = ""
+) -> list[str]:
+    """Mark an Execution `Skipped`: it ends without a result and its parent goes on as if it
+    had completed; whatever it started is canceled. Returns the names it ended.
+
+    Anything but a Completed or already Skipped Execution can be skipped: a step stuck in
+    backoff, a sleep or gate nobody will resolve, or a failed child before its parent is
+    retried (the retried parent then takes the skip instead of the failure).
+
+    Raises:
+        OperationError: the Execution is Completed or Skipped already.
+        NotFoundError: no such Execution.
+    """
+    now = (clock or SystemClock()).now()
+
+    def change(ex: Execution) -> None:
+        if ex.status.phase in ("Completed", "Skipped"):
+            raise OperationError(
+                f'Execution "{name}" is already {ex.status.phase}; only an Execution that has '
+                "not completed can be skipped"
+            )
+        ex.status.phase = "Skipped"
+        ex.status.finish_time = now
+        ex.status.lease = None
+        ex.status.backoff_until = None
+        ex.status.result = None
+        ex.status.error = None
+        ex.status.message = why or "skipped by request"
+
+    ex = _mutate(store, namespace, name, change)
+    ended = [name]
+    for child in children_of(store, ex):
+        if not child.terminal:
+            ended += cancel_execution(
+                store,
+                namespace,
+                child.metadata.name,
+                clock=clock,
+                why=f"canceled because its parent {name} was skipped",
+            )
+    return ended

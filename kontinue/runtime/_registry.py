@@ -40,7 +40,7 @@ class FunctionDef:
     timeout: ExecutionTimeout | None = None
     ttl: ExecutionTTL | None = None
     concurrency: int | None = None
-    worker_group: str = "default"
+    worker_group: str | None = None
     module: str | None = None
     origin: Callable[..., Any] | None = None
     _adapters: dict[str, TypeAdapter[Any]] = field(default_factory=dict, compare=False)

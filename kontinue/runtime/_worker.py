@@ -41,6 +41,7 @@ from kontinue.runtime._mutex import (
     mutex_resource_name,
     semaphore_resource_name,
 )
+from kontinue.runtime._operations import GROUP_LABEL
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
 from kontinue.runtime._signals import Park, Stop
 from kontinue.store import (
@@ -55,7 +56,6 @@ __all__ = ["GROUP_LABEL", "Worker"]
 
 log = logging.getLogger("kontinue.worker")
 
-GROUP_LABEL = "kontinue.cloud/worker-group"
 DRAIN_REASON = "handed back: the worker shuts down"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_LEASE = timedelta(seconds=10)
@@ -80,7 +80,7 @@ class Worker:
         clock: Clock | None = None,
         identity: str | None = None,
         namespace: str | None = None,
-        group: str = "default",
+        group: str | None = "default",
         concurrency: int = 16,
         lease_duration: timedelta = DEFAULT_LEASE,
         services: dict[str, Any] | None = None,
@@ -112,11 +112,12 @@ class Worker:
     def publish_functions(self, namespace: str = "default") -> None:
         """Create or update a Function resource for every registered function."""
         for fdef in self.registry.all():
+            group = self.group_of(fdef)
             spec = FunctionSpec(
                 description=fdef.description,
                 argument_schema=fdef.argument_schema(),
                 result_schema=fdef.result_schema(),
-                worker_group=self.group,
+                worker_group=group,
                 retry=fdef.retry,
                 timeout=fdef.timeout,
                 source=self.registry.source(fdef.name),
@@ -125,7 +126,7 @@ class Worker:
                 if fdef.concurrency is None
                 else FunctionConcurrency(limit=fdef.concurrency),
             )
-            meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: self.group})
+            meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: group})
             try:
                 self.store.create(Function(metadata=meta, spec=spec))
             except AlreadyExistsError:
@@ -139,6 +140,10 @@ class Worker:
                         self.store.update(current)
                     except ConflictError:
                         pass  # another worker published it at the same moment
+
+    def group_of(self, fdef: FunctionDef) -> str:
+        """A function's worker group: its own (`worker_group=`), else this worker's."""
+        return fdef.worker_group or self.group or "default"
 
     @property
     def busy(self) -> int:
@@ -179,8 +184,8 @@ class Worker:
             claims = list(self._running.values())
         for claim in claims:
             current = self.informer.get(Execution, *claim.key)
-            if current is None or current.status.phase == "Canceled":
-                claim.scope.cancel("canceled")
+            if current is None or current.status.phase in ("Canceled", "Skipped"):
+                claim.scope.cancel("canceled" if current is None else current.status.phase.lower())
 
     def wait_idle_event(self, timeout: float) -> bool:
         """Wait until some function run finishes (or `timeout`); True if one did."""
@@ -238,8 +243,11 @@ class Worker:
     def _runnable(self, ex: Execution) -> bool:
         if ex.spec.function not in self.registry:
             return False
-        if ex.metadata.labels.get(GROUP_LABEL, self.group) != self.group:
-            return False
+        if self.group is not None:  # None: an in-process engine runs whatever it knows
+            if self.group_of(self.registry.get(ex.spec.function)) != self.group:
+                return False
+            if ex.metadata.labels.get(GROUP_LABEL, self.group) != self.group:
+                return False
         key = (ex.metadata.namespace, ex.metadata.name)
         with self._lock:
             if key in self._running:
@@ -268,8 +276,13 @@ class Worker:
         now = self.clock.now()
         draft = ex.model_copy(deep=True)
         st = draft.status
-        if st.start_time is not None:
+        # the reference's Resumptions: "resumed after the initial start, inclusive of retries.
+        # A resumption occurs when a different worker takes over an already-started
+        # execution" -- not every wake-up after a sleep on the same worker (a retry clears
+        # `worker`, so the new attempt's first start counts).
+        if st.start_time is not None and st.worker != self.identity:
             st.resumptions += 1
+        st.worker = self.identity
         st.start_time = st.start_time or now
         st.attempt_start_time = now
         st.phase = "Executing"

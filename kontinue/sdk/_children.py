@@ -19,6 +19,7 @@ from kontinue.runtime import (
     child_resource_name,
     error_from_record,
     error_to_record,
+    function_group,
     retry_execution,
     root_label,
 )
@@ -94,8 +95,12 @@ def spawn_execution(
         )
     name = child_resource_name(parent.metadata.name, step)
     labels = {PARENT_LABEL: parent.metadata.name, STEP_LABEL: step, ROOT_LABEL: root_label(parent)}
-    if GROUP_LABEL in parent.metadata.labels:
-        labels[GROUP_LABEL] = parent.metadata.labels[GROUP_LABEL]
+    # the child goes to its own function's group, not its parent's
+    group = function_group(ktx.store_, parent.metadata.namespace, function)
+    if group is None:
+        group = ktx.function_group(function)
+    if group is not None:
+        labels[GROUP_LABEL] = group
     opts = opts or ExecuteOptions()
     child = Execution(
         metadata=ObjectMeta(
@@ -130,7 +135,14 @@ def spawn_execution(
                 kind=ErrorKind.VALIDATION,
                 retryable=False,
             ) from None
-    ktx.record(step, "spawn", child=name, function=function, displayName=opts.display_name)
+    ktx.record(
+        step,
+        "spawn",
+        child=name,
+        function=function,
+        displayName=opts.display_name,
+        description=opts.description,
+    )
     return ChildExecution(name=name, namespace=parent.metadata.namespace, step=step)
 
 
@@ -242,15 +254,19 @@ def _wait_all(
                 continue
             entry = ktx.record(step, "wait", child=child.name, **_outcome(ex))
         outcomes.append(entry)
-    if progress and len(children) > 1:
+    if progress and children:
         done = len(outcomes) + sum(1 for n in pending if n in states and states[n].terminal)
         ktx.auto_progress(done, len(children))
     if pending:
+        # a failed child fails the fan-out now, whatever its index, not when the rest end
+        failed = next((e for e in outcomes if "error" in e), None)
+        if failed is not None:
+            raise error_from_record(failed["error"])
         for name in pending[1:]:
             ex = states.get(name) or ktx.store_.get(Execution, ktx.namespace, name)
             if ex.status.phase in ("Failed", "Canceled") and not _retryable_later(ktx, ex):
                 raise _child_error(ex)
-        live = progress and len(children) > 1 and not ktx.progress_set_by_user
+        live = progress and bool(children) and not ktx.progress_set_by_user
         ktx.park(
             WaitingOn(
                 kind="children",
@@ -271,16 +287,24 @@ def _wait_all(
 def _outcome(ex: Execution) -> dict[str, Any]:
     if ex.status.phase == "Completed":
         return {"result": ex.status.result}
+    if ex.status.phase == "Skipped":  # a person skipped it: the parent goes on without a result
+        return {"result": None, "skipped": True}
     return {"error": error_to_record(_child_error(ex))}
 
 
 def _child_error(ex: Execution) -> Error:
+    """The child's failure as its parent sees it, carrying the child's own error as cause.
+
+    A failure of the child's function itself comes back as `ErrExecution` (also an instance
+    of the user's exception class when that is loaded).
+    """
     name = ex.metadata.name
-    cause = ex.status.error.message if ex.status.error else "no error recorded"
+    record = ex.status.error.wire() if ex.status.error else {"message": "no error recorded"}
+    cause = error_from_record(record)
     if ex.status.phase == "Canceled":
-        return ErrChildCanceled(f'child Execution "{name}" was canceled: {cause}', child=name)
+        return ErrChildCanceled(f'child Execution "{name}" was canceled', child=name, cause=cause)
     return ErrChildFailed(
-        f'child Execution "{name}" ({ex.spec.function}) failed: {cause}', child=name
+        f'child Execution "{name}" ({ex.spec.function}) failed', child=name, cause=cause
     )
 
 

@@ -25,6 +25,7 @@ def function(
     ttl: ExecutionTTL | None = None,
     concurrency: int | FunctionConcurrency | None = None,
     registry: Registry | None = None,
+    worker_group: str | None = None,
 ) -> Callable[[F], F]:
     """Register `fn(ktx, args) -> result` as the durable function `name`.
 
@@ -45,6 +46,10 @@ def function(
         concurrency: at most this many Executions of the function run at once, across
             all workers (a number or `FunctionConcurrency(limit=N)`); the rest wait Pending.
         registry: where to register (default: the process-wide registry).
+        worker_group: the group of workers that run it (published as the Function's
+            `workerGroup`; its Executions carry `kontinue.cloud/worker-group` and only workers
+            started with `--group` of that name claim them). Default: the group of the worker
+            that registers it.
     """
     if not _valid_function_name(name):
         raise ValueError(
@@ -89,6 +94,7 @@ def function(
             description=description or (doc.splitlines()[0] if doc else None),
             retry=retry,
             timeout=timeout,
+            worker_group=worker_group,
             ttl=ttl,
             concurrency=limit,
             module=fn.__module__,

@@ -7,11 +7,12 @@ Execution parks and holds no worker; the controller wakes it when the job finish
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kontinue.api import Execution, WaitingOn
 from kontinue.runners import (
@@ -24,10 +25,18 @@ from kontinue.runners import (
     RunnerError,
     job_spec_from_pod_spec,
     log_error_summary,
+    pod_model,
     script_pod_spec,
     to_plain,
 )
-from kontinue.runtime import Error, ErrorKind, ExecutionContext, StepOptions, child_resource_name
+from kontinue.runtime import (
+    ErrJobFailed,
+    Error,
+    ErrorKind,
+    ExecutionContext,
+    StepOptions,
+    child_resource_name,
+)
 
 __all__ = [
     "JobOptions",
@@ -50,6 +59,8 @@ class JobOptions(StepOptions):
     spec: Any
     extra_annotations: dict[str, str] = Field(default_factory=dict)
     extra_labels: dict[str, str] = Field(default_factory=dict)
+    check: bool = False
+    """Raise `ErrJobFailed` if the job fails, instead of returning the failed result."""
 
 
 class PodOptions(StepOptions):
@@ -60,6 +71,8 @@ class PodOptions(StepOptions):
     spec: Any
     extra_annotations: dict[str, str] = Field(default_factory=dict)
     extra_labels: dict[str, str] = Field(default_factory=dict)
+    check: bool = False
+    """Raise `ErrJobFailed` if the pod fails, instead of returning the failed result."""
 
 
 class ScriptOptions(StepOptions):
@@ -72,6 +85,8 @@ class ScriptOptions(StepOptions):
     working_dir: str | None = None
     extra_annotations: dict[str, str] = Field(default_factory=dict)
     extra_labels: dict[str, str] = Field(default_factory=dict)
+    check: bool = False
+    """Raise `ErrJobFailed` (with the log's error lines) if the script fails."""
 
 
 class LogOptions(BaseModel):
@@ -82,26 +97,48 @@ class LogOptions(BaseModel):
     container: str | None = None
     limit_bytes: int | None = None
 
+    @field_validator("tail_lines")
+    @classmethod
+    def _zero_is_the_default(cls, value: int | None) -> int | None:
+        """The reference's `TailLines: 0` (Go's zero value) means its default, 100."""
+        if value is not None and value < 0:
+            raise ValueError(f"tail_lines must be 0 or more, got {value}")
+        return 100 if value == 0 else value
+
 
 @dataclass(frozen=True)
 class PodResult:
-    """One finished pod: its record, phase and message; logs are read on demand."""
+    """One finished pod: the pod, its phase and message; logs are read on demand.
 
-    pod: PodRecord
+    Attributes:
+        record: The pod as the journal keeps it (a plain `PodRecord`).
+        message: The status message.
+        phase: `Succeeded`, `Failed`, ...
+        pod: The pod as a Kubernetes `V1Pod` model (the reference's `*corev1.Pod`), the same
+            shape from the local runner as on Kubernetes.
+    """
+
+    record: PodRecord
     message: str
     phase: str
     job: str = field(repr=False, default="")
     namespace: str = field(repr=False, default="default")
     runner: str = field(repr=False, default="local")
+    labels: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @functools.cached_property
+    def pod(self) -> Any:
+        """The pod as a `kubernetes.client.V1Pod` (built on first use)."""
+        return pod_model(self.record, self.job, self.namespace, self.labels)
 
     def succeeded(self) -> bool:
         """True if every container exited with code 0."""
-        return self.pod.all_exited_zero
+        return self.record.all_exited_zero
 
     @property
     def exit_code(self) -> int | None:
         """The first non-zero exit code, else 0 (None if nothing ran)."""
-        codes = [c.exit_code for c in self.pod.containers]
+        codes = [c.exit_code for c in self.record.containers]
         if not codes or any(c is None for c in codes):
             return None
         return next((c for c in codes if c), 0)
@@ -113,7 +150,7 @@ class PodResult:
             return _runner(ktx, self.runner).logs(
                 self.job,
                 self.namespace,
-                self.pod.name,
+                self.record.name,
                 opts.container,
                 opts.tail_lines,
                 limit_bytes=opts.limit_bytes,
@@ -123,7 +160,7 @@ class PodResult:
 
     def log_error_summary(self, ktx: ExecutionContext) -> str:
         """The last meaningful error lines of the failed container's log."""
-        failed = next((c for c in self.pod.containers if c.exit_code not in (0, None)), None)
+        failed = next((c for c in self.record.containers if c.exit_code not in (0, None)), None)
         name = failed.name if failed else None
         text = self.logs(ktx, LogOptions(tail_lines=400, container=name))
         summary = log_error_summary(text)
@@ -147,14 +184,23 @@ class JobResult:
 def run_job(ktx: ExecutionContext, opts: JobOptions) -> JobResult:
     """Run a Kubernetes Job (locally: its pod as processes) and wait for it to finish."""
     spec = to_plain(opts.spec)
-    return _job_result(_run(ktx, "job", opts, spec, opts.extra_labels, opts.extra_annotations))
+    record = _run(ktx, "job", opts, spec, opts.extra_labels, opts.extra_annotations)
+    result = _job_result(record)
+    if opts.check and not result.succeeded():
+        failed = next((p for p in result.pods if not p.succeeded()), None)
+        summary = failed.log_error_summary(ktx) if failed else result.message
+        raise ErrJobFailed(
+            f'job "{record.name}" of Execution "{ktx.name}" failed '
+            f"({result.failed_pods} failed pod(s)): {summary or result.message}"
+        )
+    return result
 
 
 def run_pod(ktx: ExecutionContext, opts: PodOptions) -> PodResult:
     """Run one pod through a Job with `backoffLimit: 0` and return its result."""
     spec = job_spec_from_pod_spec(opts.spec, backoff_limit=0)
     record = _run(ktx, "pod", opts, spec, opts.extra_labels, opts.extra_annotations)
-    return _pod_result(record)
+    return _checked(ktx, "pod", _pod_result(record), opts.check)
 
 
 def run_script(ktx: ExecutionContext, opts: ScriptOptions) -> PodResult:
@@ -164,7 +210,17 @@ def run_script(ktx: ExecutionContext, opts: ScriptOptions) -> PodResult:
     )
     spec = job_spec_from_pod_spec(pod, backoff_limit=0)
     record = _run(ktx, "script", opts, spec, opts.extra_labels, opts.extra_annotations)
-    return _pod_result(record)
+    return _checked(ktx, "script", _pod_result(record), opts.check)
+
+
+def _checked(ktx: ExecutionContext, op: str, result: PodResult, check: bool) -> PodResult:
+    """With `check`, a failed pod raises `ErrJobFailed` naming the step and the error lines."""
+    if not check or result.succeeded():
+        return result
+    raise ErrJobFailed(
+        f'{op} "{result.job}" of Execution "{ktx.name}" failed with exit '
+        f"code {result.exit_code}: {result.log_error_summary(ktx)}"
+    )
 
 
 def _runner(ktx: ExecutionContext, kind: str | None = None) -> Runner:
@@ -235,7 +291,12 @@ def _run(
         # step (its retry, the Execution's retry, `kontinue retry`) runs it again as a new job.
         failed = record.phase == "Failed" or _job_failed(op, record)
         ktx.record(
-            step, op, job=record.to_json(), displayName=opts.display_name, failed=failed or None
+            step,
+            op,
+            job=record.to_json(),
+            displayName=opts.display_name,
+            description=opts.description,
+            failed=failed or None,
         )
         ktx.update_status(lambda e: _clear(e, message))
         return record
@@ -269,12 +330,16 @@ def _pod_result(record: JobRecord) -> PodResult:
     pod = record.last_pod or PodRecord(name=record.name, phase="Failed", message=record.message)
     phase = pod.phase if record.phase != "Failed" or pod.phase != "Succeeded" else "Failed"
     message = record.message or pod.message
-    return PodResult(pod, message, phase, record.name, record.namespace, record.runner)
+    return PodResult(
+        pod, message, phase, record.name, record.namespace, record.runner, dict(record.labels)
+    )
 
 
 def _job_result(record: JobRecord) -> JobResult:
     pods = [
-        PodResult(p, p.message, p.phase, record.name, record.namespace, record.runner)
+        PodResult(
+            p, p.message, p.phase, record.name, record.namespace, record.runner, dict(record.labels)
+        )
         for p in record.pods
     ]
     return JobResult(record.succeeded, record.failed, record.message, pods)

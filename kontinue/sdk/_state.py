@@ -25,8 +25,10 @@ def store(
     """Run `fn` once and record its result; replays return the recorded value.
 
     Use it for anything that must not change on replay: ids, timestamps, API calls with
-    side effects. An exception `fn` raises is recorded too and raised again on replay
-    (within the attempt; a retry runs `fn` again).
+    side effects. An exception `fn` raises is recorded too: the first run raises it as it
+    is; a replay (within the attempt; a retry runs `fn` again) raises a `kontinue.Error` with
+    the recorded kind, message, retryable flag and causes that is also an instance of the
+    original class when that class is loaded (`except ValueError` matches both times).
 
     Args:
         ktx: the execution context.
@@ -40,7 +42,8 @@ def store(
         try:
             value = fn()
         except Exception as exc:
-            entry = ktx.record(name, "store", error=error_to_record(exc), **_display(opts))
+            ktx.record(name, "store", error=error_to_record(exc), **_display(opts))
+            raise  # the caller's own exception, as its `except` expects
         else:
             try:
                 plain = to_json(value)
@@ -98,6 +101,7 @@ def set_progress(ktx: ExecutionContext, current: int, max: int) -> None:
 
 
 def clear_progress(ktx: ExecutionContext) -> None:
-    """Remove the progress indicator."""
+    """Remove the progress indicator; later fan-outs show their own progress again."""
     ktx.checkpoint()
+    ktx.mark_progress_set(False)
     ktx.write_progress(None)

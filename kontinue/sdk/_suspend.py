@@ -74,7 +74,7 @@ def poll_until_named(
     if ktx.replay(name, "poll") is not None:
         return
     if condition():
-        ktx.record(name, "poll", displayName=opts.display_name)
+        ktx.record(name, "poll", displayName=opts.display_name, description=opts.description)
         return
     ktx.park(WaitingOn(kind="poll", until=ktx.now() + opts.interval, step=name))
 

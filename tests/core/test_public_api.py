@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
 import kontinue
 import kontinue.sdk
 import kontinue.testing
+from kontinue.runners import LocalRunner
+from kontinue.runtime import Registry
+from kontinue.testing import Environment
 
 SDK = {
     "CancelScope",
@@ -99,3 +107,133 @@ def test_error_sentinels_behave_like_errors_is() -> None:
     cause = OSError("disk")
     wrapped = kontinue.new_non_retryable_error(cause, "cannot write")
     assert wrapped.cause is cause and wrapped.__cause__ is cause and not wrapped.retryable
+
+
+# -- every exported sentinel is met by a user through a real call ------------------------------
+
+REG = Registry()
+CAUGHT: dict[str, dict[str, Any]] = {}
+GO = threading.Event()
+RUNNING = threading.Event()
+
+
+def _catch(key: str, err: kontinue.Error) -> str:
+    cause = err.cause
+    CAUGHT[key] = {
+        "type": type(err).__name__,
+        "cause": None if cause is None else [c.__name__ for c in type(cause).__mro__],
+        "text": str(err),
+    }
+    return key
+
+
+@kontinue.function("api-duplicate", registry=REG)
+def _duplicate(ktx: kontinue.ExecutionContext, args: Any) -> str:
+    kontinue.store(ktx, lambda: 1, kontinue.StoreOptions(name="same"))
+    try:
+        kontinue.store(ktx, lambda: 2, kontinue.StoreOptions(name="same"))
+    except kontinue.ErrDuplicateStep as err:
+        return _catch("duplicate", err)
+    return "no error"
+
+
+ORDER = ["fetch"]
+
+
+@kontinue.function("api-nondeterminism", registry=REG)
+def _nondeterminism(ktx: kontinue.ExecutionContext, args: Any) -> str:
+    try:
+        kontinue.store(ktx, lambda: 1, kontinue.StoreOptions(name=ORDER[0]))
+    except kontinue.ErrNonDeterminism as err:
+        return _catch("nondeterminism", err)
+    kontinue.sleep(ktx, timedelta(minutes=1))
+    return "no error"
+
+
+@kontinue.function("api-broken", registry=REG)
+def _broken(ktx: kontinue.ExecutionContext, args: Any) -> None:
+    raise ValueError("broken on purpose")
+
+
+@kontinue.function("api-gate", registry=REG)
+def _gate(ktx: kontinue.ExecutionContext, args: Any) -> None:
+    kontinue.suspend(ktx)
+
+
+@kontinue.function("api-slow", registry=REG)
+def _slow(ktx: kontinue.ExecutionContext, args: Any) -> None:
+    kontinue.sleep(ktx, timedelta(hours=1))
+
+
+@kontinue.function("api-parent", registry=REG)
+def _parent(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> str:
+    timeout = kontinue.TimeoutOptions.model_validate(args.get("timeout") or {})
+    opts = kontinue.ExecuteOptions(name="child", timeout=timeout if args.get("timeout") else None)
+    try:
+        kontinue.execute(ktx, args["child"], opts=opts)
+    except (kontinue.ErrChildFailed, kontinue.ErrChildCanceled) as err:
+        return _catch(args["key"], err)
+    return "no error"
+
+
+@kontinue.function("api-script", registry=REG)
+def _script(ktx: kontinue.ExecutionContext, args: Any) -> str:
+    opts = kontinue.ScriptOptions(image="alpine:3.20", command="echo 'Error: no disk' >&2; exit 4")
+    try:
+        kontinue.run_script(ktx, opts.model_copy(update={"check": True}))
+    except kontinue.ErrJobFailed as err:
+        return _catch("job", err)
+    return "no error"
+
+
+@kontinue.function("api-cancel-me", registry=REG)
+def _cancel_me(ktx: kontinue.ExecutionContext, args: Any) -> str:
+    RUNNING.set()
+    GO.wait(30)
+    try:
+        kontinue.set_message(ktx, "still here")
+    except kontinue.ErrCanceled as err:
+        _catch("canceled", err)
+        raise
+    return "no error"
+
+
+def test_every_exported_sentinel_is_raised_to_user_code_by_a_real_call(tmp_path: Path) -> None:
+    with Environment(tmp_path, registry=REG, runners={"local": LocalRunner(tmp_path)}) as env:
+        env.execute("api-duplicate")
+        env.start("api-nondeterminism", name="nd")
+        env.engine.run_until(lambda: env.get("nd").status.phase == "Suspended")
+        ORDER[0] = "renamed"  # the code changed while it slept
+        env.run("nd")
+        env.execute("api-parent", {"child": "api-broken", "key": "failed"})
+        env.start("api-parent", {"child": "api-gate", "key": "child-canceled"}, name="pc")
+        env.run("pc")
+        env.cancel("pc-child")
+        env.run("pc")
+        for key, timeout in (("attempt", {"attempt": "1m"}), ("overall", {"overall": "1m"})):
+            env.execute("api-parent", {"child": "api-slow", "key": key, "timeout": timeout})
+        ex = env.start("api-script")
+        env.run(ex.metadata.name, skip_time=False)
+        env.start("api-cancel-me", name="cm")
+        env.engine.run_until(RUNNING.is_set, skip_time=False)
+        env.cancel("cm")
+        GO.set()
+        env.engine.run_until(lambda: "canceled" in CAUGHT, skip_time=False, timeout=30)
+
+    assert CAUGHT["duplicate"]["type"] == "ErrDuplicateStep"
+    assert CAUGHT["nondeterminism"]["type"] == "ErrNonDeterminism"
+    assert CAUGHT["failed"]["type"] == "ErrChildFailed"
+    assert {"ErrExecution", "ValueError"} <= set(CAUGHT["failed"]["cause"])
+    assert "broken on purpose" in CAUGHT["failed"]["text"]
+    assert CAUGHT["child-canceled"]["type"] == "ErrChildCanceled"
+    assert CAUGHT["attempt"]["type"] == "ErrChildFailed"
+    assert CAUGHT["attempt"]["cause"][0] == "ErrAttemptTimeout"
+    assert CAUGHT["overall"]["cause"][0] == "ErrOverallTimeout"
+    assert CAUGHT["job"]["type"] == "ErrJobFailed"
+    assert "exit code 4" in CAUGHT["job"]["text"] and "Error: no disk" in CAUGHT["job"]["text"]
+    assert CAUGHT["canceled"]["type"] == "ErrCanceled"
+    met = {CAUGHT[k]["type"] for k in CAUGHT} | {
+        CAUGHT[k]["cause"][0] for k in CAUGHT if CAUGHT[k]["cause"]
+    }
+    sentinels = {n for n in kontinue.__all__ if n.startswith("Err") and n != "ErrorKind"}
+    assert sentinels <= met | {"ErrExecution"}  # ErrExecution: the cause's base, checked above

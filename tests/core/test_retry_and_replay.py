@@ -70,7 +70,11 @@ def test_non_retryable_error_is_not_retried(tmp_path: Path, registry: Registry) 
         assert ex.status.attempts == 0
         assert ex.status.error is not None
         assert ex.status.error.retryable is False
-        assert ex.status.error.message == "invalid configuration"
+        # the message shows the chain, as Go's err.Error() does; the cause is kept typed
+        assert ex.status.error.message == "invalid configuration: KeyError: 'region'"
+        assert ex.status.error.causes is not None
+        (cause,) = ex.status.error.causes
+        assert (cause.type, cause.message, cause.kind) == ("KeyError", "'region'", "Execution")
 
 
 def test_recorded_error_is_reraised_on_replay_not_rerun(tmp_path: Path, registry: Registry) -> None:

@@ -27,6 +27,8 @@ def test_execute_and_submit_hand_over_to_a_running_server(cli: CLI, state_dir: P
             "--state-dir",
             str(state_dir),
             "server",
+            "--port",
+            "0",
             "--import",
             FNS,
         ],

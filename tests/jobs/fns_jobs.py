@@ -42,7 +42,15 @@ def pod(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> dict[str, Any]:
         ],
     )
     result = kontinue.run_pod(ktx, kontinue.PodOptions(spec=spec))
-    return {"succeeded": result.succeeded(), "logs": result.logs(ktx)}
+    pod = result.pod  # the reference's *corev1.Pod: a V1Pod model, on the local runner too
+    (main,) = pod.status.container_statuses
+    return {
+        "succeeded": result.succeeded(),
+        "logs": result.logs(ktx),
+        "pod": [type(pod).__name__, pod.kind, pod.status.phase, main.name],
+        "exit": main.state.terminated.exit_code,
+        "job-name": pod.metadata.labels["job-name"] == result.job,
+    }
 
 
 @kontinue.function("job")
@@ -71,5 +79,5 @@ def job(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> dict[str, Any]:
         "succeededPods": result.succeeded_pods,
         "failedPods": result.failed_pods,
         "message": result.message,
-        "pods": [p.pod.name for p in result.pods],
+        "pods": [p.pod.metadata.name for p in result.pods],
     }

@@ -58,7 +58,13 @@ def test_script_fails_with_exit_code_3_and_stderr(env: Environment) -> None:
 
 def test_run_pod_with_kubernetes_models(env: Environment) -> None:
     ex = _run(env, "pod", {"command": "echo $GREETING from a pod"})
-    assert ex.status.result == {"succeeded": True, "logs": "hi from a pod\n"}
+    assert ex.status.result == {
+        "succeeded": True,
+        "logs": "hi from a pod\n",
+        "pod": ["V1Pod", "Pod", "Succeeded", "main"],
+        "exit": 0,
+        "job-name": True,
+    }
 
 
 def test_run_job_backoff_limit_retries_failed_pods(env: Environment, tmp_path: Path) -> None:

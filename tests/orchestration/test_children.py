@@ -45,8 +45,17 @@ def _error_info(err: kontinue.Error) -> dict[str, Any]:
         "type": type(err).__name__,
         "kind": err.kind.value,
         "child": err.child,
-        "message": err.message,
+        "message": str(err),  # the chain, as Go's err.Error() prints it
         "retryable": err.retryable,
+        "cause": None
+        if err.cause is None
+        else {
+            "message": str(err.cause),
+            "kind": kontinue.get_error_kind(err.cause),
+            "retryable": kontinue.is_retryable_error(err.cause),
+            "is_execution": isinstance(err.cause, kontinue.ErrExecution),
+            "is_value_error": isinstance(err.cause, ValueError),
+        },
     }
 
 
@@ -379,6 +388,19 @@ def test_a_failed_child_raises_err_child_failed_naming_the_child_and_its_error(
     assert info["child"] == "p-the-child"
     assert "p-the-child" in info["message"]
     assert "disk full on /var/lib/build" in info["message"]
+    # the child's own error is the cause: a user function's failure, as ErrExecution, that is
+    # also the ValueError the child raised
+    assert info["cause"] == {
+        "message": "disk full on /var/lib/build",  # as the ValueError printed it
+        "kind": "Execution",
+        "retryable": True,
+        "is_execution": True,
+        "is_value_error": True,
+    }
+    assert info["message"] == (
+        'child Execution "p-the-child" (orch-broken) failed: '
+        "ValueError: disk full on /var/lib/build"
+    )
 
     ex = env.execute("orch-plain-parent", {"child": "orch-broken"}, name="q")
     assert ex.status.phase == "Failed"

@@ -56,6 +56,7 @@ def test_public_names_are_pinned() -> None:
         "load_api_client",
         "log_error_summary",
         "open_runner",
+        "pod_model",
         "pod_record",
         "script_pod_spec",
         "strip_ansi",
