@@ -275,7 +275,15 @@ class _Run:
 
     def run_poll(self, node: dict[str, Any]) -> None:
         spec = node["poll"]
-        check = poll_check(self.ktx, node["name"], spec, lambda v, what: self.render(node, v, what))
+        check = poll_check(
+            self.ktx,
+            node["name"],
+            spec,
+            lambda v, what: self.render(node, v, what),
+            lambda text: self.guard(
+                node, "command", lambda: render_script(text, self.context, ["/bin/sh", "-c"])
+            ),
+        )
         poll_until_named(
             self.ktx,
             check,

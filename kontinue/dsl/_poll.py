@@ -31,6 +31,7 @@ def poll_check(
     step: str,
     spec: dict[str, Any],
     render: Callable[[Any, str], Any],
+    render_command: Callable[[str], tuple[str, dict[str, str]]],
 ) -> Callable[[], bool]:
     """Build the condition `poll_until_named` calls: True once the check succeeds.
 
@@ -55,8 +56,11 @@ def poll_check(
             http = spec["http"]
             return _http(str(render(http["url"], "url")), int(http.get("status", 200)), limit)
         script = spec["script"]
-        command = str(render(script["command"], "command"))
+        # values reach the command as env variables, never as shell text (see _shell.py)
+        command, values = render_command(script["command"])
         env = {k: str(render(v, f"env {k}")) for k, v in (script.get("env") or {}).items()}
+        # the check runs here with no `$(VAR)` expansion: the values' `$$` escapes go
+        env.update({name: value.replace("$$", "$") for name, value in values.items()})
         return _command(command, env, limit)
 
     return check
