@@ -44,7 +44,10 @@ def execution(
 
 
 def suspension(name: str, owner: Execution) -> Suspension:
-    meta = ObjectMeta(name=name, owner_references=[owner.owner_reference()])
+    # in its owner's namespace: Kubernetes garbage-collects a dependent whose owner is elsewhere
+    meta = ObjectMeta(
+        name=name, namespace=owner.namespace, owner_references=[owner.owner_reference()]
+    )
     return Suspension(metadata=meta, spec=SuspensionSpec(execution=owner.name, step="gate"))
 
 
