@@ -503,7 +503,10 @@ def resubmit(args: argparse.Namespace) -> int:
         annotations={"kontinue.cloud/resubmitted-from": source.metadata.name},
     )
     try:
-        created = store.create(Execution(metadata=meta, spec=source.spec.model_copy(deep=True)))
+        from kontinue.runtime import create_like
+
+        again = Execution(metadata=meta, spec=source.spec.model_copy(deep=True))
+        created = create_like(store, source, again)  # with a copy of its secret values
     except AlreadyExistsError:
         raise UsageError(f"an Execution named {args.new_name!r} already exists") from None
     name = created.metadata.name

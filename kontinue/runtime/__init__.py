@@ -48,11 +48,21 @@ from kontinue.runtime._operations import (
     start_execution,
 )
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry, UnknownFunctionError
+from kontinue.runtime._secrets import (
+    MASK,
+    create_like,
+    create_sealed,
+    mask,
+    seal_by_values,
+    secret_values_of,
+    tree_secret_values,
+)
 from kontinue.runtime._tree import ROOT_LABEL, root_label, tree_executions, tree_suspensions
 from kontinue.runtime._worker import Worker
 
 __all__ = [
     "GROUP_LABEL",
+    "MASK",
     "PARENT_LABEL",
     "REGISTRY",
     "ROOT_LABEL",
@@ -91,6 +101,8 @@ __all__ = [
     "check_generate_name",
     "child_resource_name",
     "children_of",
+    "create_like",
+    "create_sealed",
     "error_from_record",
     "error_to_record",
     "function_group",
@@ -98,15 +110,19 @@ __all__ = [
     "import_file",
     "is_retryable_error",
     "is_valid_step_name",
+    "mask",
     "mutex_resource_name",
     "new_non_retryable_error",
     "new_retryable_error",
     "resume_execution",
     "retry_execution",
     "root_label",
+    "seal_by_values",
+    "secret_values_of",
     "skip_execution",
     "start_execution",
     "tree_executions",
+    "tree_secret_values",
     "tree_state",
     "tree_suspensions",
 ]

@@ -102,6 +102,10 @@ class ExecutionContext:
         """The current Execution resource (name, namespace, labels, spec, status)."""
         return self._claim.execution
 
+    def secret_values(self) -> list[str]:
+        """The values of this Execution's secret arguments (masked in what it leaves)."""
+        return list(self._claim.secrets)
+
     def attempts(self) -> int:
         """Previous attempts, not counting the one running now."""
         return self._claim.execution.status.attempts

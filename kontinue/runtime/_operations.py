@@ -25,6 +25,7 @@ from kontinue.api import (
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._naming import check_execution_name, check_generate_name
 from kontinue.runtime._registry import GROUP_LABEL
+from kontinue.runtime._secrets import create_sealed, seal_by_schema
 from kontinue.store import ConflictError, NotFoundError, Store, check_inputs
 
 __all__ = [
@@ -95,6 +96,8 @@ def start_execution(
         labels=labels,
         annotations=annotations or {},
     )
+    # secret params/arguments (format: password, x-kontinue-secret) go to a secret of their own
+    arguments, sealed = seal_by_schema(store, namespace, function, arguments)
     spec = ExecutionSpec(
         function=function,
         arguments=arguments,
@@ -105,7 +108,7 @@ def start_execution(
         display_name=display_name,
         description=description,
     )
-    return store.create(Execution(metadata=meta, spec=spec))
+    return create_sealed(store, Execution(metadata=meta, spec=spec), sealed)
 
 
 def _prefix_of(function: str) -> str:

@@ -40,6 +40,7 @@ from kontinue.runtime._mutex import (
 )
 from kontinue.runtime._operations import GROUP_LABEL
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
+from kontinue.runtime._secrets import reveal_arguments
 from kontinue.runtime._signals import Park, Stop
 from kontinue.store import (
     AlreadyExistsError,
@@ -332,7 +333,8 @@ class Worker:
         )
         try:
             try:
-                args = fdef.parse_arguments(ex.spec.arguments)
+                arguments, claim.secrets = reveal_arguments(self.store, ex)
+                args = fdef.parse_arguments(arguments)
             except ValueError as exc:
                 raise Error(str(exc), kind=ErrorKind.VALIDATION, retryable=False) from None
             result = fdef.fn(ktx, args)

@@ -17,11 +17,13 @@ from kontinue.runtime import (
     ErrorKind,
     ExecutionContext,
     child_resource_name,
+    create_sealed,
     error_from_record,
     error_to_record,
     function_group,
     retry_execution,
     root_label,
+    seal_by_values,
 )
 from kontinue.sdk._options import ChildExecution, ChildExecutionOptions, ExecuteOptions
 from kontinue.sdk._values import from_json, to_json
@@ -102,6 +104,9 @@ def spawn_execution(
     if group is not None:
         labels[GROUP_LABEL] = group
     opts = opts or ExecuteOptions()
+    # a child's arguments built from this run's secrets keep them sealed in its own secret
+    secret_values = ktx.secret_values()
+    arguments, sealed = seal_by_values(to_json(args), secret_values)
     child = Execution(
         metadata=ObjectMeta(
             name=name,
@@ -116,7 +121,7 @@ def spawn_execution(
         ),
         spec=ExecutionSpec(
             function=function,
-            arguments=to_json(args),
+            arguments=arguments,
             retry=opts.retry,
             timeout=opts.timeout,
             mutex=opts.mutex,
@@ -125,7 +130,7 @@ def spawn_execution(
         ),
     )
     try:
-        ktx.store_.create(child)
+        create_sealed(ktx.store_, child, sealed, secret_values)
     except AlreadyExistsError:
         existing = ktx.store_.get(Execution, parent.metadata.namespace, name)
         if not any(r.uid == parent.metadata.uid for r in existing.metadata.owner_references):
