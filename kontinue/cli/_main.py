@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("step", nargs="?", help="the step (default: every step with logs)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing as logs come")
     p.add_argument("--tail", type=int, default=None, help="only the last N lines")
-    _schedules_parser.add_commands(sub, add, _names_completer, commands)
+    _schedules_parser.add_commands(sub, add, _names_completer, commands, flags)
     from kontinue.cli import _doctor
 
     _doctor.add_command(sub, add)

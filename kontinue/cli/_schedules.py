@@ -171,12 +171,10 @@ def schedule_create(args: argparse.Namespace) -> int:
 
 
 def _next_text(se: ScheduledExecution) -> str:
-    from kontinue.runtime._schedules import next_run  # the engine only when a schedule verb runs
+    from kontinue.runtime._schedule_ops import upcoming
 
-    if se.spec.suspend:
-        return "suspended"
-    when = se.status.next_schedule_time or next_run(se.spec, datetime.now(UTC))
-    return when.strftime("%Y-%m-%d %H:%M:%SZ")
+    when = upcoming(se, datetime.now(UTC))
+    return "suspended" if when is None else when.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def schedule_list(args: argparse.Namespace) -> int:
@@ -248,22 +246,15 @@ def schedule_get(args: argparse.Namespace) -> int:
 
 
 def schedule_suspend(args: argparse.Namespace) -> int:
-    store = _store(args)
-    for _ in range(10):
-        se = _schedule(store, args)
-        if se.spec.suspend == args.suspend:
-            state = "suspended" if args.suspend else "not suspended"
-            sys.stderr.write(f"schedule {args.name} is already {state}\n")
-            return 0
-        se.spec.suspend = args.suspend
-        try:
-            store.update(se)
-            break
-        except Exception as exc:  # a concurrent write: read again
-            from kontinue.store import ConflictError
+    from kontinue.runtime._schedule_ops import set_suspended
 
-            if not isinstance(exc, ConflictError):
-                raise
+    store = _store(args)
+    _schedule(store, args)  # a missing one: say how to list them
+    _, changed = set_suspended(store, args.namespace, args.name, args.suspend)
+    if not changed:
+        state = "suspended" if args.suspend else "not suspended"
+        sys.stderr.write(f"schedule {args.name} is already {state}\n")
+        return 0
     done = "suspended" if args.suspend else "resumed"
     print(f"scheduledexecution.kontinue.cloud/{args.name} {done}")
     return 0
@@ -272,16 +263,12 @@ def schedule_suspend(args: argparse.Namespace) -> int:
 def schedule_trigger(args: argparse.Namespace) -> int:
     from kontinue.cli._commands import _run_here
     from kontinue.cli._imports import import_user_code
-    from kontinue.runtime._schedules import (
-        schedule_run,  # the engine only when a schedule verb runs
-    )
+    from kontinue.runtime._schedule_ops import trigger_schedule
 
     import_user_code(args.imports)
     store = _store(args)
-    se = _schedule(store, args)
-    run = schedule_run(se, generate_name=f"{se.metadata.name}-manual-")
-    run.metadata.annotations["kontinue.cloud/triggered-by"] = "kontinue schedule trigger"
-    created = store.create(run)
+    _schedule(store, args)  # a missing one: say how to list them
+    created = trigger_schedule(store, args.namespace, args.name, "kontinue schedule trigger")
     name = created.metadata.name
     sys.stderr.write(f"schedule {args.name} triggered: Execution {name}\n")
     if args.no_wait:

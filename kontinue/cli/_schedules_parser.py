@@ -23,16 +23,21 @@ SCHEDULE_VERBS = (
 """The verbs whose functions live in `kontinue.cli._schedules`."""
 
 
-def add_commands(sub: Any, add: Any, names_completer: Any, commands: Any) -> None:
+def add_commands(
+    sub: Any, add: Any, names_completer: Any, commands: Any, flags: argparse.ArgumentParser
+) -> None:
     """Add `schedule` (with its verbs) and `resubmit` to the CLI's subcommands.
 
-    `commands.NAME` is the verb's function, imported from `_schedules` when it runs."""
+    `commands.NAME` is the verb's function, imported from `_schedules` when it runs; `flags`
+    are the global flags, taken after a schedule verb too (`kontinue schedule list -n ns`)."""
     p = add("schedule", None, "create and manage ScheduledExecutions (cron schedules)")
     verbs = p.add_subparsers(dest="schedule_command", metavar="VERB")
     verbs.required = True
 
     def verb(name: str, fn: Any, help_: str) -> argparse.ArgumentParser:
-        v: argparse.ArgumentParser = verbs.add_parser(name, help=help_, description=help_)
+        v: argparse.ArgumentParser = verbs.add_parser(
+            name, help=help_, description=help_, parents=[flags]
+        )
         v.set_defaults(func=fn)
         return v
 
