@@ -40,7 +40,7 @@ from kontinue.runtime._mutex import (
 )
 from kontinue.runtime._operations import GROUP_LABEL
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
-from kontinue.runtime._secrets import reveal_arguments
+from kontinue.runtime._secrets import mask, reveal_arguments
 from kontinue.runtime._signals import Park, Stop
 from kontinue.store import (
     AlreadyExistsError,
@@ -401,7 +401,8 @@ class Worker:
                 st.finish_time = now
 
         if not again and not isinstance(exc, Error):
-            log.info("Execution %s failed: %s", claim.key[1], record["message"])
+            message = mask(record["message"], claim.secrets)
+            log.info("Execution %s failed: %s", claim.key[1], message)
         self._finish(claim, mutate)
 
     def _finish(self, claim: Claim, mutate: Any) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from kontinue.api import Execution, ObjectMeta, Suspension, SuspensionSpec, WaitingOn
-from kontinue.runtime import ROOT_LABEL, ExecutionContext, child_resource_name, root_label
+from kontinue.runtime import ROOT_LABEL, ExecutionContext, child_resource_name, mask, root_label
 from kontinue.sdk._options import PollOptions, SleepOptions, SuspendOptions
 from kontinue.store import AlreadyExistsError
 
@@ -100,8 +100,9 @@ def _suspension(
             step=step,
             type=type_,
             resume_at=resume_at,
-            display_name=opts.display_name,
-            description=opts.description,
+            # a gate's title built from a secret param shows ******
+            display_name=mask(opts.display_name, ktx.secret_values()),
+            description=mask(opts.description, ktx.secret_values()),
             inputs=getattr(opts, "inputs_schema", None),
         ),
     )
