@@ -169,7 +169,8 @@ def test_a_secretstr_argument_of_a_python_function(
 
 
 def test_the_http_api_shows_secrets_masked(cli: CLI, state_dir: Path, tmp_path: Path) -> None:
-    (tmp_path / "p.yaml").write_text(PIPELINE.replace("exit 3", "exit 0"))
+    gate = '  - name: gate\n    suspend: {displayName: "Approve {{ params.token }}"}\n'
+    (tmp_path / "p.yaml").write_text(PIPELINE.replace("exit 3", "exit 0") + gate)
     done = cli(
         "submit", "p.yaml", "--name", "s",
         "-p", "user=bob", "-p", f"token={SECRET}", "-p", "apiKey=k",
@@ -205,6 +206,7 @@ def test_the_http_api_shows_secrets_masked(cli: CLI, state_dir: Path, tmp_path: 
             ]
         _no_secret(*bodies)
         assert "******" in bodies[1] and "user bob token ******" in bodies[3]
+        assert "Approve ******" in bodies[2]  # the gate's title
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(20)
