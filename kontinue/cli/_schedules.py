@@ -155,8 +155,12 @@ def schedule_create(args: argparse.Namespace) -> int:
     se = ScheduledExecution(
         metadata=ObjectMeta(name=args.name, namespace=args.namespace, labels=labels), spec=spec
     )
+    from kontinue.runtime import create_sealed, seal_by_schema
+
+    # secret params/arguments: kept in a secret the schedule owns, copied for each run
+    se.spec.arguments, sealed = seal_by_schema(store, args.namespace, spec.function, spec.arguments)
     try:
-        se = store.create(se)
+        se = create_sealed(store, se, sealed)
     except AlreadyExistsError:
         raise UsageError(
             f'a schedule named "{args.name}" already exists; delete it first with '

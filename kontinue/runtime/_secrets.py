@@ -21,9 +21,9 @@ import contextlib
 import json
 import secrets
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from kontinue.api import Execution, Function
+from kontinue.api import Execution, Function, Resource
 from kontinue.store import SECRET_ANNOTATION, NotFoundError, Store
 
 __all__ = [
@@ -45,6 +45,7 @@ _KEY = "arguments"  # the stored secret's values: [[path, value], ...] as JSON
 _MASK_KEY = "mask"  # ... and, when not those values themselves, what to mask: [value, ...]
 
 Path = tuple[str, ...]
+R = TypeVar("R", bound=Resource)
 
 
 def _secret_schema(schema: Any) -> bool:
@@ -124,9 +125,7 @@ def seal_by_values(arguments: Any, values: Collection[str]) -> tuple[Any, list[l
     return walk(arguments, []), sealed
 
 
-def create_sealed(
-    store: Store, ex: Execution, sealed: list[list[Any]], masked: Collection[str] = ()
-) -> Execution:
+def create_sealed(store: Store, ex: R, sealed: list[list[Any]], masked: Collection[str] = ()) -> R:
     """Store `ex` (its arguments already masked) with its sealed values in a secret it owns.
 
     `masked`: the values to mask in what it leaves (default: the sealed values themselves; a
@@ -146,9 +145,9 @@ def create_sealed(
     return created
 
 
-def create_like(store: Store, source: Execution, ex: Execution) -> Execution:
+def create_like(store: Store, source: Resource, ex: R) -> R:
     """Store `ex`, a new run of `source`'s spec, with a copy of `source`'s secret values
-    (`kontinue resubmit`). Raises Error when they are gone."""
+    (`kontinue resubmit`, a schedule's runs). Raises Error when they are gone."""
     sealed, masked = _secret_of(store, source)
     return create_sealed(store, ex, sealed, masked or ())
 
@@ -158,7 +157,7 @@ def _masked_of(store: Store, ex: Execution) -> list[str]:
     return _values(masked if masked is not None else (value for _, value in sealed))
 
 
-def _secret_of(store: Store, ex: Execution) -> tuple[list[list[Any]], list[str] | None]:
+def _secret_of(store: Store, ex: Resource) -> tuple[list[list[Any]], list[str] | None]:
     name = ex.metadata.annotations.get(SECRET_ANNOTATION)
     if not name:
         return [], None
@@ -168,8 +167,8 @@ def _secret_of(store: Store, ex: Execution) -> tuple[list[list[Any]], list[str] 
         from kontinue.runtime._errors import Error, ErrorKind
 
         raise Error(
-            f'the secret arguments of Execution "{ex.metadata.name}" (secret "{name}") are '
-            "gone; submit it again with its secret values",
+            f'the secret arguments of {ex.kind} "{ex.metadata.name}" (secret "{name}") are '
+            "gone; create it again with its secret values",
             kind=ErrorKind.VALIDATION,
             retryable=False,
         ) from None

@@ -210,3 +210,29 @@ def test_the_http_api_shows_secrets_masked(cli: CLI, state_dir: Path, tmp_path: 
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(20)
+
+
+def test_a_schedule_keeps_its_secret_params_sealed_and_its_runs_get_them(
+    cli: CLI, state_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "p.yaml").write_text(PIPELINE.replace("exit 3", "exit 0"))
+    created = cli(
+        "schedule", "create", "nightly", "--cron", "0 2 * * *", "p.yaml",
+        "-p", "user=bob", "-p", f"token={SECRET}", "-p", "apiKey=key",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    shown = cli("schedule", "get", "nightly", "-o", "yaml")
+    assert shown.returncode == 0, shown.stderr
+    _no_secret(shown.stdout)
+    assert "token: '******'" in shown.stdout
+    run = cli("schedule", "trigger", "nightly")
+    assert run.returncode == 0, run.stderr
+    _no_secret(run.stdout, run.stderr)
+    assert (tmp_path / "received-token").read_text() == SECRET
+    found = re.search(r"triggered: Execution (\S+)", run.stderr)
+    assert found, run.stderr
+    views = _views(cli, found.group(1))
+    _no_secret(*views)
+    assert "token: '******'" in views[0] and "user bob token ******" in "".join(views)
+    assert SECRET.encode() not in _db_bytes(state_dir)
+    assert cli("schedule", "delete", "nightly").returncode == 0
