@@ -8,7 +8,8 @@ machine), in one process with the official `kubernetes` client:
   physical limit of one write at a time through this client and this API server;
 * **kontinue**: one Execution of N `kontinue.store` steps run by a worker on the Kubernetes
   store, timed inside the function (the step loop) and end to end; the API requests the
-  store made per step; the per-step cost over steps 1-100 and over the last 100;
+  store made per step and the CPU the function's thread spent per step; the per-step cost
+  over steps 1-100 and over the last 100;
 * **etcd**: its database size (from its status endpoint) before and after the Execution, and
   the largest object the journal wrote (the Execution, a segment ConfigMap).
 
@@ -55,11 +56,12 @@ def _value(i: int) -> int:
 def bench_k8s_steps(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> dict[str, Any]:
     n = int(args["n"])
     store: Any = ktx.store_
-    marks: dict[str, Any] = {"times": {}, "requests": {}}
+    marks: dict[str, Any] = {"times": {}, "requests": {}, "cpu": {}}
     points = {0, EDGE, n - EDGE, n}
     for i in range(n + 1):
         if i in points:
             marks["times"][i] = time.perf_counter()
+            marks["cpu"][i] = time.thread_time()
             marks["requests"][i] = store.requests
         if i == n:
             break
@@ -204,6 +206,7 @@ def run_kontinue(
         "name": name,
         "end_to_end": elapsed,
         "loop": times[n] - times[0],
+        "cpu": (marks["cpu"][n] - marks["cpu"][0]) / n,
         "early": (times[EDGE] - times[0]) / EDGE,
         "late": (times[n] - times[n - EDGE]) / EDGE,
         "requests": (requests[n] - requests[0]) / n,
@@ -261,7 +264,10 @@ def main() -> None:
         f"kontinue: {args.n:,} steps in {k['loop']:.1f} s = {steps:,.0f} steps/s "
         f"(end to end {args.n / k['end_to_end']:,.0f}/s, with start and finish)"
     )
-    c.say(f"API requests per step: {k['requests']:.3f}")
+    c.say(
+        f"API requests per step: {k['requests']:.3f}; CPU of the function's thread per step: "
+        f"{k['cpu'] * 1000:.2f} ms (the rest of a step is waiting for the API server)"
+    )
     c.say(
         f"per-step cost: steps 1-{EDGE}: {k['early'] * 1000:.2f} ms; "
         f"steps {args.n - EDGE + 1}-{args.n}: {k['late'] * 1000:.2f} ms "
