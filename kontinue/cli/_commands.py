@@ -288,6 +288,7 @@ def controller(args: argparse.Namespace) -> int:
         pass
     finally:
         stop_health()
+        ctl.close()
         if elector is not None:
             elector.stop()
     return 0

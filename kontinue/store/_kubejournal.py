@@ -229,16 +229,18 @@ class Journal:
 
         self.store.count()
         try:
-            drained(self.store.custom.patch_namespaced_custom_object_status(
-                API_GROUP,
-                VERSION,
-                namespace,
-                Execution.PLURAL,
-                name,
-                ops,
-                _content_type=_JSON_PATCH,
-                _preload_content=False,
-            ))
+            drained(
+                self.store.custom.patch_namespaced_custom_object_status(
+                    API_GROUP,
+                    VERSION,
+                    namespace,
+                    Execution.PLURAL,
+                    name,
+                    ops,
+                    _content_type=_JSON_PATCH,
+                    _preload_content=False,
+                )
+            )
         except ApiException as exc:
             if exc.status == 422 and "test" in str(exc.body):
                 raise _Retry from None
