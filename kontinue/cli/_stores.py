@@ -94,13 +94,21 @@ def cli_runners(args: argparse.Namespace, store: Store) -> dict[str, Any]:
     return embedded_runners(args.state_dir, args.runner)
 
 
-def served_elsewhere(args: argparse.Namespace, store: Store, function: str | None = None) -> bool:
+def served_elsewhere(
+    args: argparse.Namespace,
+    store: Store,
+    function: str | None = None,
+    group: str | None = None,
+) -> bool:
     """Whether another process runs Executions here: a `kontinue server` on the state
-    directory, or (on Kubernetes) a live worker serving `function` (any, if None)."""
+    directory, or (on Kubernetes) a live worker serving `function` (any, if None) in worker
+    group `group` (an Execution labelled with a group is claimed only by workers of it)."""
     if is_kubernetes(args):
         from kontinue.store._kubelease import live_workers
 
-        for _identity, _group, functions in live_workers(store, args.namespace):  # type: ignore[arg-type]
+        for _identity, served_group, functions in live_workers(store, args.namespace):  # type: ignore[arg-type]
+            if group is not None and served_group != group:
+                continue
             if function is None or function in functions:
                 return True
         return False
