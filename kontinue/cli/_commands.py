@@ -37,6 +37,7 @@ from kontinue.cli._stores import (
     is_kubernetes,
     open_cli_store,
     served_elsewhere,
+    served_namespace,
     start_heartbeat,
 )
 from kontinue.runtime import (
@@ -194,7 +195,7 @@ def worker(args: argparse.Namespace) -> int:
         metrics = Metrics()
         store = MeteredStore(store, metrics)
     runners = cli_runners(args, store)
-    namespace = args.namespace if is_kubernetes(args) else None
+    namespace = served_namespace(args)
     w = Worker(
         store,
         concurrency=args.concurrency,
@@ -278,7 +279,7 @@ def _serve_metrics(w: Worker, store: Any, metrics: Any, args: argparse.Namespace
 
 def controller(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
-    namespace = args.namespace if is_kubernetes(args) else None
+    namespace = served_namespace(args)
     ctl = Controller(store, runners=cli_runners(args, store), namespace=namespace)
     from kontinue.runtime._worker import _identity
 

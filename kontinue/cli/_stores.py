@@ -27,6 +27,7 @@ __all__ = [
     "open_cli_store",
     "resolve_store_options",
     "served_elsewhere",
+    "served_namespace",
     "start_heartbeat",
 ]
 
@@ -83,6 +84,15 @@ def open_cli_store(args: argparse.Namespace, create: bool = False) -> Store:
     return store
 
 
+def served_namespace(args: argparse.Namespace) -> str | None:
+    """The namespace a worker or controller serves: `-n`'s on Kubernetes (None with `-A`:
+    every namespace); on the embedded store, every namespace."""
+    if not is_kubernetes(args) or getattr(args, "all_namespaces", False):
+        return None
+    namespace: str = args.namespace
+    return namespace
+
+
 def cli_runners(args: argparse.Namespace, store: Store) -> dict[str, Any]:
     """The job runners, the one new jobs use first."""
     if is_kubernetes(args) and args.runner == "kubernetes":
@@ -125,7 +135,14 @@ def start_heartbeat(
         return lambda: None
     from kontinue.store._kubelease import WorkerHeartbeat
 
-    beat = WorkerHeartbeat(store, args.namespace, identity, group, functions)  # type: ignore[arg-type]
+    beat = WorkerHeartbeat(
+        store,  # type: ignore[arg-type]
+        args.namespace,
+        identity,
+        group,
+        functions,
+        all_namespaces=bool(getattr(args, "all_namespaces", False)),
+    )
     beat.beat()
     stopped = threading.Event()
 
