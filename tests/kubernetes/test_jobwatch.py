@@ -15,7 +15,7 @@ from kontinue.runtime import Controller
 from tests.conftest import wait_for
 from tests.kubernetes.conftest import Kube
 from tests.kubernetes.test_orchestration import _ok, _phase
-from tests.store._backends import StoreTarget
+from tests.store._backends import StoreTarget, _bump_revision, _etcd_revision
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +82,9 @@ def test_a_job_watch_lists_again_after_410_gone_and_sees_later_jobs(kube: Kube) 
         # The watch's version is compacted away while it waits: when the server ends the
         # watch (after 1 s) and it resumes from that version, etcd answers 410 Gone.
         target = StoreTarget("kubernetes", kube.kubeconfig)
-        version = kube.store.current_version()
-        target.forget_changes_through(version)
+        # (a write after the watch's version first: the watch resumes at its version + 1)
+        _bump_revision(kube.kubeconfig)
+        target.forget_changes_through(_etcd_revision(kube.kubeconfig))
         wait_for(lambda: watch.relists >= 2, 60, "a relist after 410 Gone")
         assert watch.broken is None
         job = {
