@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import argcomplete
-
 from kontinue.cli import _flags, _hints, _schedules_parser
 
 if TYPE_CHECKING:
@@ -408,7 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kontinue` console script."""
     parser = build_parser()
-    argcomplete.autocomplete(parser)
+    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions: answer them and exit
+        import argcomplete  # only then: a command pays nothing for it
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
