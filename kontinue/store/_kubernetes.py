@@ -34,6 +34,7 @@ from kontinue.store._errors import (
 )
 from kontinue.store._kubefeed import WATCH_SECONDS, Feed
 from kontinue.store._kubejournal import Journal
+from kontinue.store._limits import check_execution
 from kontinue.store._protocol import R, WatchEvent
 from kontinue.store._selectors import Selector, parse_selector
 
@@ -141,6 +142,7 @@ class KubernetesStore:
             if not meta.get("generateName"):
                 raise ValueError(f"{obj.kind} needs metadata.name or metadata.generateName")
             meta.pop("name", None)
+        check_execution(body, spec=True, status=True)
         status = body.pop("status", None)
         what = (obj.kind, namespace, meta.get("name") or f"{meta.get('generateName')}*")
         for attempt in range(_GENERATE_TRIES):
@@ -307,6 +309,7 @@ class KubernetesStore:
             )
         for key in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
             meta.pop(key, None)  # the server keeps its own
+        check_execution(body, spec=not status, status=status)
         if status:
             if not cls.HAS_STATUS:
                 raise ValueError(f"{obj.kind} has no status")

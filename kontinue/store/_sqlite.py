@@ -33,6 +33,7 @@ from kontinue.store._errors import (
     StoreUnavailableError,
 )
 from kontinue.store._faults import fault, guarded, guarded_iter, read_only_filesystem
+from kontinue.store._limits import check_execution, check_journal_entry, max_result_bytes
 from kontinue.store._protocol import R, WatchEvent
 from kontinue.store._selectors import Selector, parse_selector
 from kontinue.store._wakeups import Wakeups
@@ -456,6 +457,7 @@ class SQLiteStore:
                 if not meta.get("generateName"):
                     raise ValueError(f"{obj.kind} needs metadata.name or metadata.generateName")
                 meta["name"] = self._generated_name(db, obj.kind, meta)
+            check_execution(body, spec=True, status=True)
             key = (obj.kind, meta["namespace"], meta["name"])
             if db.execute(
                 "SELECT 1 FROM objects WHERE kind=? AND namespace=? AND name=?", key
@@ -653,8 +655,13 @@ class SQLiteStore:
                     f"{meta.get('resourceVersion')}, stored {row[0]}); re-read it and try again"
                 )
             if part == "status":
-                stored["status"] = incoming.get("status", {})
+                status = incoming.get("status") or {}
+                if status.get("result") != (stored.get("status") or {}).get("result"):
+                    check_execution(incoming, spec=False, status=True)
+                stored["status"] = status
             else:
+                if incoming.get("spec") != stored.get("spec"):
+                    check_execution(incoming, spec=True, status=False)
                 kept = stored["metadata"]
                 # The server owns identity and generation; a client cannot rewrite them.
                 keep = {k: kept[k] for k in ("uid", "creationTimestamp", "name") if k in kept}
@@ -797,6 +804,7 @@ class SQLiteStore:
         self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
     ) -> None:
         text = json.dumps(entry, separators=(",", ":"))
+        check_journal_entry(name, entry, len(text), max_result_bytes())
 
         # Committed in a group with the appends of other threads (see `_group`); a journal
         # row is no watch event: waking watchers for it would only cost them.
