@@ -268,6 +268,11 @@ class Informer:
         """Executions that are not Completed, Failed or Canceled."""
         return list(self._unfinished.values())
 
+    def live_children(self, uid: str) -> list[Execution]:
+        """The unfinished child Executions of the Execution with `uid`."""
+        cached = self._by_kind[Execution.KIND]
+        return [cached[key] for key in self._live_children.get(uid, ()) if key in cached]
+
     def runnable(self) -> list[Execution]:
         """Executions that are Pending or Executing (a worker may claim them)."""
         return list(self._runnable.values())
