@@ -9,9 +9,10 @@ that changed wakes its Execution; a Mutex or an Execution that wants one runs th
 reconciler. Due times (a sleep's end, a backoff, a deadline) sit in a timer heap keyed by
 Execution, so a pass costs what changed or fell due, not what is parked.
 
-It stays level-triggered where it matters: after a relist, when a Function changed (its
-defaults apply to every Execution) and at least every RESYNC_SECONDS, a pass looks at
-every cached Execution, so a missed event or a crash never leaves one stuck.
+It stays level-triggered where it matters: after a relist and when a Function changed (its
+defaults apply to every Execution) a pass looks at every cached Execution, and at least
+every RESYNC_SECONDS at every one that has no due time (one that has was looked at since
+its last change), so a missed event or a crash never leaves one stuck.
 """
 
 from __future__ import annotations
@@ -200,7 +201,8 @@ class Controller:
         now = self.clock.now()
         mono = time.monotonic()
         relisted = self._relists_seen != self.informer.relists
-        full = force or self._full or relisted or mono >= self._resync_at
+        anew = force or self._full or relisted  # everything may have changed meaning
+        full = anew or mono >= self._resync_at
         jobs_due = self._jobs_due is not None and self._jobs_due <= mono
         due = self.timers.pop_due(now)
         others = (
@@ -219,8 +221,12 @@ class Controller:
             self._full = False
             self._relists_seen = self.informer.relists
             self._resync_at = mono + RESYNC_SECONDS
-            dirty.update(key_of(ex) for ex in self.informer.of(Execution))
-            self.mutexes.relisted(self.informer.unfinished())
+            keys = self.informer.keys(Execution)
+            if anew:
+                self.mutexes.relisted(self.informer.unfinished())
+            else:  # the periodic resync: what waits for a due time was looked at already
+                keys = [k for k in keys if self.timers.get(k) is None]
+            dirty.update(keys)
         if jobs_due:
             dirty |= self._polling
             self._polling = set()
@@ -241,17 +247,18 @@ class Controller:
     def _executions(self, keys: set[Key], run: Pass) -> int:
         """Look at the Executions `keys`: their own progress, then their children."""
         writes = 0
-        cached: list[Execution] = []
+        stopped: list[Execution] = []  # canceled ones whose jobs may still run
         owners: set[str] = set()
         for key in keys:
             ex: Execution | None = self.informer.get(Execution, *key)
             if ex is None:  # gone, or finished and out of the cache
                 self.timers.set(key, None)
                 continue
-            cached.append(ex)
             owners.add(ex.metadata.uid or "")
             owners.update(r.uid for r in ex.metadata.owner_references if r.kind == "Execution")
             if ex.terminal:
+                if ex.status.waiting_on is not None:
+                    stopped.append(ex)
                 continue
             try:
                 writes += self._progress(ex, run)
@@ -265,7 +272,7 @@ class Controller:
                 writes += self.cancel.reconcile_owner(owner)
             except (ConflictError, NotFoundError):
                 writes += 1
-        for ex in cached:
+        for ex in stopped:
             made, running = self.cancel.reconcile_stopped(ex, run)
             writes += made
             if running:
