@@ -99,6 +99,8 @@ class Controller:
         # clock says (a job is a real process even under a frozen virtual clock).
         self._polling: set[Key] = set()
         self._jobs_due: float | None = None
+        self.looked_at = 0
+        """How many Executions the passes looked at so far (what the work costs)."""
         inf.subscribe(self._noticed)
         inf.listen(self._changed)
 
@@ -254,6 +256,7 @@ class Controller:
             if ex is None:  # gone, or finished and out of the cache
                 self.timers.set(key, None)
                 continue
+            self.looked_at += 1
             owners.add(ex.metadata.uid or "")
             owners.update(r.uid for r in ex.metadata.owner_references if r.kind == "Execution")
             if ex.terminal:
