@@ -32,13 +32,20 @@ class CancelReconciler(Reconciler):
             return self.cancel_children(owner, "its parent failed")
         return 0
 
-    def reconcile_stopped(self, ex: Execution, run: Pass) -> tuple[int, bool]:
-        """Stop the jobs a canceled Execution waited on; (writes, jobs still running)."""
+    def reconcile_stopped(self, ex: Execution, run: Pass) -> tuple[int, bool | None]:
+        """Stop the jobs a canceled Execution waited on.
+
+        Returns the writes made, and whether its jobs still run: None if not, False if
+        they do and a watch tells when they change, True if they must be polled.
+        """
+        waiting = ex.status.waiting_on
         stopped = ex.status.phase in ("Canceled", "Skipped")
-        if not stopped or ex.status.waiting_on is None:
-            return 0, False
+        if not stopped or waiting is None:
+            return 0, None
         if self.cancel_jobs(ex):  # nothing left running: stop looking
-            return self.attempt_write(self.write, ex, _stop_waiting), False
+            return self.attempt_write(self.write, ex, _stop_waiting), None
+        if self.jobs.watched(waiting.runner, ex.metadata.namespace):
+            return 0, False  # a change of its jobs wakes the controller
         run.timer(key_of(ex), run.now + JOB_POLL)  # look again then
         return 0, True
 
@@ -70,7 +77,7 @@ class CancelReconciler(Reconciler):
             return False  # another process runs that runner; it will stop them
         stopped = True
         for name in waiting.names:
-            record = backend.poll(name, ex.metadata.namespace)
+            record = self.jobs.poll(waiting.runner, name, ex.metadata.namespace)
             if record is not None and record.phase == "Running":
                 backend.cancel(name, ex.metadata.namespace)
                 stopped = False

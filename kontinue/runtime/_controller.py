@@ -34,6 +34,7 @@ from kontinue.runtime._cancellation import JOB_POLL, CancelReconciler
 from kontinue.runtime._cleanup import CleanupReconciler
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
+from kontinue.runtime._jobwatch import JobWatches
 from kontinue.runtime._leader import Elector
 from kontinue.runtime._mutexes import MutexReconciler
 from kontinue.runtime._reconciler import FunctionDefaults, Pass, Shared, key_of
@@ -78,7 +79,8 @@ class Controller:
         self.informer = informer or Informer(store, INFORMED_KINDS, namespace)
         inf = self.informer
         self.defaults = FunctionDefaults(inf, registry)
-        shared = Shared(store, self.clock, inf, self.defaults, self.runners)
+        self.jobs = JobWatches(self.runners)  # runners that can watch jobs are not polled
+        shared = Shared(store, self.clock, inf, self.defaults, self.runners, self.jobs)
         self.cancel = CancelReconciler(shared)
         self.retries = RetryReconciler(shared, self.cancel)
         self.timeouts = TimeoutReconciler(shared, self.retries, self.cancel)
@@ -95,8 +97,9 @@ class Controller:
         self._other_at: datetime | None = None  # the schedules' and clean-up's next time
         self._relists_seen = -1
         self._resync_at = 0.0
-        # Executions whose jobs run: looked at every JOB_POLL of real time, whatever the
-        # clock says (a job is a real process even under a frozen virtual clock).
+        # Executions whose jobs run: looked at when a watched job changed, or every JOB_POLL
+        # of real time for jobs that are polled, whatever the clock says (a job is a real
+        # process even under a frozen virtual clock).
         self._polling: set[Key] = set()
         self._jobs_due: float | None = None
         self.looked_at = 0
@@ -133,7 +136,11 @@ class Controller:
             timer = self.next_timer
             if timer is not None and not self.clock.virtual:
                 wait = min(wait, max(0.0, (timer - self.clock.now()).total_seconds()))
-            self.informer.sync(timeout=wait)
+            self.jobs.wait(self.informer, wait, stop)
+
+    def close(self) -> None:
+        """Stop the job watches."""
+        self.jobs.close()
 
     def standby(self) -> None:
         """Another controller leads: when this one leads again, its first pass is full."""
@@ -205,7 +212,7 @@ class Controller:
         relisted = self._relists_seen != self.informer.relists
         anew = force or self._full or relisted  # everything may have changed meaning
         full = anew or mono >= self._resync_at
-        jobs_due = self._jobs_due is not None and self._jobs_due <= mono
+        jobs_due = self.jobs.take() or (self._jobs_due is not None and self._jobs_due <= mono)
         due = self.timers.pop_due(now)
         others = (
             full
@@ -278,8 +285,8 @@ class Controller:
         for ex in stopped:
             made, running = self.cancel.reconcile_stopped(ex, run)
             writes += made
-            if running:
-                self._poll_jobs(key_of(ex))
+            if running is not None:
+                self._poll_jobs(key_of(ex), timed=running)
         for key in keys:
             self.timers.set(key, run.due.get(key))
         return writes
@@ -298,11 +305,13 @@ class Controller:
         if made is not None:
             return made
         made, running = self.wakeups.reconcile(ex, run)
-        if running:
-            self._poll_jobs(key_of(ex))
+        if running is not None:
+            self._poll_jobs(key_of(ex), timed=running)
         return made
 
-    def _poll_jobs(self, key: Key) -> None:
+    def _poll_jobs(self, key: Key, *, timed: bool) -> None:
+        """Look at `key` again when its jobs change: at the next JOB_POLL if `timed`, else
+        when their watch says so."""
         self._polling.add(key)
-        if self._jobs_due is None:
+        if timed and self._jobs_due is None:
             self._jobs_due = time.monotonic() + JOB_POLL.total_seconds()

@@ -21,6 +21,7 @@ from kontinue.api import (
 )
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._informer import Informer
+from kontinue.runtime._jobwatch import JobWatches
 from kontinue.runtime._registry import Registry
 from kontinue.runtime._timers import Key
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
@@ -126,6 +127,7 @@ class Shared:
     informer: Informer
     defaults: FunctionDefaults
     runners: dict[str, Any]
+    jobs: JobWatches
 
 
 class Reconciler:
@@ -137,6 +139,7 @@ class Reconciler:
         self.informer = shared.informer
         self.defaults = shared.defaults
         self.runners = shared.runners
+        self.jobs = shared.jobs
 
     def write(self, ex: Execution, mutate: Callable[[Execution], None]) -> int:
         """Write `mutate` applied to a copy of `ex`'s status; returns the writes made (1)."""

@@ -37,14 +37,18 @@ class WakeupReconciler(Reconciler):
         if isinstance(obj, Suspension) and obj.status.resolved:
             self.resolved_seen.add(key_of(obj))
 
-    def reconcile(self, ex: Execution, run: Pass) -> tuple[int, bool]:
-        """Wake `ex` if what it waits on happened: (writes, whether its jobs still run)."""
+    def reconcile(self, ex: Execution, run: Pass) -> tuple[int, bool | None]:
+        """Wake `ex` if what it waits on happened.
+
+        Returns the writes made, and whether the jobs it waits on still run: None if not,
+        False if they do and a watch tells when they change, True if they must be polled.
+        """
         key = key_of(ex)
         waiting = ex.status.waiting_on
         if ex.status.phase != "Suspended":
-            return 0, False
+            return 0, None
         if waiting is None:
-            return self.write(ex, _wake), False
+            return self.write(ex, _wake), None
         ns = ex.metadata.namespace
         if waiting.kind == "suspension":
             # A sleep: its end is known, so its Suspension is not read (nor cached: a parked
@@ -58,7 +62,7 @@ class WakeupReconciler(Reconciler):
             ):
                 assert waiting.until is not None
                 run.timer(key, waiting.until)
-                return 0, False
+                return 0, None
             return self._check_suspensions(ex, waiting.names, run, keep=waiting.until is None)
         if waiting.kind == "children":
             kids = [self.informer.fetch(Execution, ns, n) for n in waiting.names]
@@ -66,26 +70,26 @@ class WakeupReconciler(Reconciler):
             failed = any(k is not None and k.status.phase in ("Failed", "Canceled") for k in kids)
             ready = all(done) or (waiting.mode == "any" and any(done)) or failed
             if ready:
-                return self.write(ex, _wake), False
+                return self.write(ex, _wake), None
             if waiting.progress_total:  # a fan-out: show its children finishing
                 progress = Progress(
                     current=waiting.progress_done + sum(done), max=waiting.progress_total
                 )
                 if ex.status.progress != progress:
-                    return self.write(ex, _show(progress)), False
-            return 0, False
+                    return self.write(ex, _show(progress)), None
+            return 0, None
         if waiting.kind == "poll":
             if waiting.until is None or waiting.until <= run.now:
-                return self.write(ex, _wake), False
+                return self.write(ex, _wake), None
             run.timer(key, waiting.until)
-            return 0, False
+            return 0, None
         if waiting.kind == "job":
             return self._check_jobs(ex, waiting.names, waiting.runner, run)
-        return 0, False
+        return 0, None
 
     def _check_suspensions(
         self, ex: Execution, names: list[str], run: Pass, *, keep: bool = True
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, bool | None]:
         ns = ex.metadata.namespace
         for name in names:
             sus: Suspension | None = self.informer.fetch(Suspension, ns, name, keep=keep)
@@ -99,23 +103,26 @@ class WakeupReconciler(Reconciler):
                     self.store.update_status(sus)
                     continue
                 run.timer(key_of(ex), sus.spec.resume_at)
-            return 0, False
-        return self.write(ex, _wake), False
+            return 0, None
+        return self.write(ex, _wake), None
 
     def _check_jobs(
         self, ex: Execution, names: list[str], runner: str | None, run: Pass
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, bool | None]:
         backend = self.runners.get(runner or "local")
         if backend is None:
-            return 0, False
+            return 0, None
+        ns = ex.metadata.namespace
         for name in names:
-            record = backend.poll(name, ex.metadata.namespace)
+            record = self.jobs.poll(runner, name, ns)
             if record is None:
-                return self._job_lost(ex, name, run.now), False
+                return self._job_lost(ex, name, run.now), None
             if record.phase == "Running":
+                if self.jobs.watched(runner, ns):
+                    return 0, False  # a change of the job wakes the controller
                 run.timer(key_of(ex), run.now + JOB_POLL)
                 return 0, True
-        return self.write(ex, _wake), False
+        return self.write(ex, _wake), None
 
     def _job_lost(self, ex: Execution, job: str, now: datetime) -> int:
         """A job the Execution waits on is gone (deleted, garbage-collected, its node lost):

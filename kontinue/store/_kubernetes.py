@@ -34,19 +34,34 @@ from kontinue.store._errors import (
 )
 from kontinue.store._kubefeed import WATCH_SECONDS, Feed
 from kontinue.store._kubejournal import Journal
+from kontinue.store._limits import check_execution
 from kontinue.store._protocol import R, WatchEvent
 from kontinue.store._selectors import Selector, parse_selector
 
 if TYPE_CHECKING:
     from kontinue.store._kubelease import KubeLeaderLease
 
-__all__ = ["KubernetesStore", "selector_string"]
+__all__ = ["KubernetesStore", "drained", "selector_string"]
 
 VERSION = "v1alpha1"
 _SERVER_OWNED = ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp")
 _DELETE_SECONDS = 60.0
 _GENERATE_TRIES = 5
 _FEEDS_KEPT = 3
+
+
+def drained(response: Any) -> Any:
+    """`response` with its body read, so that its connection goes back to the pool.
+
+    A call made with `_preload_content=False` returns urllib3's response still holding its
+    connection; a response dropped unread closes that connection, and the next request pays a
+    new TCP and TLS handshake (measured: half the time of a journal step). Reading the body
+    (`data` keeps it) hands the connection back for the next request.
+    """
+    if hasattr(response, "release_conn"):
+        _ = response.data
+        response.release_conn()
+    return response
 
 
 def selector_string(selector: Selector) -> str:
@@ -106,7 +121,7 @@ class KubernetesStore:
 
         self.count()
         try:
-            return fn(*args, **kwargs)
+            return drained(fn(*args, **kwargs))
         except ApiException as exc:
             raise_api_error(exc, what)
         except StoreError:
@@ -141,6 +156,7 @@ class KubernetesStore:
             if not meta.get("generateName"):
                 raise ValueError(f"{obj.kind} needs metadata.name or metadata.generateName")
             meta.pop("name", None)
+        check_execution(body, spec=True, status=True)
         status = body.pop("status", None)
         what = (obj.kind, namespace, meta.get("name") or f"{meta.get('generateName')}*")
         for attempt in range(_GENERATE_TRIES):
@@ -216,6 +232,29 @@ class KubernetesStore:
     ) -> Iterator[R]:
         """`list` in pages of `page` (`limit` and `continue`). Labels are selected by the
         server; `phases` here (the API server selects custom resources by labels only)."""
+        for item in self._items(cls, namespace, selector, phases, page):
+            yield self.load(cls, item)
+
+    def iterate_wire(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
+        page: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """`iterate` without the models: the objects as the API server returns them."""
+        yield from self._items(KINDS[kind], namespace, selector, phases, page)
+
+    def _items(
+        self,
+        cls: type[Resource],
+        namespace: str | None,
+        selector: str | Mapping[str, str] | Selector | None,
+        phases: Collection[str] | None,
+        page: int,
+    ) -> Iterator[dict[str, Any]]:
         label_selector = selector_string(parse_selector(selector))
         wanted = set(phases) if phases is not None else None
         for chunk in self._pages(cls, namespace, label_selector, page):
@@ -225,7 +264,7 @@ class KubernetesStore:
                     and (item.get("status") or {}).get("phase", "Pending") not in wanted
                 ):
                     continue
-                yield self.load(cls, item)
+                yield item
 
     def list_raw(
         self, cls: type[Resource], namespace: str | None, label_selector: str = "", limit: int = 500
@@ -284,6 +323,7 @@ class KubernetesStore:
             )
         for key in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
             meta.pop(key, None)  # the server keeps its own
+        check_execution(body, spec=not status, status=status)
         if status:
             if not cls.HAS_STATUS:
                 raise ValueError(f"{obj.kind} has no status")
