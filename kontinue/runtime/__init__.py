@@ -2,6 +2,7 @@
 
 # the job records and job-spec helpers of the runners, for the SDK's job steps (the SDK
 # itself does not import the runners: the runtime starts the jobs)
+from kontinue.api import JournalEntry
 from kontinue.runners import (
     DEFAULT_SHELL,
     JobRecord,
@@ -64,7 +65,6 @@ from kontinue.runtime._steps import (
     EXECUTION_LABEL,
     PENDING,
     STEP_LABEL,
-    JournalEntry,
     NotAnOutcome,
     Outcome,
     Pending,

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, TypeVar
 
 from kontinue.api import (
     Execution,
@@ -29,6 +29,7 @@ from kontinue.api import (
     ExecutionTimeout,
     ObjectMeta,
     Progress,
+    StepEntry,
     Suspension,
     SuspensionSpec,
     WaitingOn,
@@ -74,7 +75,6 @@ __all__ = [
     "EXECUTION_LABEL",
     "PENDING",
     "STEP_LABEL",
-    "JournalEntry",
     "Live",
     "NotAnOutcome",
     "Outcome",
@@ -82,8 +82,6 @@ __all__ = [
     "StepRuntime",
     "step_runtime",
 ]
-
-JournalEntry = dict[str, Any]
 
 RETRIED_FOR = "kontinue.cloud/retried-for-parent-attempt"
 DEPTH_ANNOTATION = "kontinue.cloud/depth"
@@ -119,6 +117,14 @@ Live = Callable[[str], Outcome]
 """A step's live part: given the step name, its `Outcome`."""
 
 
+E = TypeVar("E", bound=StepEntry)
+
+
+def _kind_of(entry_type: type[StepEntry]) -> str:
+    """The kind a model records by default (its `kind` field's default)."""
+    return str(entry_type.model_fields["kind"].default)
+
+
 def step_runtime(ktx: ExecutionContext) -> StepRuntime:
     """The engine object behind `ktx` (for the SDK and the DSL; not a user API)."""
     return ktx._runtime
@@ -140,7 +146,7 @@ class StepRuntime:
         *,
         store: Store,
         claim: Claim,
-        journal: list[JournalEntry],
+        journal: Sequence[StepEntry],
         clock: Clock,
         registry: Registry,
         services: dict[str, Any] | None = None,
@@ -208,14 +214,15 @@ class StepRuntime:
 
     # -- the step primitive ---------------------------------------------------------------
 
-    def step(self, kind: str, live: Live, **how: Any) -> JournalEntry:
+    def step(self, entry_type: type[E], live: Live, **how: Any) -> E:
         """Run one step: its recorded entry on replay, else its live part, recorded or parked.
 
-        `how` are `try_step`'s keywords (`opts`, `op`, `name`, `record_errors`); here the live
-        part must finish (fields to record) or wait (a `WaitingOn`), not say PENDING.
+        `how` are `try_step`'s keywords (`kind`, `opts`, `op`, `name`, `record_errors`); here
+        the live part must finish (fields to record) or wait (a `WaitingOn`), not say PENDING.
         """
-        entry = self.try_step(kind, live, **how)
+        entry = self.try_step(entry_type, live, **how)
         if entry is None:
+            kind = how.get("kind") or _kind_of(entry_type)
             raise Error(
                 f'step of kind {kind} in Execution "{self.name}" returned PENDING where it '
                 "must finish or wait",
@@ -226,29 +233,32 @@ class StepRuntime:
 
     def try_step(
         self,
-        kind: str,
+        entry_type: type[E],
         live: Live,
         *,
+        kind: str | None = None,
         opts: StepOptions | None = None,
         op: str | None = None,
         name: str | None = None,
         record_errors: bool = False,
-    ) -> JournalEntry | None:
+    ) -> E | None:
         """Run one step; None if its live part said PENDING (then nothing is recorded).
 
         Args:
-            kind: the journal kind (`store`, `spawn`, `sleep`, `job`, ...).
+            entry_type: the journal entry's model (`StoreEntry`, `SpawnEntry`, ...).
             live: runs the step for real (see `Live`), only when the journal lacks it.
+            kind: the journal kind, where the model records several (`sleep`, `suspend`).
             opts: naming options; the name is allocated from `op` (default `kind`).
             name: a fixed step name instead of an allocated one (checkpoint still runs).
             record_errors: an exception `live` raises is recorded as the step's outcome
                 (then raised as it is); otherwise it propagates and nothing is recorded.
         """
+        kind = kind or _kind_of(entry_type)
         if name is None:
             name = self.step_name(op or kind, opts)
         else:
             self.checkpoint()
-        entry = self._replay(name, kind)
+        entry = self._replay(name, kind, entry_type)
         if entry is not None:
             return entry
         try:
@@ -261,13 +271,13 @@ class StepRuntime:
             fields: dict[str, Any] = {"error": error_to_record(exc)}
             if opts is not None:
                 fields.update(displayName=opts.display_name, description=opts.description)
-            self._record(name, kind, fields)
+            self._record(entry_type, name, kind, fields)
             raise  # the caller's own exception, as its `except` expects
         if isinstance(outcome, WaitingOn):
             self.park(outcome)
         if isinstance(outcome, Pending):
             return None
-        return self._record(name, kind, outcome)
+        return self._record(entry_type, name, kind, outcome)
 
     def park(self, waiting_on: WaitingOn) -> NoReturn:
         """Release the Execution until `waiting_on` holds; the controller wakes it."""
@@ -328,7 +338,7 @@ class StepRuntime:
         self._names.add(name)
         return name
 
-    def _replay(self, name: str, kind: str) -> JournalEntry | None:
+    def _replay(self, name: str, kind: str, entry_type: type[E]) -> E | None:
         """The recorded entry for this step if the journal has it, else None (run it live).
 
         A step that failed in an earlier attempt (it raised, or its job failed) is run again
@@ -341,35 +351,36 @@ class StepRuntime:
         if self._cursor >= len(self._journal):
             return None
         entry = self._journal[self._cursor]
-        if entry["name"] != name or entry["kind"] != kind:
+        if entry.name != name or entry.kind != kind or not isinstance(entry, entry_type):
             raise ErrNonDeterminism(
                 f'Execution "{self.name}" is not deterministic: at step {self._cursor + 1} the '
-                f'journal recorded {entry["kind"]} "{entry["name"]}", but the code now asked for '
+                f'journal recorded {entry.kind} "{entry.name}", but the code now asked for '
                 f'{kind} "{name}". The function\'s code changed while the Execution was running, '
                 "or its steps depend on values that are not recorded (time, randomness, "
                 "environment): wrap those in kontinue.store(), or restore the code that started "
                 "the Execution"
             )
         self._cursor += 1
-        failed = "error" in entry or entry.get("failed")  # a raised error or a failed job
-        if failed and entry.get("attempt", 0) < self.attempts():
-            self._replacing[name] = (self._cursor - 1, entry["seq"])
+        # a raised error or a failed job of an earlier attempt: this attempt runs it again
+        if entry.is_failure and (entry.attempt or 0) < self.attempts():
+            self._replacing[name] = (self._cursor - 1, entry.seq)
             return None
         return entry
 
-    def _record(self, name: str, kind: str, fields: dict[str, Any]) -> JournalEntry:
+    def _record(self, entry_type: type[E], name: str, kind: str, fields: dict[str, Any]) -> E:
         """Append a completed step to the journal, durably, before the function goes on."""
-        entry: JournalEntry = {
-            "seq": self._raw_count,
-            "name": name,
-            "kind": kind,
-            "time": self.clock.now().isoformat(),
-            "attempt": self.attempts(),
-        }
-        entry.update({k: v for k, v in fields.items() if v is not None})
         replacing = self._replacing.pop(name, None)
-        if replacing is not None:
-            entry["replaces"] = replacing[1]
+        entry = entry_type.model_validate(
+            {
+                **fields,
+                "seq": self._raw_count,
+                "name": name,
+                "kind": kind,
+                "time": self.clock.now().isoformat(),
+                "attempt": self.attempts(),
+                "replaces": replacing[1] if replacing is not None else None,
+            }
+        )
         self._claim.append(entry)
         self._raw_count += 1
         if replacing is not None:
@@ -664,17 +675,17 @@ def _depth(ex: Execution) -> int:
         return 0
 
 
-def _effective(raw: list[JournalEntry]) -> tuple[list[JournalEntry], int]:
+def _effective(raw: Sequence[StepEntry]) -> tuple[list[StepEntry], int]:
     """The journal as replay sees it: entries that replaced a failed step take its place."""
-    out: list[JournalEntry] = []
+    out: list[StepEntry] = []
     position: dict[int, int] = {}
     for entry in raw:
-        replaced = entry.get("replaces")
+        replaced = entry.replaces
         if replaced is not None and replaced in position:
             index = position[replaced]
             out[index] = entry
         else:
             index = len(out)
             out.append(entry)
-        position[entry["seq"]] = index
+        position[entry.seq] = index
     return out, len(raw)

@@ -337,7 +337,7 @@ class Worker:
 
     def _execute(self, claim: Claim, fdef: FunctionDef) -> None:
         ex = claim.execution
-        journal = self.store.read_journal(*claim.key)
+        journal = self.store.read_entries(*claim.key)
         ktx = ExecutionContext(
             StepRuntime(
                 store=self.store,

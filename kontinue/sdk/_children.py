@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kontinue.api import Execution, WaitingOn
+from kontinue.api import Execution, SpawnEntry, WaitEntry, WaitingOn
 from kontinue.runtime import (
     PENDING,
     ErrChildCanceled,
@@ -55,8 +55,8 @@ def spawn_execution(
             "description": options.description,
         }
 
-    entry = rt.step("spawn", live, opts=opts, op="execute")
-    return ChildExecution(name=entry["child"], namespace=rt.namespace, step=entry["name"])
+    entry = rt.step(SpawnEntry, live, opts=opts, op="execute")
+    return ChildExecution(name=entry.child, namespace=rt.namespace, step=entry.name)
 
 
 def wait_execution(ktx: ExecutionContext, child: ChildExecution, *, result_type: Any = None) -> Any:
@@ -90,17 +90,17 @@ def wait_any(
                 return {"child": child.name, **_outcome(ex)}
         return WaitingOn(kind="children", names=[c.name for c in children], step=name, mode="any")
 
-    entry = rt.step("wait-any", live)
-    step = entry["name"]
-    chosen = next((c for c in children if c.name == entry["child"]), None)
+    entry = rt.step(WaitEntry, live, kind="wait-any")
+    step = entry.name
+    chosen = next((c for c in children if c.name == entry.child), None)
     if chosen is None:
         raise ErrNonDeterminism(
             f'Execution "{ktx.name}" is not deterministic: step {step} recorded child '
-            f'"{entry["child"]}", which is not among the children waited for now'
+            f'"{entry.child}", which is not among the children waited for now'
         )
-    if "error" in entry:
-        return chosen, None, error_from_record(entry["error"])
-    return chosen, from_json(entry.get("result"), result_type), None
+    if entry.error is not None:
+        return chosen, None, error_from_record(entry.error)
+    return chosen, from_json(entry.result, result_type), None
 
 
 def execute(
@@ -148,7 +148,7 @@ def _wait_all(
     """Record each child's outcome in input order, parking until the rest are done."""
     rt = step_runtime(ktx)
     rt.checkpoint()
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[WaitEntry] = []
     pending: list[str] = []
     states: dict[str, Execution] = {}
     for child in children:
@@ -163,7 +163,7 @@ def _wait_all(
                 return PENDING
             return {"child": child.name, **_outcome(ex)}
 
-        entry = rt.try_step("wait", live, name=f"wait/{child.name}")
+        entry = rt.try_step(WaitEntry, live, name=f"wait/{child.name}")
         if entry is None:
             pending.append(child.name)
         else:
@@ -173,9 +173,9 @@ def _wait_all(
         rt.auto_progress(done, len(children))
     if pending:
         # a failed child fails the fan-out now, whatever its index, not when the rest end
-        failed = next((e for e in outcomes if "error" in e), None)
+        failed = next((e for e in outcomes if e.error is not None), None)
         if failed is not None:
-            raise error_from_record(failed["error"])
+            raise error_from_record(failed.error)
         for name in pending[1:]:
             ex = states.get(name) or rt.child(name)
             if ex.status.phase in ("Failed", "Canceled") and not rt.retryable_later(ex):
@@ -192,9 +192,9 @@ def _wait_all(
         )
     results = []
     for entry in outcomes:
-        if "error" in entry:
-            raise error_from_record(entry["error"])
-        results.append(from_json(entry.get("result"), result_type))
+        if entry.error is not None:
+            raise error_from_record(entry.error)
+        results.append(from_json(entry.result, result_type))
     return results
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kontinue.api import WaitingOn
+from kontinue.api import JobEntry, WaitingOn
 from kontinue.runtime import (
     DEFAULT_SHELL,
     ErrJobFailed,
@@ -252,8 +252,8 @@ def _run(
         rt.set_message(message)
         return WaitingOn(kind="job", names=[record.name], runner=runner, step=step)
 
-    entry = rt.step(op, live, opts=opts)
-    return JobRecord.from_json(entry["job"])
+    entry = rt.step(JobEntry, live, kind=op, opts=opts)
+    return JobRecord.from_json(entry.job)
 
 
 def _job_failed(op: str, record: JobRecord) -> bool:

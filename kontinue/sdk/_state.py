@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kontinue.api import Progress
+from kontinue.api import Progress, StoreEntry
 from kontinue.runtime import (
     Error,
     ErrorKind,
@@ -63,13 +63,13 @@ def store(
         ran.append(value)
         return {"result": plain, **_display(opts)}
 
-    entry = rt.step("store", live, opts=opts, record_errors=True)
+    entry = rt.step(StoreEntry, live, opts=opts, record_errors=True)
     if ran and result_type is None:
         value = ran[0]
-        return value if _plain(value) else from_json(entry["result"])  # type: ignore[no-any-return]
-    if "error" in entry:
-        raise error_from_record(entry["error"])
-    return from_json(entry.get("result"), result_type)  # type: ignore[no-any-return]
+        return value if _plain(value) else from_json(entry.result)  # type: ignore[no-any-return]
+    if entry.error is not None:
+        raise error_from_record(entry.error)
+    return from_json(entry.result, result_type)  # type: ignore[no-any-return]
 
 
 def store_named(

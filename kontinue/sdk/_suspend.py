@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from kontinue.api import Suspension, WaitingOn
+from kontinue.api import PollEntry, Suspension, SuspensionEntry, WaitingOn
 from kontinue.runtime import ExecutionContext, step_runtime
 from kontinue.sdk._options import PollOptions, SleepOptions, SuspendOptions
 
@@ -40,7 +40,7 @@ def sleep_named(ktx: ExecutionContext, opts: SleepOptions) -> None:
             kind="suspension", names=[sus.metadata.name], until=sus.spec.resume_at, step=name
         )
 
-    rt.step("sleep", live, opts=opts)
+    rt.step(SuspensionEntry, live, kind="sleep", opts=opts)
 
 
 def suspend(ktx: ExecutionContext, opts: SuspendOptions | None = None) -> dict[str, Any]:
@@ -68,11 +68,11 @@ def suspend(ktx: ExecutionContext, opts: SuspendOptions | None = None) -> dict[s
         rt.set_message(waiting)
         return WaitingOn(kind="suspension", names=[sus.metadata.name], step=name)
 
-    entry = rt.step("suspend", live, opts=opts)
+    entry = rt.step(SuspensionEntry, live, kind="suspend", opts=opts)
     return {
-        "resolvedBy": entry.get("resolvedBy"),
-        "resolvedAt": entry.get("resolvedAt"),
-        "inputs": dict(entry.get("inputs") or {}),
+        "resolvedBy": entry.resolved_by,
+        "resolvedAt": entry.resolved_at,
+        "inputs": dict(entry.inputs or {}),
     }
 
 
@@ -92,7 +92,7 @@ def poll_until_named(
             return {"displayName": opts.display_name, "description": opts.description}
         return WaitingOn(kind="poll", until=rt.now() + opts.interval, step=name)
 
-    rt.step("poll", live, opts=opts)
+    rt.step(PollEntry, live, opts=opts)
 
 
 def _resolution(sus: Suspension) -> dict[str, Any]:
