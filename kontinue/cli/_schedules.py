@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionTTL,
     ObjectMeta,
+    Resource,
     ScheduledExecution,
     ScheduledExecutionSpec,
     check_cron,
@@ -24,7 +26,7 @@ from kontinue.api import (
 )
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
-from kontinue.cli._render import age, dump, print_table
+from kontinue.cli._render import age, dump, print_table, stream_list
 from kontinue.store import AlreadyExistsError, NotFoundError, Store
 
 __all__ = ["add_commands", "archived_list", "get_archived", "resubmit"]
@@ -252,16 +254,22 @@ def _next_text(se: ScheduledExecution) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _listed_as_document(items: Sequence[Resource], args: argparse.Namespace, what: str) -> bool:
+    """Write `items` as a JSON/YAML `List`, or say there are none; False: print a table."""
+    if args.output in ("json", "yaml"):
+        stream_list(items, args.output)
+        return True
+    if not items:
+        sys.stderr.write(f"No {what} found in namespace {args.namespace}.\n")
+        return True
+    return False
+
+
 def schedule_list(args: argparse.Namespace) -> int:
     store = _store(args)
     namespace = None if args.all_namespaces else args.namespace
     items = store.list(ScheduledExecution, namespace)
-    if args.output:
-        doc = {"apiVersion": "v1", "kind": "List", "items": [s.wire() for s in items]}
-        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
-        return 0
-    if not items:
-        sys.stderr.write(f"No schedules found in namespace {args.namespace}.\n")
+    if _listed_as_document(items, args, "schedules"):
         return 0
     rows = [
         [
@@ -396,12 +404,7 @@ def archived_list(store: Store, args: argparse.Namespace) -> int:
     """`kontinue list --archived`."""
     namespace = None if args.all_namespaces else args.namespace
     items = store.list(ArchivedExecution, namespace, args.selector)
-    if args.output in ("json", "yaml"):
-        doc = {"apiVersion": "v1", "kind": "List", "items": [a.wire() for a in items]}
-        sys.stdout.write(dump(doc, args.output) + ("\n" if args.output == "json" else ""))
-        return 0
-    if not items:
-        sys.stderr.write(f"No archived Executions found in namespace {args.namespace}.\n")
+    if _listed_as_document(items, args, "archived Executions"):
         return 0
     rows = [
         [

@@ -12,18 +12,13 @@ from pathlib import Path
 
 from kontinue.api import (
     Function,
-    FunctionConcurrency,
     FunctionSource,
-    FunctionSpec,
-    ObjectMeta,
 )
 from kontinue.cli._errors import UsageError
 from kontinue.runtime import REGISTRY
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
 
 __all__ = ["import_recorded", "publish_sources", "record_import"]
-
-GROUP_LABEL = "kontinue.cloud/worker-group"
 
 
 def record_import(target: str, file: Path | None, before: set[str]) -> None:
@@ -46,22 +41,8 @@ def publish_sources(store: Store, namespace: str) -> None:
         try:
             current = store.get(Function, namespace, fdef.name)
         except NotFoundError:
-            spec = FunctionSpec(
-                description=fdef.description,
-                argument_schema=fdef.argument_schema(),
-                result_schema=fdef.result_schema(),
-                worker_group=group,
-                retry=fdef.retry,
-                timeout=fdef.timeout,
-                ttl=fdef.ttl,
-                concurrency=None
-                if fdef.concurrency is None
-                else FunctionConcurrency(limit=fdef.concurrency),
-                source=source,
-            )
-            meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: group})
             try:
-                store.create(Function(metadata=meta, spec=spec))
+                store.create(fdef.resource(namespace, group, source))
             except AlreadyExistsError:
                 pass  # a worker published it at the same moment; its record wins
             continue

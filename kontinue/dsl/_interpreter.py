@@ -23,7 +23,7 @@ from kontinue.dsl._flow import LOOP_MAX
 from kontinue.dsl._outcomes import failure_summary, job_outcome, pod_outcome
 from kontinue.dsl._poll import poll_check
 from kontinue.dsl._shell import VALUE_PREFIX, render_container, render_env, render_script
-from kontinue.dsl._template import condition, render, render_text, template_names
+from kontinue.dsl._template import condition, render, render_text, steps_read, template_names
 from kontinue.runtime import (
     ErrJobFailed,
     Error,
@@ -153,21 +153,25 @@ class _Run:
                 self.failure = {"step": node["name"], "message": str(exc)}
             raise
 
+    def when(self, node: dict[str, Any]) -> bool:
+        """Whether the step's `when:` holds (True without one)."""
+        when = node.get("when")
+        if when is None:
+            return True
+        try:
+            return condition(when, self.context)
+        except TemplateError as exc:
+            raise Error(
+                f'step "{node["name"]}": cannot evaluate when: {exc}',
+                kind=ErrorKind.VALIDATION,
+                retryable=False,
+            ) from None
+
     def one(self, node: dict[str, Any]) -> None:
         name = node["name"]
-        when = node.get("when")
-        if when is not None:
-            try:
-                go = condition(when, self.context)
-            except TemplateError as exc:
-                raise Error(
-                    f'step "{name}": cannot evaluate when: {exc}',
-                    kind=ErrorKind.VALIDATION,
-                    retryable=False,
-                ) from None
-            if not go:
-                self.done(name, {"phase": "Skipped", "result": None})
-                return
+        if not self.when(node):
+            self.done(name, {"phase": "Skipped", "result": None})
+            return
         kind = node["type"]
         if kind != "call" and (node.get("retry") or node.get("timeout") or node.get("mutex")):
             self.as_child(node)
@@ -197,9 +201,7 @@ class _Run:
         result = run_script(
             self.ktx,
             ScriptOptions(
-                name=node["name"],
-                display_name=node.get("displayName"),
-                description=node.get("description"),
+                **_naming(node),
                 image=spec["image"],
                 command=command,
                 shell=shell,
@@ -245,9 +247,7 @@ class _Run:
         result = run_pod(
             self.ktx,
             PodOptions(
-                name=node["name"],
-                display_name=node.get("displayName"),
-                description=node.get("description"),
+                **_naming(node),
                 spec=spec,
             ),
         )
@@ -265,9 +265,7 @@ class _Run:
         result = run_job(
             self.ktx,
             JobOptions(
-                name=node["name"],
-                display_name=node.get("displayName"),
-                description=node.get("description"),
+                **_naming(node),
                 spec=spec,
             ),
         )
@@ -295,9 +293,7 @@ class _Run:
             self.ktx,
             check,
             PollOptions(
-                name=node["name"],
-                display_name=node.get("displayName"),
-                description=node.get("description"),
+                **_naming(node),
                 interval=parse_duration(spec["interval"]),
             ),
         )
@@ -308,10 +304,8 @@ class _Run:
         sleep_named(
             self.ktx,
             SleepOptions(
-                name=node["name"],
+                **_naming(node),
                 duration=duration,
-                display_name=node.get("displayName"),
-                description=node.get("description"),
             ),
         )
         self.done(node["name"], {"phase": "Completed", "result": None})
@@ -352,10 +346,7 @@ class _Run:
         specs = [self.branch(branch) for branch in branches]
         results = execute_parallel(self.ktx, specs)
         for branch, branch_result in zip(branches, results, strict=True):
-            if branch_result is None:  # a person skipped the branch
-                self.done(branch["name"], {"phase": "Skipped", "result": None})
-            for step, outcome in (branch_result or {}).get("steps", {}).items():
-                self.done(step, outcome)
+            self.child_done(branch, branch_result)
         self.done(
             node["name"],
             {"phase": "Completed", "result": [self.context["steps"][b["name"]] for b in branches]},
@@ -374,15 +365,21 @@ class _Run:
         inner = {k: v for k, v in _without_limits(branch).items() if k not in ("needs", "forEach")}
         return ChildExecutionOptions(
             function=PIPELINE_FUNCTION,
-            arguments=self.child_args({"steps": [inner]}, names),
-            options=ExecuteOptions(
-                name=name or branch["name"],
-                display_name=branch.get("displayName") or name or branch["name"],
-                description=branch.get("description"),
-                retry=_retry(branch),
-                timeout=_timeout(branch),
-                mutex=self.mutex(branch, names),
-            ),
+            arguments=self.child_args(inner, names),
+            options=self.options(branch, names, name or branch["name"]),
+        )
+
+    def options(
+        self, node: dict[str, Any], names: Mapping[str, Any] | None = None, name: str | None = None
+    ) -> ExecuteOptions:
+        """The child Execution's options: its name, what a person sees, the step's limits."""
+        return ExecuteOptions(
+            name=name or node["name"],
+            display_name=node.get("displayName") or name or node["name"],
+            description=node.get("description"),
+            retry=_retry(node),
+            timeout=_timeout(node),
+            mutex=self.mutex(node, names),
         )
 
     def graph(self, node: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
@@ -425,15 +422,7 @@ class _Run:
         when = node.get("when")
         if when is not None and loop["as"] not in template_names(when):
             # a condition that does not read the item is decided once, for the whole loop
-            try:
-                go = condition(when, self.context)
-            except TemplateError as exc:
-                raise Error(
-                    f'step "{name}": cannot evaluate when: {exc}',
-                    kind=ErrorKind.VALIDATION,
-                    retryable=False,
-                ) from None
-            if not go:
+            if not self.when(node):
                 self.done(name, [])
                 return
             node = {**node, "when": None}
@@ -479,14 +468,7 @@ class _Run:
     def run_call(self, node: dict[str, Any]) -> None:
         spec = node["call"]
         arguments = self.render(node, spec.get("with"), "with")
-        opts = ExecuteOptions(
-            name=node["name"],
-            display_name=node.get("displayName"),
-            description=node.get("description"),
-            retry=_retry(node),
-            timeout=_timeout(node),
-            mutex=self.mutex(node),
-        )
+        opts = self.options(node)
         if "pipeline" in spec:
             from kontinue.dsl._arguments import validate_arguments
 
@@ -535,35 +517,45 @@ class _Run:
         """A step with its own retry, timeout or mutex runs as a child Execution that has them."""
         inner = {k: v for k, v in _without_limits(node).items() if k != "when"}
         result = execute(
-            self.ktx,
-            PIPELINE_FUNCTION,
-            self.child_args({"steps": [inner]}),
-            opts=ExecuteOptions(
-                name=node["name"],
-                display_name=node.get("displayName") or node["name"],
-                description=node.get("description"),
-                retry=_retry(node),
-                timeout=_timeout(node),
-                mutex=self.mutex(node),
-            ),
+            self.ktx, PIPELINE_FUNCTION, self.child_args(inner), opts=self.options(node)
         )
-        if result is None:  # a person skipped the step
+        self.child_done(node, result)
+
+    def child_done(self, node: dict[str, Any], result: Any) -> None:
+        """Take over the outcomes a child Execution ran for `node` (None: a person skipped it)."""
+        if result is None:
             self.done(node["name"], {"phase": "Skipped", "result": None})
         for step, outcome in (result or {}).get("steps", {}).items():
             self.done(step, outcome)
 
     def child_args(
-        self, plan_part: dict[str, Any], names: Mapping[str, Any] | None = None
+        self, inner: dict[str, Any], names: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        plan = {**self.args.plan, **plan_part, "result": None, "finally": []}
+        """Arguments of a child Execution running `inner`: the plan, with only the outcomes
+        of earlier steps its templates read (all of them when one reads `steps` dynamically),
+        so a fan-out after a big step does not copy that step's output into every child."""
+        plan = {**self.args.plan, "steps": [inner], "result": None, "finally": []}
+        steps = self.context["steps"]
+        reads = steps_read(inner)
+        if reads is not None:
+            steps = {k: v for k, v in steps.items() if k in reads}
         return {
             "plan": plan,
             "params": self.args.params,
-            "steps": self.context["steps"],
+            "steps": steps,
             "baseDir": self.args.base_dir,
             "branch": True,
             "names": {**self.scope, **(names or {})},
         }
+
+
+def _naming(node: dict[str, Any]) -> dict[str, Any]:
+    """The step options every SDK call takes from a node: its name and what a person sees."""
+    return {
+        "name": node["name"],
+        "display_name": node.get("displayName"),
+        "description": node.get("description"),
+    }
 
 
 def _not_ok(outcome: TaskOutcome) -> dict[str, Any]:

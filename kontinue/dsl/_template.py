@@ -54,6 +54,7 @@ __all__ = [
     "render_string",
     "render_text",
     "render_values",
+    "steps_read",
 ]
 
 ROOTS = ("params", "steps", "execution")
@@ -472,6 +473,50 @@ def references(template: str) -> set[tuple[str, str]]:
         TemplateError: the template has a syntax error.
     """
     return {(root, name) for root, name, _ in references_with_lines(parse(template))}
+
+
+def steps_read(value: Any) -> set[str] | None:
+    """The earlier steps a plan fragment's templates read, by name; None if it cannot be told.
+
+    Every string of `value` (a plan node with its nested steps) that holds a template counts,
+    and ``when`` conditions (which may be written without braces). A ``call`` of an embedded
+    pipeline is skipped: its templates read that pipeline's own steps. A template that uses
+    ``steps`` other than as ``steps.NAME`` / ``steps['NAME']`` (``steps[name]``, ``steps |
+    length``, a loop over ``steps``) may read any step: then the answer is None.
+    """
+    found: set[str] = set()
+
+    def text(source: str) -> bool:
+        try:
+            ast = parse(source)
+        except TemplateError:
+            return False  # rendering will report it; give the step everything meanwhile
+        uses = sum(1 for n in ast.find_all(nodes.Name) if n.name == "steps" and n.ctx == "load")
+        static = 0
+        for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+            ref = _reference(node)
+            if ref is not None and ref[0] == "steps":
+                static += 1
+                found.add(ref[1])
+        return uses == static
+
+    def walk(node: Any, key: Any = None) -> bool:
+        if isinstance(node, str):
+            if key == "when":
+                try:
+                    return text(condition_template(node))
+                except TemplateError:
+                    return False
+            return not has_template(node) or text(node)
+        if isinstance(node, Mapping):
+            return all(
+                walk(item, k) for k, item in node.items() if not (k == "pipeline" and key == "call")
+            )
+        if isinstance(node, list):
+            return all(walk(item) for item in node)
+        return True
+
+    return found if walk(value) else None
 
 
 def template_names(text: str) -> set[str]:

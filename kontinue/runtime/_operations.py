@@ -24,6 +24,7 @@ from kontinue.api import (
 )
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._naming import check_execution_name, check_generate_name
+from kontinue.runtime._registry import GROUP_LABEL
 from kontinue.store import ConflictError, NotFoundError, Store
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
 ]
 
 PARENT_LABEL = "kontinue.cloud/parent"
-GROUP_LABEL = "kontinue.cloud/worker-group"
 """Routes an Execution to the workers of one group: its function's published workerGroup."""
 
 

@@ -15,10 +15,17 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionTimeout,
     ExecutionTTL,
+    Function,
+    FunctionConcurrency,
     FunctionSource,
+    FunctionSpec,
+    ObjectMeta,
 )
 
-__all__ = ["REGISTRY", "FunctionDef", "Registry", "UnknownFunctionError"]
+__all__ = ["GROUP_LABEL", "REGISTRY", "FunctionDef", "Registry", "UnknownFunctionError"]
+
+GROUP_LABEL = "kontinue.cloud/worker-group"
+"""The label that tells which worker group may claim an Execution or serves a Function."""
 
 
 class UnknownFunctionError(Error, LookupError):
@@ -86,6 +93,24 @@ class FunctionDef:
         """The JSON Schema of the arguments, published on the Function resource."""
         adapter = self._adapter("arg")
         return adapter.json_schema() if adapter is not None else None
+
+    def resource(self, namespace: str, group: str, source: FunctionSource | None) -> Function:
+        """The Function resource a worker or an importing CLI publishes for this function."""
+        spec = FunctionSpec(
+            description=self.description,
+            argument_schema=self.argument_schema(),
+            result_schema=self.result_schema(),
+            worker_group=group,
+            retry=self.retry,
+            timeout=self.timeout,
+            ttl=self.ttl,
+            concurrency=None
+            if self.concurrency is None
+            else FunctionConcurrency(limit=self.concurrency),
+            source=source,
+        )
+        meta = ObjectMeta(name=self.name, namespace=namespace, labels={GROUP_LABEL: group})
+        return Function(metadata=meta, spec=spec)
 
     def result_schema(self) -> dict[str, Any] | None:
         """The JSON Schema of the result, if the function declares one."""

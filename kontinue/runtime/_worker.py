@@ -18,11 +18,8 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionTimeout,
     Function,
-    FunctionConcurrency,
-    FunctionSpec,
     Lease,
     Mutex,
-    ObjectMeta,
 )
 from kontinue.runtime._claim import Claim
 from kontinue.runtime._clock import Clock, SystemClock
@@ -114,22 +111,10 @@ class Worker:
         """Create or update a Function resource for every registered function."""
         for fdef in self.registry.all():
             group = self.group_of(fdef)
-            spec = FunctionSpec(
-                description=fdef.description,
-                argument_schema=fdef.argument_schema(),
-                result_schema=fdef.result_schema(),
-                worker_group=group,
-                retry=fdef.retry,
-                timeout=fdef.timeout,
-                source=self.registry.source(fdef.name),
-                ttl=fdef.ttl,
-                concurrency=None
-                if fdef.concurrency is None
-                else FunctionConcurrency(limit=fdef.concurrency),
-            )
-            meta = ObjectMeta(name=fdef.name, namespace=namespace, labels={GROUP_LABEL: group})
+            wanted = fdef.resource(namespace, group, self.registry.source(fdef.name))
+            spec, meta = wanted.spec, wanted.metadata
             try:
-                self.store.create(Function(metadata=meta, spec=spec))
+                self.store.create(wanted)
             except AlreadyExistsError:
                 current = self.store.get(Function, namespace, fdef.name)
                 if spec.source is None:  # keep where an earlier `--import` found it

@@ -61,8 +61,13 @@ CREATE TABLE IF NOT EXISTS owners (
 CREATE INDEX IF NOT EXISTS owners_by_dependent ON owners (kind, namespace, name);
 CREATE TABLE IF NOT EXISTS events (
     rv INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, kind TEXT NOT NULL,
-    namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL
+    namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+    uid TEXT, generation INTEGER
 );
+CREATE TABLE IF NOT EXISTS event_specs (
+    uid TEXT NOT NULL, generation INTEGER NOT NULL, spec TEXT NOT NULL,
+    PRIMARY KEY (uid, generation)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS journal (
     uid TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (uid, seq)
 ) WITHOUT ROWID;
@@ -75,8 +80,12 @@ CREATE INDEX IF NOT EXISTS labels_by_object ON labels (kind, namespace, name);
 CREATE INDEX IF NOT EXISTS objects_by_phase ON objects (kind, json_extract(body, '$.status.phase'));
 """
 # Version 2 added the labels table and the phase index; a file of version 1 has its labels
-# indexed once when it is opened.
-_SCHEMA_VERSION = 2
+# indexed once when it is opened. Version 3 keeps each spec of the change log once, in
+# `event_specs`, keyed by (uid, generation): an event row holds the rest of the object and,
+# in `uid`/`generation`, which spec goes with it (both NULL: the row holds the whole body).
+# A status write of an Execution with a 1 MB spec then adds a status-sized row, not 1 MB.
+_SCHEMA_VERSION = 3
+_EVENT_SPEC_INDEX = "CREATE INDEX IF NOT EXISTS events_by_spec ON events (uid, generation)"
 _PHASE = "json_extract(body, '$.status.phase')"  # the indexed expression, spelled alike
 
 
@@ -150,8 +159,16 @@ class SQLiteStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
-                if db.execute("PRAGMA user_version").fetchone()[0] < _SCHEMA_VERSION:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version < 2:
                     self._index_all_labels(db)
+                if version < 3:
+                    columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+                    if "uid" not in columns:
+                        db.execute("ALTER TABLE events ADD COLUMN uid TEXT")
+                        db.execute("ALTER TABLE events ADD COLUMN generation INTEGER")
+                db.execute(_EVENT_SPEC_INDEX)
+                if version < _SCHEMA_VERSION:
                     db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             self._rdb = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -382,21 +399,40 @@ class SQLiteStore:
     def _event(self, db: sqlite3.Connection, type_: str, body: dict[str, Any]) -> tuple[int, str]:
         """Record a change inside a write transaction; return its version and the body text.
 
-        The version is known before the insert (the write lock is held), so the body is
-        serialised once, with its resourceVersion, for both the event and the object row.
+        The version is known before the insert (the write lock is held), so the body gets its
+        resourceVersion before it is serialised for the object row. The event row holds the
+        body without its spec; the spec is kept once per (uid, generation) in `event_specs`
+        (the generation moves whenever the spec does), so a status write never copies it.
         """
         meta = body["metadata"]
         rv = self._newest(db) + 1
         meta["resourceVersion"] = str(rv)
         text = json.dumps(body)
+        uid, generation = meta.get("uid"), meta.get("generation")
+        if "spec" in body and uid is not None and generation is not None:
+            rest = json.dumps({k: v for k, v in body.items() if k != "spec"})
+            if not db.execute(
+                "SELECT 1 FROM event_specs WHERE uid=? AND generation=?", (uid, generation)
+            ).fetchone():
+                db.execute(
+                    "INSERT INTO event_specs (uid, generation, spec) VALUES (?,?,?)",
+                    (uid, generation, json.dumps(body["spec"])),
+                )
+        else:
+            rest, uid, generation = text, None, None
         db.execute(
-            "INSERT INTO events (rv, type, kind, namespace, name, body) VALUES (?,?,?,?,?,?)",
-            (rv, type_, body["kind"], meta["namespace"], meta["name"], text),
+            "INSERT INTO events (rv, type, kind, namespace, name, body, uid, generation) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (rv, type_, body["kind"], meta["namespace"], meta["name"], rest, uid, generation),
         )
         # Pruning is keyed on the shared version, not on a per-process count, so changes
         # are pruned even when every writer is a short-lived process.
         if rv % 1000 == 0:
             db.execute("DELETE FROM events WHERE rv <= ?", (rv - _EVENTS_KEPT,))
+            db.execute(
+                "DELETE FROM event_specs WHERE NOT EXISTS (SELECT 1 FROM events e "
+                "WHERE e.uid = event_specs.uid AND e.generation = event_specs.generation)"
+            )
         return rv, text
 
     @staticmethod
@@ -695,12 +731,15 @@ class SQLiteStore:
                         self._changed.wait(min(self._poll, remaining))
                 continue
             found = False
-            for rv, type_, kind, ns, name, body in rows:
+            for rv, type_, kind, ns, name, body, spec in rows:
                 after = rv
                 if (kinds and kind not in kinds) or (namespace and ns != namespace):
                     continue
                 found = True
-                yield WatchEvent(type_, kind, ns, name, str(rv), json.loads(body))
+                obj = json.loads(body)
+                if spec is not None:
+                    obj["spec"] = json.loads(spec)
+                yield WatchEvent(type_, kind, ns, name, str(rv), obj)
             if len(rows) < _WATCH_BATCH and (found or time.monotonic() >= deadline):
                 return
 
@@ -715,9 +754,11 @@ class SQLiteStore:
                     f"changes since version {after} are no longer kept (the oldest kept is "
                     f"{first_kept}); list again and watch from the version the list returned"
                 )
+            # the kind is filtered by the caller: reading a spec a watcher skips costs a copy
             return db.execute(
-                "SELECT rv, type, kind, namespace, name, body FROM events WHERE rv > ? "
-                "ORDER BY rv LIMIT ?",
+                "SELECT e.rv, e.type, e.kind, e.namespace, e.name, e.body, s.spec FROM events e "
+                "LEFT JOIN event_specs s ON s.uid = e.uid AND s.generation = e.generation "
+                "WHERE e.rv > ? ORDER BY e.rv LIMIT ?",
                 (after, _WATCH_BATCH),
             ).fetchall()
 

@@ -190,3 +190,51 @@ def test_render_text_always_gives_text() -> None:
     assert render_text("{{ steps.lint.result }}", CONTEXT) == "null"
     assert render_text("plain", CONTEXT) == "plain"
     assert render_text("{{ params.service }}", CONTEXT) == "api"
+
+
+@pytest.mark.parametrize(
+    ("node", "expected"),
+    [
+        ({"name": "a", "script": {"command": "echo {{ params.x }}"}}, set()),
+        (
+            {
+                "name": "a",
+                "when": "steps.gate.inputs.go",  # a condition may be written without braces
+                "script": {"command": "echo {{ steps.build.result }}", "env": {"X": "plain"}},
+            },
+            {"gate", "build"},
+        ),
+        (
+            {
+                "name": "seq",
+                "sequence": {
+                    "steps": [
+                        {"name": "one", "script": {"command": "echo {{ steps['lint'].phase }}"}},
+                        {"name": "two", "job": {"spec": {"x": ["{{ steps.one.result }}"]}}},
+                    ]
+                },
+            },
+            {"lint", "one"},
+        ),
+        # an embedded pipeline's templates read its own steps, not ours
+        (
+            {
+                "name": "c",
+                "call": {
+                    "pipeline": {"steps": [{"script": {"command": "{{ steps.inner.result }}"}}]},
+                    "with": {"v": "{{ steps.outer.result }}"},
+                },
+            },
+            {"outer"},
+        ),
+        # dynamic reads: any step may be read
+        ({"name": "a", "script": {"command": "{{ steps[params.which].result }}"}}, None),
+        ({"name": "a", "script": {"command": "{{ steps | length }}"}}, None),
+        ({"name": "a", "script": {"command": "{% for s in steps %}{{ s }}{% endfor %}"}}, None),
+        ({"name": "a", "script": {"command": "{{ steps. }}"}}, None),  # does not parse
+    ],
+)
+def test_steps_read_finds_the_steps_a_node_reads(node: dict[str, Any], expected: Any) -> None:
+    from kontinue.dsl._template import steps_read
+
+    assert steps_read(node) == expected

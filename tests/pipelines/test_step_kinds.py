@@ -187,6 +187,59 @@ def test_a_script_printing_50_mb_stays_bounded(cli: CLI, tmp_path: Path, state_d
     assert cli("logs", "big", "noisy", "--tail", "1").stdout.strip() == "last line"
 
 
+FAN = """\
+steps:
+  - name: noisy
+    script:
+      image: alpine:3.20
+      command: head -c 50000000 /dev/zero | tr '\\0' x; echo; echo last line
+  - name: each
+    forEach: "{{ range(100) | list }}"
+    as: n
+    sleep: 0s
+  - name: after
+    parallel:
+      - name: reader
+        script: {image: alpine:3.20, command: 'echo "{{ steps.noisy.resultTruncated }}"'}
+      - name: counter
+        script: {image: alpine:3.20, command: 'echo "{{ steps | length }}"'}
+"""
+
+
+def test_children_carry_only_the_outcomes_they_read(
+    cli: CLI, tmp_path: Path, state_dir: Path
+) -> None:
+    """A 50 MB script then 100 loop children: each child gets only the outcomes its templates
+    read, not every earlier step's (capped) output; one that reads `steps` dynamically gets all."""
+    result = cli("submit", _write(tmp_path, "fan", FAN), "--name", "fan", timeout=600)
+    assert result.returncode == 0, result.stderr
+    store = open_store(state_dir)
+    children = {
+        ex.metadata.name: ex
+        for ex in store.list(Execution, "default", {"kontinue.cloud/parent": "fan"})
+    }
+    loop = [ex for name, ex in children.items() if name.startswith("fan-each-")]
+    assert len(loop) == 100
+    sizes = [len(json.dumps(ex.spec.arguments)) for ex in loop]
+    reader = children["fan-reader"].spec.arguments
+    counter = children["fan-counter"].spec.arguments
+    print(  # figures for the note (pytest -s)
+        "child arguments after a 50 MB step: 100 loop children",
+        sum(sizes),
+        "bytes in all, largest",
+        max(sizes),
+        "| reader",
+        len(json.dumps(reader)),
+        "| counter",
+        len(json.dumps(counter)),
+    )
+    assert all(ex.spec.arguments["steps"] == {} for ex in loop)
+    assert max(sizes) < 4096
+    assert set(reader["steps"]) == {"noisy"}  # it reads steps.noisy
+    assert set(counter["steps"]) == {"noisy", "each"}  # `steps | length`: it may read any
+    assert cli("logs", "fan", "counter").stdout.strip() == "2"
+
+
 GATE = """\
 steps:
   - name: approve
