@@ -14,6 +14,7 @@ and never touches the store or the runners itself; users see only `ExecutionCont
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections import defaultdict
@@ -120,6 +121,7 @@ Live = Callable[[str], Outcome]
 E = TypeVar("E", bound=StepEntry)
 
 
+@functools.cache
 def _kind_of(entry_type: type[StepEntry]) -> str:
     """The kind a model records by default (its `kind` field's default)."""
     return str(entry_type.model_fields["kind"].default)
