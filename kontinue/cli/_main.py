@@ -15,9 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import argcomplete
-
-from kontinue.cli import _flags, _hints
+from kontinue.cli import _flags, _hints, _schedules_parser
 
 if TYPE_CHECKING:
     from kontinue.store import Store
@@ -81,6 +79,7 @@ class _Verbs:
         "delete": "kontinue.cli._listing",
         "describe": "kontinue.cli._describe",
         "resume": "kontinue.cli._resume",
+        **dict.fromkeys(_schedules_parser.SCHEDULE_VERBS, "kontinue.cli._schedules"),
     }
 
     def __getattr__(self, name: str) -> Callable[[argparse.Namespace], int]:
@@ -397,9 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("step", nargs="?", help="the step (default: every step with logs)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing as logs come")
     p.add_argument("--tail", type=int, default=None, help="only the last N lines")
-    from kontinue.cli import _schedules
-
-    _schedules.add_commands(sub, add, _names_completer)
+    _schedules_parser.add_commands(sub, add, _names_completer, commands, flags)
     from kontinue.cli import _doctor
 
     _doctor.add_command(sub, add)
@@ -409,7 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kontinue` console script."""
     parser = build_parser()
-    argcomplete.autocomplete(parser)
+    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions: answer them and exit
+        import argcomplete  # only then: a command pays nothing for it
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

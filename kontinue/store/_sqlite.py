@@ -20,10 +20,9 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kontinue.api import KINDS, JournalEntry, Resource, StepEntry, parse_journal_json
 from kontinue.store._errors import (
     AlreadyExistsError,
     ConflictError,
@@ -34,9 +33,13 @@ from kontinue.store._errors import (
     StoreUnavailableError,
 )
 from kontinue.store._faults import fault, guarded, guarded_iter, read_only_filesystem
+from kontinue.store._limits import check_execution, check_journal_entry, max_result_bytes
 from kontinue.store._protocol import R, WatchEvent
 from kontinue.store._selectors import Selector, parse_selector
 from kontinue.store._wakeups import Wakeups
+
+if TYPE_CHECKING:
+    from kontinue.api import JournalEntry, Resource, StepEntry
 
 __all__ = ["DB_FILE", "SQLiteStore"]
 
@@ -454,6 +457,7 @@ class SQLiteStore:
                 if not meta.get("generateName"):
                     raise ValueError(f"{obj.kind} needs metadata.name or metadata.generateName")
                 meta["name"] = self._generated_name(db, obj.kind, meta)
+            check_execution(body, spec=True, status=True)
             key = (obj.kind, meta["namespace"], meta["name"])
             if db.execute(
                 "SELECT 1 FROM objects WHERE kind=? AND namespace=? AND name=?", key
@@ -545,7 +549,38 @@ class SQLiteStore:
         iteration runs is seen as it was in the page that held it.
         """
         sel = parse_selector(selector)
-        sql, args = self._list_query(cls.KIND, namespace, sel, phases)
+        for body in self._bodies(cls.KIND, namespace, sel, phases, page):
+            obj = self._load(cls, body)
+            if not sel.requirements or sel.matches(obj.metadata.labels):
+                yield obj
+
+    def iterate_wire(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
+        page: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """`iterate` without the models: each object as the JSON-plain dict it is stored as."""
+        sel = parse_selector(selector)
+        for body in self._bodies(kind, namespace, sel, phases, page):
+            obj: dict[str, Any] = json.loads(body)
+            if not sel.requirements or sel.matches(obj["metadata"].get("labels") or {}):
+                yield obj
+
+    def _bodies(
+        self,
+        kind: str,
+        namespace: str | None,
+        sel: Selector,
+        phases: Collection[str] | None,
+        page: int,
+    ) -> Iterator[str]:
+        """The stored bodies a list selects (labels' `key=value` clauses and phases by the
+        indexes; the caller matches the other clauses), read page by page."""
+        sql, args = self._list_query(kind, namespace, sel, phases)
         t = "l" if sel.equalities() else "o"  # the table whose keys drive the query
         after: tuple[str, str] = ("", "")
         while True:
@@ -556,9 +591,7 @@ class SQLiteStore:
                     [*args, *after, page],
                 ).fetchall()
             for _, _, body in rows:
-                obj = self._load(cls, body)
-                if not sel.requirements or sel.matches(obj.metadata.labels):
-                    yield obj
+                yield body
             if len(rows) < page:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -622,8 +655,13 @@ class SQLiteStore:
                     f"{meta.get('resourceVersion')}, stored {row[0]}); re-read it and try again"
                 )
             if part == "status":
-                stored["status"] = incoming.get("status", {})
+                status = incoming.get("status") or {}
+                if status.get("result") != (stored.get("status") or {}).get("result"):
+                    check_execution(incoming, spec=False, status=True)
+                stored["status"] = status
             else:
+                if incoming.get("spec") != stored.get("spec"):
+                    check_execution(incoming, spec=True, status=False)
                 kept = stored["metadata"]
                 # The server owns identity and generation; a client cannot rewrite them.
                 keep = {k: kept[k] for k in ("uid", "creationTimestamp", "name") if k in kept}
@@ -770,11 +808,11 @@ class SQLiteStore:
         entry: Mapping[str, Any] | StepEntry,
         holder: str,
     ) -> None:
-        text = (
-            entry.wire_json()
-            if isinstance(entry, StepEntry)
-            else json.dumps(entry, separators=(",", ":"))
-        )
+        from kontinue.api._journal import StepEntry  # the models load with the first step
+
+        plain = entry.wire() if isinstance(entry, StepEntry) else entry
+        text = json.dumps(plain, separators=(",", ":"))
+        check_journal_entry(name, plain, len(text), max_result_bytes())
 
         # Committed in a group with the appends of other threads (see `_group`); a journal
         # row is no watch event: waking watchers for it would only cost them.
@@ -816,6 +854,8 @@ class SQLiteStore:
         return list(json.loads(self._journal_text(namespace, name)))
 
     def read_entries(self, namespace: str, name: str) -> builtins.list[JournalEntry]:
+        from kontinue.api._journal import parse_journal_json
+
         # typed straight from the stored text by pydantic-core: no dicts in between
         return parse_journal_json(self._journal_text(namespace, name))
 
@@ -834,9 +874,6 @@ class SQLiteStore:
         with self._wlock, self._rlock:
             self._db.close()
             self._rdb.close()
-
-
-assert KINDS  # the kinds this store serves are the api's
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -861,6 +898,6 @@ for _name in (
 ):
     if hasattr(SQLiteStore, _name):
         setattr(SQLiteStore, _name, guarded(getattr(SQLiteStore, _name)))
-for _name in ("iterate", "watch"):
+for _name in ("iterate", "iterate_wire", "watch"):
     if hasattr(SQLiteStore, _name):
         setattr(SQLiteStore, _name, guarded_iter(getattr(SQLiteStore, _name)))
