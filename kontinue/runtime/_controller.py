@@ -37,6 +37,7 @@ from kontinue.runtime._errors import (
     error_to_record,
 )
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
+from kontinue.runtime._jobwatch import JobWatches
 from kontinue.runtime._leader import Elector
 from kontinue.runtime._mutex import (
     FUNCTION_KEY,
@@ -89,6 +90,7 @@ class Controller:
         # Running jobs are polled every JOB_POLL of real time, whatever the clock says (a
         # job is a real process even under a frozen virtual clock).
         self._jobs_due: float | None = None
+        self.jobs = JobWatches(self.runners)  # runners that can watch jobs are not polled
         # Suspensions seen resolved since the last pass (a sleep someone resumed early),
         # and whether sleeps must be read anyway (after a relist: changes may be missed).
         self._resolved_seen: set[tuple[str, str]] = set()
@@ -118,7 +120,11 @@ class Controller:
             wait = interval
             if self.next_timer is not None and not self.clock.virtual:
                 wait = min(wait, max(0.0, (self.next_timer - self.clock.now()).total_seconds()))
-            self.informer.sync(timeout=wait)
+            self.jobs.wait(self.informer, wait, stop)
+
+    def close(self) -> None:
+        """Stop the job watches."""
+        self.jobs.close()
 
     def reconcile(self, *, force: bool = False) -> int:
         """One pass over the live work; returns how many writes it made.
@@ -132,7 +138,7 @@ class Controller:
         quiet = self.informer.changes == self._seen_changes
         timer_due = self.next_timer is not None and self.next_timer <= now
         mono = time.monotonic()
-        jobs_due = self._jobs_due is not None and self._jobs_due <= mono
+        jobs_due = self.jobs.take() or (self._jobs_due is not None and self._jobs_due <= mono)
         if quiet and not (force or timer_due or jobs_due) and mono < self._resync_at:
             return 0
         self._seen_changes = self.informer.changes
@@ -171,7 +177,7 @@ class Controller:
             if canceled:
                 if self._cancel_jobs(ex):  # nothing left running: stop looking
                     writes += self._try(self._write, ex, _stop_waiting)
-                else:
+                elif not self._jobs_watched(ex):
                     self._timer(now + JOB_POLL)  # look again then
                     self._poll_jobs_again()
         writes += self._reconcile_mutexes(unfinished, now)
@@ -214,6 +220,10 @@ class Controller:
     def _timeout(self, ex: Execution) -> ExecutionTimeout | None:
         """The timeouts in force: the spec's, else the function's default."""
         return ex.spec.timeout or self._defaults(ex)[1]
+
+    def _jobs_watched(self, ex: Execution) -> bool:
+        waiting = ex.status.waiting_on
+        return waiting is not None and self.jobs.watched(waiting.runner, ex.metadata.namespace)
 
     def _poll_jobs_again(self) -> None:
         self._jobs_due = time.monotonic() + JOB_POLL.total_seconds()
@@ -317,12 +327,13 @@ class Controller:
         if backend is None:
             return 0
         for name in names:
-            record = backend.poll(name, ex.metadata.namespace)
+            record = self.jobs.poll(runner, name, ex.metadata.namespace)
             if record is None:
                 return self._job_lost(ex, name, now)
             if record.phase == "Running":
-                self._timer(now + JOB_POLL)
-                self._poll_jobs_again()
+                if not self.jobs.watched(runner, ex.metadata.namespace):  # else a change wakes
+                    self._timer(now + JOB_POLL)
+                    self._poll_jobs_again()
                 return 0
         return self._write(ex, _wake)
 
@@ -407,7 +418,7 @@ class Controller:
             return False  # another process runs that runner; it will stop them
         stopped = True
         for name in waiting.names:
-            record = backend.poll(name, ex.metadata.namespace)
+            record = self.jobs.poll(waiting.runner, name, ex.metadata.namespace)
             if record is not None and record.phase == "Running":
                 backend.cancel(name, ex.metadata.namespace)
                 stopped = False

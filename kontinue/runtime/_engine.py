@@ -158,8 +158,9 @@ class Engine:
             wait = tick
             if timer is not None:
                 wait = min(wait, max(0.0, (timer - self.clock.now()).total_seconds()))
-            self.worker.informer.sync(timeout=wait)
+            self.controller.jobs.wait(self.worker.informer, wait)
 
     def close(self) -> None:
-        """Stop the worker (waiting for running functions)."""
+        """Stop the worker (waiting for running functions) and the controller's watches."""
         self.worker.close()
+        self.controller.close()

@@ -234,19 +234,21 @@ class Journal:
     def _send(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        from kontinue.store._kubernetes import VERSION, raise_api_error
+        from kontinue.store._kubernetes import VERSION, drained, raise_api_error
 
         self.store.count()
         try:
-            self.store.custom.patch_namespaced_custom_object_status(
-                API_GROUP,
-                VERSION,
-                namespace,
-                Execution.PLURAL,
-                name,
-                ops,
-                _content_type=_JSON_PATCH,
-                _preload_content=False,
+            drained(
+                self.store.custom.patch_namespaced_custom_object_status(
+                    API_GROUP,
+                    VERSION,
+                    namespace,
+                    Execution.PLURAL,
+                    name,
+                    ops,
+                    _content_type=_JSON_PATCH,
+                    _preload_content=False,
+                )
             )
         except ApiException as exc:
             if exc.status == 422 and "test" in str(exc.body):

@@ -41,13 +41,27 @@ from kontinue.store._selectors import Selector, parse_selector
 if TYPE_CHECKING:
     from kontinue.store._kubelease import KubeLeaderLease
 
-__all__ = ["KubernetesStore", "selector_string"]
+__all__ = ["KubernetesStore", "drained", "selector_string"]
 
 VERSION = "v1alpha1"
 _SERVER_OWNED = ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp")
 _DELETE_SECONDS = 60.0
 _GENERATE_TRIES = 5
 _FEEDS_KEPT = 3
+
+
+def drained(response: Any) -> Any:
+    """`response` with its body read, so that its connection goes back to the pool.
+
+    A call made with `_preload_content=False` returns urllib3's response still holding its
+    connection; a response dropped unread closes that connection, and the next request pays a
+    new TCP and TLS handshake (measured: half the time of a journal step). Reading the body
+    (`data` keeps it) hands the connection back for the next request.
+    """
+    if hasattr(response, "release_conn"):
+        _ = response.data
+        response.release_conn()
+    return response
 
 
 def selector_string(selector: Selector) -> str:
@@ -107,7 +121,7 @@ class KubernetesStore:
 
         self.count()
         try:
-            return fn(*args, **kwargs)
+            return drained(fn(*args, **kwargs))
         except ApiException as exc:
             raise_api_error(exc, what)
         except StoreError:
