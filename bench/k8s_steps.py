@@ -39,7 +39,7 @@ import _common as c
 
 import kontinue
 from kontinue.api import API_GROUP, Execution, ExecutionSpec, ObjectMeta
-from kontinue.runtime import Worker, start_execution
+from kontinue.runtime import Worker, start_execution, step_runtime
 from kontinue.store import KubernetesStore, open_kubernetes_store
 from kontinue.store._kubejournal import JOURNAL_LABEL
 
@@ -59,7 +59,7 @@ def _value(i: int) -> int:
 @kontinue.function(FUNCTION, description="benchmark: n durable store steps on Kubernetes")
 def bench_k8s_steps(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> dict[str, Any]:
     n = int(args["n"])
-    store: Any = ktx.store_
+    store: Any = step_runtime(ktx).store
     marks: dict[str, Any] = {"times": {}, "requests": {}, "cpu": {}}
     points = {0, EDGE, n - EDGE, n}
     every = n // (SAMPLES + 1)

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kontinue.api import API_GROUP, API_VERSION, Execution
+from kontinue.api import API_GROUP, API_VERSION, Execution, JournalEntry, StepEntry, parse_journal
 from kontinue.store._errors import (
     ConflictError,
     FencedError,
@@ -115,8 +115,15 @@ class Journal:
     # -- append --------------------------------------------------------------------------
 
     def append(
-        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+        self,
+        namespace: str,
+        name: str,
+        seq: int,
+        entry: Mapping[str, Any] | StepEntry,
+        holder: str,
     ) -> None:
+        if isinstance(entry, StepEntry):  # typed: stored in its wire form
+            entry = entry.wire()
         key = (namespace, name)
         head = self._cached(key)
         if head is None or head.next != seq:
@@ -325,6 +332,10 @@ class Journal:
         return ref
 
     # -- read ----------------------------------------------------------------------------
+
+    def read_entries(self, namespace: str, name: str) -> list[JournalEntry]:
+        """The journal typed by kind (`read` in the stored form, then validated)."""
+        return parse_journal(self.read(namespace, name))
 
     def read(self, namespace: str, name: str) -> list[dict[str, Any]]:
         obj = self.store.get_raw(Execution, namespace, name)

@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from kontinue.api import API_GROUP, KINDS, Execution, Lease, Resource
+from kontinue.api import API_GROUP, KINDS, Execution, JournalEntry, Lease, Resource, StepEntry
 from kontinue.store._errors import (
     AlreadyExistsError,
     ConflictError,
@@ -549,12 +549,20 @@ class KubernetesStore:
     # -- journal --------------------------------------------------------------------------
 
     def append_journal(
-        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+        self,
+        namespace: str,
+        name: str,
+        seq: int,
+        entry: Mapping[str, Any] | StepEntry,
+        holder: str,
     ) -> None:
         self.journal.append(namespace, name, seq, entry, holder)
 
     def read_journal(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
         return self.journal.read(namespace, name)
+
+    def read_entries(self, namespace: str, name: str) -> builtins.list[JournalEntry]:
+        return self.journal.read_entries(namespace, name)
 
     def close(self) -> None:
         with self._feed_lock:
