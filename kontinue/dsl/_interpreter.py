@@ -24,7 +24,14 @@ from kontinue.dsl._outcomes import failure_summary, job_outcome, pod_outcome
 from kontinue.dsl._poll import poll_check
 from kontinue.dsl._shell import VALUE_PREFIX, render_container, render_env, render_script
 from kontinue.dsl._template import condition, render, render_text, steps_read, template_names
-from kontinue.runtime import ErrJobFailed, Error, ErrorKind, ExecutionContext, import_file
+from kontinue.runtime import (
+    ErrJobFailed,
+    Error,
+    ErrorKind,
+    ExecutionContext,
+    import_file,
+    step_runtime,
+)
 from kontinue.sdk import (
     ChildExecutionOptions,
     ExecuteOptions,
@@ -591,7 +598,7 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
         try:
             return _run_pipeline(ktx, args)
         except RenderInterrupted:
-            ktx.checkpoint()  # raises the reason: canceled, timed out, handed back
+            step_runtime(ktx).checkpoint()  # raises the reason: canceled, timed out, handed back
             raise
 
 
@@ -630,9 +637,10 @@ def _run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
 def _progress(ktx: ExecutionContext, current: int, total: int) -> None:
     """Show `current/total` top-level steps; a replay of steps already done writes nothing,
     so the status does not run through 0/6, 1/6... again after each wake-up."""
-    ktx.mark_progress_set()  # fan-outs inside a step keep their progress to themselves
-    if not ktx.replaying:
-        ktx.write_progress(Progress(current=current, max=total))
+    rt = step_runtime(ktx)
+    rt.mark_progress_set()  # fan-outs inside a step keep their progress to themselves
+    if not rt.replaying:
+        rt.write_progress(Progress(current=current, max=total))
 
 
 def _result_of(outcome: Any) -> Any:

@@ -1,8 +1,21 @@
 """The engine: worker, controller, replay context, clock and registry."""
 
+# the job records and job-spec helpers of the runners, for the SDK's job steps (the SDK
+# itself does not import the runners: the runtime starts the jobs)
+from kontinue.api import JournalEntry
+from kontinue.runners import (
+    DEFAULT_SHELL,
+    JobRecord,
+    PodRecord,
+    job_spec_from_pod_spec,
+    log_error_summary,
+    pod_model,
+    script_pod_spec,
+    to_plain,
+)
 from kontinue.runtime._claim import Claim
 from kontinue.runtime._clock import Clock, SystemClock, VirtualClock
-from kontinue.runtime._context import CancelScope, ExecutionContext, JournalEntry
+from kontinue.runtime._context import CancelScope, ExecutionContext
 from kontinue.runtime._controller import Controller
 from kontinue.runtime._engine import Engine, TreeState, tree_state
 from kontinue.runtime._errors import (
@@ -58,15 +71,30 @@ from kontinue.runtime._secrets import (
     secret_values_of,
     tree_secret_values,
 )
+from kontinue.runtime._steps import (
+    EXECUTION_LABEL,
+    PENDING,
+    STEP_LABEL,
+    NotAnOutcome,
+    Outcome,
+    Pending,
+    StepRuntime,
+    max_depth,
+    step_runtime,
+)
 from kontinue.runtime._tree import ROOT_LABEL, root_label, tree_executions, tree_suspensions
 from kontinue.runtime._worker import Worker
 
 __all__ = [
+    "DEFAULT_SHELL",
+    "EXECUTION_LABEL",
     "GROUP_LABEL",
     "MASK",
     "PARENT_LABEL",
+    "PENDING",
     "REGISTRY",
     "ROOT_LABEL",
+    "STEP_LABEL",
     "CancelScope",
     "Claim",
     "Clock",
@@ -87,11 +115,17 @@ __all__ = [
     "ExecutionContext",
     "FunctionDef",
     "Informer",
+    "JobRecord",
     "JournalEntry",
     "LeaderLease",
+    "NotAnOutcome",
     "OperationError",
+    "Outcome",
+    "Pending",
+    "PodRecord",
     "Registry",
     "StepOptions",
+    "StepRuntime",
     "SystemClock",
     "TreeState",
     "UnknownFunctionError",
@@ -111,18 +145,25 @@ __all__ = [
     "import_file",
     "is_retryable_error",
     "is_valid_step_name",
+    "job_spec_from_pod_spec",
+    "log_error_summary",
     "mask",
+    "max_depth",
     "mutex_resource_name",
     "new_non_retryable_error",
     "new_retryable_error",
+    "pod_model",
     "resume_execution",
     "retry_execution",
     "root_label",
+    "script_pod_spec",
     "seal_by_schema",
     "seal_by_values",
     "secret_values_of",
     "skip_execution",
     "start_execution",
+    "step_runtime",
+    "to_plain",
     "tree_executions",
     "tree_secret_values",
     "tree_state",

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kontinue.api import API_GROUP, API_VERSION, Execution
+from kontinue.api import API_GROUP, API_VERSION, Execution, JournalEntry, StepEntry, parse_journal
 from kontinue.store._errors import (
     ConflictError,
     FencedError,
@@ -115,8 +115,15 @@ class Journal:
     # -- append --------------------------------------------------------------------------
 
     def append(
-        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+        self,
+        namespace: str,
+        name: str,
+        seq: int,
+        entry: Mapping[str, Any] | StepEntry,
+        holder: str,
     ) -> None:
+        if isinstance(entry, StepEntry):  # typed: stored in its wire form
+            entry = entry.wire()
         key = (namespace, name)
         head = self._cached(key)
         if head is None or head.next != seq:
@@ -227,19 +234,21 @@ class Journal:
     def _send(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        from kontinue.store._kubernetes import VERSION, raise_api_error
+        from kontinue.store._kubernetes import VERSION, drained, raise_api_error
 
         self.store.count()
         try:
-            self.store.custom.patch_namespaced_custom_object_status(
-                API_GROUP,
-                VERSION,
-                namespace,
-                Execution.PLURAL,
-                name,
-                ops,
-                _content_type=_JSON_PATCH,
-                _preload_content=False,
+            drained(
+                self.store.custom.patch_namespaced_custom_object_status(
+                    API_GROUP,
+                    VERSION,
+                    namespace,
+                    Execution.PLURAL,
+                    name,
+                    ops,
+                    _content_type=_JSON_PATCH,
+                    _preload_content=False,
+                )
             )
         except ApiException as exc:
             if exc.status == 422 and "test" in str(exc.body):
@@ -323,6 +332,10 @@ class Journal:
         return ref
 
     # -- read ----------------------------------------------------------------------------
+
+    def read_entries(self, namespace: str, name: str) -> list[JournalEntry]:
+        """The journal typed by kind (`read` in the stored form, then validated)."""
+        return parse_journal(self.read(namespace, name))
 
     def read(self, namespace: str, name: str) -> list[dict[str, Any]]:
         obj = self.store.get_raw(Execution, namespace, name)

@@ -40,7 +40,7 @@ from kontinue.store._selectors import Selector, parse_selector
 from kontinue.store._wakeups import Wakeups
 
 if TYPE_CHECKING:
-    from kontinue.api import Resource
+    from kontinue.api import JournalEntry, Resource, StepEntry
 
 __all__ = ["DB_FILE", "SQLiteStore"]
 
@@ -814,10 +814,18 @@ class SQLiteStore:
             ).fetchall()
 
     def append_journal(
-        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+        self,
+        namespace: str,
+        name: str,
+        seq: int,
+        entry: Mapping[str, Any] | StepEntry,
+        holder: str,
     ) -> None:
-        text = json.dumps(entry, separators=(",", ":"))
-        check_journal_entry(name, entry, len(text), max_result_bytes())
+        from kontinue.api._journal import StepEntry  # the models load with the first step
+
+        plain = entry.wire() if isinstance(entry, StepEntry) else entry
+        text = json.dumps(plain, separators=(",", ":"))
+        check_journal_entry(name, plain, len(text), max_result_bytes())
 
         # Committed in a group with the appends of other threads (see `_group`); a journal
         # row is no watch event: waking watchers for it would only cost them.
@@ -855,14 +863,24 @@ class SQLiteStore:
         self._group(append)
 
     def read_journal(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
+        # one parse of one JSON array: half the time of a parse per entry
+        return list(json.loads(self._journal_text(namespace, name)))
+
+    def read_entries(self, namespace: str, name: str) -> builtins.list[JournalEntry]:
+        from kontinue.api._journal import parse_journal_json
+
+        # typed straight from the stored text by pydantic-core: no dicts in between
+        return parse_journal_json(self._journal_text(namespace, name))
+
+    def _journal_text(self, namespace: str, name: str) -> str:
+        """The journal as one JSON array of its stored entries."""
         with self._read() as db:
             rows = db.execute(
                 "SELECT j.body FROM journal j JOIN objects o ON o.uid = j.uid "
                 "WHERE o.kind='Execution' AND o.namespace=? AND o.name=? ORDER BY j.seq",
                 (namespace, name),
             ).fetchall()
-        # one parse of one JSON array: half the time of a parse per entry
-        return list(json.loads("[" + ",".join(r[0] for r in rows) + "]"))
+        return "[" + ",".join(r[0] for r in rows) + "]"
 
     # -- secrets ----------------------------------------------------------------------------
 
@@ -938,6 +956,7 @@ for _name in (
     "current_version",
     "append_journal",
     "read_journal",
+    "read_entries",
 ):
     if hasattr(SQLiteStore, _name):
         setattr(SQLiteStore, _name, guarded(getattr(SQLiteStore, _name)))
