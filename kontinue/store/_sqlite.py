@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from kontinue.api._files import atomic_write_json
 from kontinue.store._errors import (
     AlreadyExistsError,
     ConflictError,
@@ -895,22 +896,7 @@ class SQLiteStore:
         path = self._secret_file(namespace, name)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         os.chmod(path.parent, 0o700)
-        staging = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
-        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(dict(data), fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(staging, path)
-        except BaseException:
-            staging.unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write_json(path, dict(data))  # a temporary file of mode 0600, then a rename
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str]:
         try:
