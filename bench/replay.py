@@ -153,9 +153,9 @@ def park(state: Path, count: int, trace: bool = False) -> dict[str, Any]:
         try:
 
             def all_parked() -> bool:
-                informer = engine.worker.informer
-                waiting = [e for e in informer.unfinished() if e.status.phase == "Suspended"]
-                return len(waiting) == count and engine.worker.busy == 0
+                informer = engine.worker.informer  # counted without reading any back
+                parked = informer.count_unfinished() - len(informer.runnable())
+                return parked == count and engine.worker.busy == 0
 
             if not engine.run_until(all_parked, timeout=3600):
                 c.fail("the Executions did not all park within an hour", 1)

@@ -200,6 +200,10 @@ class CleanupReconciler:
                 )
         self._archives_loaded = True
 
+    def due(self, now: datetime) -> bool:
+        """Whether something falls due by `now` (or the finished ones were not read yet)."""
+        return not self._archives_loaded or bool(self._heap and self._heap[0][0] <= now)
+
     def reconcile(self, now: datetime, timer: Callable[[datetime], None]) -> int:
         """Act on everything due by `now`; returns how many writes it made."""
         if not self._archives_loaded:
