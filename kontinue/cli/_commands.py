@@ -36,6 +36,7 @@ from kontinue.cli._stores import (
     controller_elector,
     is_kubernetes,
     open_cli_store,
+    say_cluster,
     served_elsewhere,
     served_namespace,
     start_heartbeat,
@@ -207,6 +208,7 @@ def worker(args: argparse.Namespace) -> int:
     w.publish_functions(args.namespace)
     if metrics is not None:
         _serve_metrics(w, store, metrics, args)
+    say_cluster(args, plain, "worker")
     stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), plain)
     # the functions this worker runs: those of its group (a function may name its own)
     served = [n for n in REGISTRY.names() if w.group_of(REGISTRY.get(n)) == args.group]
@@ -286,6 +288,7 @@ def controller(args: argparse.Namespace) -> int:
     identity = _identity()
     elector = controller_elector(args, store, identity)
     where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    say_cluster(args, store, "controller")
     stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     sys.stderr.write(f"controller running{where}\n")
     try:

@@ -104,6 +104,8 @@ class KubernetesStore:
         self._count_lock = threading.Lock()
         self.requests = 0
         self.journal = Journal(self)
+        self.source = "an ApiClient given by the caller"
+        """How the cluster was found (a kubeconfig and context, or in-cluster)."""
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -583,7 +585,18 @@ def _default_status(cls: type[Resource]) -> Any:
 
 
 def raise_api_error(exc: Any, what: tuple[str, str, str]) -> NoReturn:
-    """Raise the store error for an `ApiException` about `what` (kind, namespace, name)."""
+    """Raise the store error for an `ApiException` about `what` (kind, namespace, name).
+
+    The error says all there is to say: it does not carry the client's exception (whose
+    text is the whole HTTP exchange, headers included) as its cause.
+    """
+    try:
+        _raise_api_error(exc, what)
+    except StoreError as err:
+        raise err from None
+
+
+def _raise_api_error(exc: Any, what: tuple[str, str, str]) -> NoReturn:
     kind, namespace, name = what
     status = int(exc.status or 0)
     try:
