@@ -19,6 +19,7 @@ from kontinue.api._errors import (
 )
 from kontinue.api._execution import (
     TERMINAL_PHASES,
+    CancelRequest,
     ChildPolicy,
     ErrorCause,
     ErrorRecord,
@@ -31,6 +32,7 @@ from kontinue.api._execution import (
     ExecutionTTL,
     JournalHead,
     Lease,
+    OnCancel,
     Phase,
     Progress,
     WaitingOn,
@@ -69,6 +71,7 @@ __all__ = [
     "TERMINAL_PHASES",
     "ArchivedExecution",
     "ArchivedExecutionSpec",
+    "CancelRequest",
     "ChildPolicy",
     "ConcurrencyPolicy",
     "Duration",
@@ -104,6 +107,7 @@ __all__ = [
     "MutexSpec",
     "MutexStatus",
     "ObjectMeta",
+    "OnCancel",
     "OwnerReference",
     "Phase",
     "Progress",

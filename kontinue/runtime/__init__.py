@@ -1,5 +1,12 @@
 """The engine: worker, controller, replay context, clock and registry."""
 
+from kontinue.runtime._cancel import (
+    cancel_requested,
+    cleanup_on_cancel,
+    delivered_cancel,
+    on_cancel_of,
+    shielded,
+)
 from kontinue.runtime._claim import Claim
 from kontinue.runtime._clock import Clock, SystemClock, VirtualClock
 from kontinue.runtime._context import CancelScope, ExecutionContext, JournalEntry
@@ -87,10 +94,13 @@ __all__ = [
     "VirtualClock",
     "Worker",
     "cancel_execution",
+    "cancel_requested",
     "check_execution_name",
     "check_generate_name",
     "child_resource_name",
     "children_of",
+    "cleanup_on_cancel",
+    "delivered_cancel",
     "error_from_record",
     "error_to_record",
     "function_group",
@@ -101,9 +111,11 @@ __all__ = [
     "mutex_resource_name",
     "new_non_retryable_error",
     "new_retryable_error",
+    "on_cancel_of",
     "resume_execution",
     "retry_execution",
     "root_label",
+    "shielded",
     "skip_execution",
     "start_execution",
     "tree_executions",

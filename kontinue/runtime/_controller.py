@@ -27,6 +27,7 @@ from kontinue.api import (
     Progress,
     Suspension,
 )
+from kontinue.runtime._cancel import cancel_mutation
 from kontinue.runtime._cleanup import CleanupReconciler
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._errors import (
@@ -239,6 +240,10 @@ class Controller:
                 )
                 return self._finish(ex, "Failed", error_to_record(err), children)
             self._timer(deadline)
+        if st.cancel_requested is not None and not st.observed_cancel:
+            asked = self._cancel_requested(ex, now)
+            if asked is not None:
+                return asked
         if st.phase == "Backoff":
             if st.backoff_until is None or st.backoff_until <= now:
                 return self._write(ex, _retry_now)
@@ -289,6 +294,20 @@ class Controller:
             return 0
         if waiting.kind == "job":
             return self._check_jobs(ex, waiting.names, waiting.runner, now)
+        return 0
+
+    def _cancel_requested(self, ex: Execution, now: datetime) -> int | None:
+        """A cancel was asked of an Execution that cleans up first and its function has not
+        been told yet: stop the jobs it waits on, then wake it to run its clean-up."""
+        st = ex.status
+        if st.phase == "Backoff":
+            return self._write(ex, _retry_now)
+        if st.phase != "Suspended":
+            return None
+        if self._cancel_jobs(ex):
+            return self._write(ex, _wake)
+        self._timer(now + JOB_POLL)
+        self._poll_jobs_again()
         return 0
 
     def _check_suspensions(
@@ -418,8 +437,10 @@ class Controller:
     ) -> int:
         writes = 0
         for child in children.get(ex.metadata.uid or "", []):
-            if not child.terminal:
-                writes += self._write(child, _canceler(self.clock.now(), why))
+            # one asked to cancel already runs its clean-up: only a new request stops it
+            if not child.terminal and child.status.cancel_requested is None:
+                mutate = cancel_mutation(self.clock.now(), f"canceled because {why}", strict=False)
+                writes += self._write(child, mutate)
         return writes
 
     def _write(self, ex: Execution, mutate: Callable[[Execution], None]) -> int:
@@ -575,18 +596,5 @@ def _retry_now(ex: Execution) -> None:
 def _say(message: str) -> Callable[[Execution], None]:
     def mutate(ex: Execution) -> None:
         ex.status.message = message
-
-    return mutate
-
-
-def _canceler(now: datetime, why: str) -> Callable[[Execution], None]:
-    def mutate(ex: Execution) -> None:
-        ex.status.phase = "Canceled"
-        ex.status.finish_time = now
-        ex.status.lease = None
-        ex.status.message = f"canceled because {why}"
-        ex.status.error = ErrorRecord(
-            kind="ChildCanceled", message=f"canceled because {why}", retryable=False
-        )
 
     return mutate

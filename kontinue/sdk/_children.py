@@ -20,6 +20,7 @@ from kontinue.runtime import (
     error_from_record,
     error_to_record,
     function_group,
+    on_cancel_of,
     retry_execution,
     root_label,
 )
@@ -122,6 +123,7 @@ def spawn_execution(
             mutex=opts.mutex,
             display_name=opts.display_name,
             description=opts.description,
+            on_cancel=on_cancel_of(function, args),
         ),
     )
     try:
