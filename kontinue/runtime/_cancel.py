@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANCEL_KIND",
-    "AlreadyDone",
     "cancel_mutation",
     "cancel_requested",
     "cleanup_on_cancel",
@@ -59,7 +58,7 @@ def on_cancel_of(function: str, arguments: Any) -> OnCancel | None:
         return None
 
 
-class AlreadyDone(Exception):
+class _AlreadyDone(Exception):
     """The Execution had already ended when the cancel came."""
 
 
@@ -71,14 +70,14 @@ def cancel_mutation(
     A first cancel of an `onCancel: Cleanup` Execution requests it: a parked one is woken (one
     waiting on a job stays parked until the job is stopped), one in backoff starts its next
     attempt at once. A second cancel, `force`, or any other Execution: phase `Canceled`.
-    `strict`: an Execution that has ended raises `AlreadyDone` (else it is left alone).
+    `strict`: an Execution that has ended raises `_AlreadyDone` (else it is left alone).
     """
 
     def mutate(ex: Execution) -> None:
         st = ex.status
         if ex.terminal:
             if strict:
-                raise AlreadyDone(st.phase)
+                raise _AlreadyDone(st.phase)
             return
         if ex.spec.on_cancel == "Cleanup" and not force and st.cancel_requested is None:
             st.cancel_requested = CancelRequest(time=now, reason=reason)

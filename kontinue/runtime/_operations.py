@@ -22,7 +22,7 @@ from kontinue.api import (
     OnCancel,
     Suspension,
 )
-from kontinue.runtime._cancel import AlreadyDone, cancel_mutation, on_cancel_of
+from kontinue.runtime._cancel import _AlreadyDone, cancel_mutation, on_cancel_of
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._naming import check_execution_name, check_generate_name
 from kontinue.runtime._registry import GROUP_LABEL
@@ -170,7 +170,7 @@ def cancel_execution(
             ex = _mutate(store, namespace, ex_name, cancel_mutation(now, reason, force=force))
             canceled.append(ex_name)
             stopped.append(ex)
-        except AlreadyDone:
+        except _AlreadyDone:
             ex = store.get(Execution, namespace, ex_name)
             # A controller may pass the cancel on to a child before this loop reaches it:
             # it was still canceled by this request.
