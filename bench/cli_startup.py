@@ -7,12 +7,18 @@ medians. Beside them: the interpreter's own start-up (`python -c pass`), the flo
 Python CLI can go under, and the issue's goal of 150 ms for `kontinue list`. The last line
 is `ratio: X.XX` = median `kontinue list` time / 150 ms (under 1.00 meets the goal).
 `--importtime` also prints the ten slowest imports of `kontinue list` (python -X importtime).
+
+Bytecode is cached (in the run's directory, PYTHONPYCACHEPREFIX) and warmed by one untimed
+run, as after `pip install`: with PYTHONDONTWRITEBYTECODE set every run would compile the
+sources again. Beside each wall time, the CPU time (user + system) of the process: on a
+machine that others load, CPU time shows the program's own cost when wall time does not.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -35,13 +41,24 @@ def _fill(state: Path, count: int) -> str:
     return name
 
 
-def _time(cmd: list[str], runs: int, env: dict[str, str]) -> _common.Figures:
-    seconds = []
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(
+    cmd: list[str], runs: int, env: dict[str, str]
+) -> tuple[_common.Figures, _common.Figures]:
+    """Wall and CPU seconds of `runs` fresh processes (after one untimed warm-up run)."""
+    subprocess.run(cmd, env=env, capture_output=True, check=True)
+    seconds, cpu = [], []
     for _ in range(runs):
+        cpu_before = _cpu()
         start = time.perf_counter()
         subprocess.run(cmd, env=env, capture_output=True, check=True)
         seconds.append(time.perf_counter() - start)
-    return _common.time_figures(seconds)
+        cpu.append(_cpu() - cpu_before)
+    return _common.time_figures(seconds), _common.time_figures(cpu)
 
 
 def _slowest_imports(cmd: list[str], env: dict[str, str]) -> list[str]:
@@ -78,21 +95,27 @@ def main() -> None:
     count, runs = (50, 2) if args.quick else (args.executions, args.runs)
     env = {**os.environ, "PYTHONPATH": str(_common.REPO_DIR)}
     env.pop("CI", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     with _common.run_dir(args.tmp_dir, args.keep) as tmp:
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         state = tmp / "state"
         last = _fill(state, count)
         base = [sys.executable, "-m", "kontinue", "--state-dir", str(state)]
         for note in _common.machine_notes(state):
             _common.say(note)
-        floor = _time([sys.executable, "-c", "pass"], runs, env)
-        helped = _time([*base, "--help"], runs, env)
-        listed = _time([*base, "list"], runs, env)
-        got = _time([*base, "get", last], runs, env)
+        floor, floor_cpu = _time([sys.executable, "-c", "pass"], runs, env)
+        helped, helped_cpu = _time([*base, "--help"], runs, env)
+        listed, listed_cpu = _time([*base, "list"], runs, env)
+        got, got_cpu = _time([*base, "get", last], runs, env)
         _common.say(f"Executions in the store: {count}")
-        _common.say(f"python -c pass ms: {floor.median * 1000:.0f}")
-        _common.say(f"kontinue --help ms: {helped.median * 1000:.0f}")
-        _common.say(f"kontinue get ms: {got.median * 1000:.0f}")
-        _common.say(f"kontinue list ms: {listed.median * 1000:.0f}")
+        for what, wall, cpu in (
+            ("python -c pass", floor, floor_cpu),
+            ("kontinue --help", helped, helped_cpu),
+            ("kontinue get", got, got_cpu),
+            ("kontinue list", listed, listed_cpu),
+        ):
+            _common.say(f"{what} ms: {wall.median * 1000:.0f}")
+            _common.say(f"{what} cpu ms: {cpu.median * 1000:.0f}")
         _common.say(f"goal for kontinue list ms: {GOAL_MS:.0f}")
         if args.importtime:
             _common.say("slowest imports of kontinue list (cumulative):")

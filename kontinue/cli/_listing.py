@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from kontinue.api import Execution
 from kontinue.cli._errors import UsageError
 from kontinue.cli._flags import PHASES
 from kontinue.cli._render import age, dump, print_table, progress_text, stream_list
 from kontinue.store import NotFoundError, Store
+
+if TYPE_CHECKING:
+    from kontinue.api import Execution
+
+T = TypeVar("T")
 
 __all__ = ["delete", "get", "list_", "selected", "show_one"]
 
@@ -47,11 +52,8 @@ def _field(doc: Any, path: str) -> Any:
     return doc
 
 
-def _query(store: Store, args: argparse.Namespace) -> Iterable[Execution]:
-    """The Executions the filters pick: streamed, or a sorted list with --sort-by."""
-    namespace = None if getattr(args, "all_namespaces", False) else args.namespace
-    phases = _phases(getattr(args, "phase", None))
-    items = store.iterate(Execution, namespace, args.selector, phases=phases)
+def _sorted(items: Iterable[T], args: argparse.Namespace, doc: Callable[[T], Any]) -> Iterable[T]:
+    """`items` in the order of --sort-by (a field path of each one's document `doc(item)`)."""
     sort_by = getattr(args, "sort_by", None)
     if not sort_by:
         return items
@@ -62,42 +64,101 @@ def _query(store: Store, args: argparse.Namespace) -> Iterable[Execution]:
             "such as .metadata.creationTimestamp"
         )
     keyed = []
-    for e in items:
-        value = _field(e.wire(), path)
-        keyed.append(((value is None, str(value if value is not None else "")), e))
+    for item in items:
+        value = _field(doc(item), path)
+        keyed.append(((value is None, str(value if value is not None else "")), item))
     keyed.sort(key=lambda pair: pair[0])
-    return [e for _, e in keyed]
+    return [item for _, item in keyed]
+
+
+def _query(store: Store, args: argparse.Namespace) -> Iterable[Execution]:
+    """The Executions the filters pick: streamed, or a sorted list with --sort-by."""
+    from kontinue.api import Execution
+
+    namespace = None if getattr(args, "all_namespaces", False) else args.namespace
+    phases = _phases(getattr(args, "phase", None))
+    items = store.iterate(Execution, namespace, args.selector, phases=phases)
+    return _sorted(items, args, lambda e: e.wire())
+
+
+def _query_rows(store: Store, args: argparse.Namespace) -> Iterable[_Row]:
+    """`_query` for a table: the stored documents, read without building models."""
+    namespace = None if getattr(args, "all_namespaces", False) else args.namespace
+    phases = _phases(getattr(args, "phase", None))
+    docs = store.iterate_wire("Execution", namespace, args.selector, phases=phases)
+    rows: Iterator[_Row] = (_Row(d) for d in docs)
+    return _sorted(rows, args, lambda r: r.doc)
+
+
+def _when(text: Any) -> datetime | None:
+    if not text:
+        return None
+    ts = datetime.fromisoformat(str(text))
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+class _Row:
+    """The columns of `kontinue list` read from an Execution's stored document.
+
+    A table of many Executions needs a few fields of each: reading them from the document
+    spares validating whole objects (and importing the models), so that `kontinue list`
+    starts and prints fast. Fields at their default may be missing from a document (a
+    Kubernetes object has no status before its first status write): the model's defaults
+    are applied here.
+    """
+
+    __slots__ = ("doc", "meta", "spec", "status")
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.meta: dict[str, Any] = doc.get("metadata") or {}
+        self.spec: dict[str, Any] = doc.get("spec") or {}
+        status = doc.get("status") or {}
+        if "phase" not in status:
+            status = {**status, "phase": "Pending"}
+            doc["status"] = status
+        self.status: dict[str, Any] = status
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", ""))
+
+    @property
+    def resource_version(self) -> str | None:
+        rv = self.meta.get("resourceVersion")
+        return None if rv is None else str(rv)
+
+    def cells(self, wide: bool, namespaces: bool) -> list[str]:
+        st = self.status
+        phase = str(st["phase"])
+        progress = st.get("progress")
+        error = st.get("error")
+        terminal = phase in ("Completed", "Failed", "Canceled", "Skipped")
+        message = str((error.get("message") if error and terminal else st.get("message")) or "")
+        row = [
+            self.name,
+            str(self.spec.get("function", "")),
+            phase,
+            f"{progress['current']}/{progress['max']}" if progress else "-",
+            age(_when(self.meta.get("creationTimestamp"))),
+        ]
+        if wide:
+            start, finish = _when(st.get("startTime")), _when(st.get("finishTime"))
+            labels = self.meta.get("labels") or {}
+            row += [
+                "-" if start is None else age(start, finish) if finish else age(start),
+                str(int(st.get("attempts") or 0) + 1),
+                str(labels.get("kontinue.cloud/parent", "-")),
+                message,
+            ]
+        else:
+            row.append(message[:60])
+        return ([str(self.meta.get("namespace", "default"))] if namespaces else []) + row
 
 
 def selected(store: Store, args: argparse.Namespace) -> list[Execution]:
     """The Executions that the filters of `list`/`delete -l` pick, sorted as asked."""
     return list(_query(store, args))
-
-
-def _message(e: Execution) -> str:
-    return (e.status.error.message if e.status.error and e.terminal else e.status.message) or ""
-
-
-def _duration(e: Execution) -> str:
-    start = e.status.start_time
-    if start is None:
-        return "-"
-    return age(start, e.status.finish_time) if e.status.finish_time else age(start)
-
-
-def _row(e: Execution, wide: bool, namespaces: bool) -> list[str]:
-    row = [e.metadata.name, e.spec.function, e.status.phase, progress_text(e)]
-    row.append(age(e.metadata.creation_timestamp))
-    if wide:
-        row += [
-            _duration(e),
-            str(e.status.attempts + 1),
-            e.metadata.labels.get("kontinue.cloud/parent", "-"),
-            _message(e),
-        ]
-    else:
-        row.append(_message(e)[:60])
-    return ([e.metadata.namespace] if namespaces else []) + row
 
 
 def _header(wide: bool, namespaces: bool) -> list[str]:
@@ -112,7 +173,7 @@ def _print(items: list[Execution], args: argparse.Namespace, header: bool = True
             sys.stdout.write(f"execution.kontinue.cloud/{e.metadata.name}\n")
         return
     wide, namespaces = args.output == "wide", bool(getattr(args, "all_namespaces", False))
-    rows = [_row(e, wide, namespaces) for e in items]
+    rows = [_Row(e.wire()).cells(wide, namespaces) for e in items]
     print_table(rows, _header(wide, namespaces), show_header=header)
 
 
@@ -135,12 +196,12 @@ def list_(args: argparse.Namespace) -> int:
     seen: dict[str, str | None] = {}
     wide, namespaces = args.output == "wide", bool(args.all_namespaces)
     rows = []  # a table needs every row for its widths, but only the rows
-    for e in _query(store, args):
-        seen[e.metadata.name] = e.metadata.resource_version
+    for r in _query_rows(store, args):
+        seen[r.name] = r.resource_version
         if args.output == "name":
-            sys.stdout.write(f"execution.kontinue.cloud/{e.metadata.name}\n")
+            sys.stdout.write(f"execution.kontinue.cloud/{r.name}\n")
         else:
-            rows.append(_row(e, wide, namespaces))
+            rows.append(r.cells(wide, namespaces))
     if not seen and not args.watch:
         where = "any namespace" if args.all_namespaces else f"namespace {args.namespace}"
         sys.stderr.write(f"No Executions found in {where}.\n")
@@ -181,6 +242,7 @@ def _strip_kind(name: str) -> str:
 
 def get(args: argparse.Namespace) -> int:
     """`kontinue get NAME...`: the Executions named (one table, or their documents)."""
+    from kontinue.api import Execution
     from kontinue.cli._stores import open_cli_store
 
     store = open_cli_store(args)
@@ -201,6 +263,8 @@ def get(args: argparse.Namespace) -> int:
 def _watch_named(
     store: Store, args: argparse.Namespace, wanted: set[str], seen: dict[str, str | None]
 ) -> None:
+    from kontinue.api import Execution
+
     try:
         while True:
             for n in sorted(wanted):
@@ -220,6 +284,7 @@ def _watch_named(
 
 def delete(args: argparse.Namespace) -> int:
     """`kontinue delete NAME...`, `-l SELECTOR` or `--all`, asking first when more than named."""
+    from kontinue.api import Execution
     from kontinue.cli._stores import open_cli_store
 
     store = open_cli_store(args)
@@ -276,6 +341,8 @@ def _confirm(names: list[str], namespace: str) -> None:
 
 def show_one(store: Store, args: argparse.Namespace, name: str) -> int:
     """`kontinue get NAME`: one Execution (or an archived one), as a table or a document."""
+    from kontinue.api import Execution
+
     try:
         ex = store.get(Execution, args.namespace, name)
     except NotFoundError:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import argcomplete
 
-from kontinue.cli import _flags, _hints
+from kontinue.cli import _flags, _hints, _schedules_parser
 
 if TYPE_CHECKING:
     from kontinue.store import Store
@@ -81,6 +81,7 @@ class _Verbs:
         "delete": "kontinue.cli._listing",
         "describe": "kontinue.cli._describe",
         "resume": "kontinue.cli._resume",
+        **dict.fromkeys(_schedules_parser.SCHEDULE_VERBS, "kontinue.cli._schedules"),
     }
 
     def __getattr__(self, name: str) -> Callable[[argparse.Namespace], int]:
@@ -402,9 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("step", nargs="?", help="the step (default: every step with logs)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing as logs come")
     p.add_argument("--tail", type=int, default=None, help="only the last N lines")
-    from kontinue.cli import _schedules
-
-    _schedules.add_commands(sub, add, _names_completer)
+    _schedules_parser.add_commands(sub, add, _names_completer, commands, flags)
     from kontinue.cli import _doctor
 
     _doctor.add_command(sub, add)

@@ -8,10 +8,11 @@ import json
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kontinue.api import Execution
-from kontinue.store import Store
+if TYPE_CHECKING:
+    from kontinue.api import Execution
+    from kontinue.store import Store
 
 
 @functools.cache
@@ -111,8 +112,12 @@ def print_table(
     out = out or sys.stdout
     table = [header, *rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for row in table if show_header else rows:
-        out.write("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    out.write(
+        "".join(
+            "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
+            for row in (table if show_header else rows)
+        )
+    )
 
 
 def render_tree(store: Store, root: Execution) -> str:

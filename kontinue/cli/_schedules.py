@@ -29,92 +29,19 @@ from kontinue.cli._errors import UsageError
 from kontinue.cli._render import age, dump, print_table, stream_list
 from kontinue.store import AlreadyExistsError, NotFoundError, Store
 
-__all__ = ["add_commands", "archived_list", "get_archived", "resubmit"]
+__all__ = [
+    "archived_list",
+    "get_archived",
+    "resubmit",
+    "schedule_create",
+    "schedule_delete",
+    "schedule_get",
+    "schedule_list",
+    "schedule_suspend",
+    "schedule_trigger",
+]
 
 PIPELINE_SUFFIXES = (".yaml", ".yml")
-
-
-def add_commands(sub: Any, add: Any, names_completer: Any) -> None:
-    """Add `schedule` (with its verbs) and `resubmit` to the CLI's subcommands."""
-    p = add("schedule", None, "create and manage ScheduledExecutions (cron schedules)")
-    verbs = p.add_subparsers(dest="schedule_command", metavar="VERB")
-    verbs.required = True
-
-    def verb(name: str, fn: Any, help_: str) -> argparse.ArgumentParser:
-        v: argparse.ArgumentParser = verbs.add_parser(name, help=help_, description=help_)
-        v.set_defaults(func=fn)
-        return v
-
-    v = verb(
-        "create",
-        schedule_create,
-        "create a schedule that runs a function, or a pipeline file, on a cron schedule",
-    )
-    v.add_argument("name", help="the schedule's name (its runs are NAME-<minute>)")
-    v.add_argument(
-        "target",
-        metavar="FUNCTION|PIPELINE.yaml",
-        help="a registered function, or a pipeline file (validated as `submit` does; its "
-        "plan is pinned now, so later edits of the file do not change the schedule)",
-    )
-    v.add_argument("--cron", help='5-field cron expression, e.g. "0 2 * * *" (quote it)')
-    v.add_argument("--timezone", help="IANA time zone of the cron expression (default UTC)")
-    v.add_argument(
-        "--concurrency-policy",
-        choices=["Allow", "Forbid", "Replace"],
-        default=None,
-        help="when a run is due while the last is still going: Allow (default) both run, "
-        "Forbid skips the new one, Replace cancels the old one",
-    )
-    v.add_argument(
-        "--starting-deadline-seconds",
-        type=int,
-        help="a run more than this late (e.g. after an outage) is skipped",
-    )
-    v.add_argument("--history-limit", type=int, help="finished runs to keep (default 5)")
-    v.add_argument("--suspend", action="store_true", help="create it suspended")
-    v.add_argument("--retries", type=int, help="retries of each run")
-    v.add_argument("--backoff", help="wait between retries, e.g. 30s")
-    v.add_argument("--archive-after", help="archive each finished run after, e.g. 1d")
-    v.add_argument("--delete-after", help="delete each finished run after, e.g. 7d")
-    v.add_argument("--mutex", help="runs take this mutex: one at a time with other holders")
-    v.add_argument("-a", "--arg", dest="args", action="append", default=[], metavar="KEY=VALUE")
-    v.add_argument("--args-file", help="YAML or JSON file with the function's arguments")
-    v.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="K=V")
-    v.add_argument("--params-file", help="YAML or JSON file with the pipeline's parameters")
-    v.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
-
-    v = verb("list", schedule_list, "list schedules")
-    v.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
-    v.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
-
-    v = verb("get", schedule_get, "show one schedule")
-    v.add_argument("name")
-    v.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
-
-    for name, value in (("suspend", True), ("resume", False)):
-        what = "stop creating runs" if value else "start creating runs again"
-        v = verb(name, schedule_suspend, f"{what} (runs already going are not touched)")
-        v.add_argument("name")
-        v.set_defaults(suspend=value)
-
-    v = verb("trigger", schedule_trigger, "start a run now; runs it here unless a server runs")
-    v.add_argument("name")
-    v.add_argument("--no-wait", action="store_true", help="create the run and return")
-    v.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
-
-    v = verb("delete", schedule_delete, "delete a schedule (its past runs are kept)")
-    v.add_argument("name")
-
-    p = add(
-        "resubmit",
-        resubmit,
-        "start a new Execution with the spec of an old one (live or archived)",
-    )
-    p.add_argument("name").completer = names_completer
-    p.add_argument("--name", dest="new_name", help="name of the new Execution")
-    p.add_argument("--no-wait", action="store_true", help="create it and return")
-    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
 
 
 def _store(args: argparse.Namespace, create: bool = False) -> Store:
@@ -246,12 +173,10 @@ def schedule_create(args: argparse.Namespace) -> int:
 
 
 def _next_text(se: ScheduledExecution) -> str:
-    from kontinue.runtime._schedules import next_run  # the engine only when a schedule verb runs
+    from kontinue.runtime._schedule_ops import upcoming
 
-    if se.spec.suspend:
-        return "suspended"
-    when = se.status.next_schedule_time or next_run(se.spec, datetime.now(UTC))
-    return when.strftime("%Y-%m-%d %H:%M:%SZ")
+    when = upcoming(se, datetime.now(UTC))
+    return "suspended" if when is None else when.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _listed_as_document(items: Sequence[Resource], args: argparse.Namespace, what: str) -> bool:
@@ -329,22 +254,15 @@ def schedule_get(args: argparse.Namespace) -> int:
 
 
 def schedule_suspend(args: argparse.Namespace) -> int:
-    store = _store(args)
-    for _ in range(10):
-        se = _schedule(store, args)
-        if se.spec.suspend == args.suspend:
-            state = "suspended" if args.suspend else "not suspended"
-            sys.stderr.write(f"schedule {args.name} is already {state}\n")
-            return 0
-        se.spec.suspend = args.suspend
-        try:
-            store.update(se)
-            break
-        except Exception as exc:  # a concurrent write: read again
-            from kontinue.store import ConflictError
+    from kontinue.runtime._schedule_ops import set_suspended
 
-            if not isinstance(exc, ConflictError):
-                raise
+    store = _store(args)
+    _schedule(store, args)  # a missing one: say how to list them
+    _, changed = set_suspended(store, args.namespace, args.name, args.suspend)
+    if not changed:
+        state = "suspended" if args.suspend else "not suspended"
+        sys.stderr.write(f"schedule {args.name} is already {state}\n")
+        return 0
     done = "suspended" if args.suspend else "resumed"
     print(f"scheduledexecution.kontinue.cloud/{args.name} {done}")
     return 0
@@ -353,16 +271,12 @@ def schedule_suspend(args: argparse.Namespace) -> int:
 def schedule_trigger(args: argparse.Namespace) -> int:
     from kontinue.cli._commands import _run_here
     from kontinue.cli._imports import import_user_code
-    from kontinue.runtime._schedules import (
-        schedule_run,  # the engine only when a schedule verb runs
-    )
+    from kontinue.runtime._schedule_ops import trigger_schedule
 
     import_user_code(args.imports)
     store = _store(args)
-    se = _schedule(store, args)
-    run = schedule_run(se, generate_name=f"{se.metadata.name}-manual-")
-    run.metadata.annotations["kontinue.cloud/triggered-by"] = "kontinue schedule trigger"
-    created = store.create(run)
+    _schedule(store, args)  # a missing one: say how to list them
+    created = trigger_schedule(store, args.namespace, args.name, "kontinue schedule trigger")
     name = created.metadata.name
     sys.stderr.write(f"schedule {args.name} triggered: Execution {name}\n")
     if args.no_wait:

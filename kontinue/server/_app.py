@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from starlette.concurrency import iterate_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kontinue import __version__
-from kontinue.api import Error, ErrorKind, Execution, Function, ObjectMeta
+from kontinue.api import Error, ErrorKind, Execution, Function, ObjectMeta, ScheduledExecution
 from kontinue.dsl import ArgumentsError, PipelineError
 from kontinue.runtime import (
     REGISTRY,
@@ -30,11 +31,13 @@ from kontinue.runtime import (
     skip_execution,
     start_execution,
 )
+from kontinue.runtime._schedule_ops import set_suspended, trigger_schedule
 from kontinue.server._auth import TOKEN_COOKIE, Auth, AuthError, Principal
 from kontinue.server._events import Hub
 from kontinue.server._index import ExecutionIndex, decode_cursor
 from kontinue.server._index import Query as ListQuery
 from kontinue.server._metrics import CONTENT_TYPE, Metrics
+from kontinue.server._schedules import schedule_view
 from kontinue.server._views import detail, log_targets, tree
 from kontinue.store import AlreadyExistsError, NotFoundError, Store, StoreError, parse_selector
 
@@ -365,6 +368,48 @@ def create_app(state: ServerState) -> FastAPI:
         """Pipeline files the server offers (`--pipelines DIR`), with their params schema."""
         return {"items": _pipelines(state)}
 
+    @app.get("/api/v1/schedules", tags=["schedules"])
+    def list_schedules(
+        request: Request,
+        namespace: Namespace = "default",
+        all_namespaces: Annotated[bool, Query(alias="allNamespaces")] = False,
+    ) -> dict[str, Any]:
+        """ScheduledExecutions by name: cron, zone, next run, last run, suspended or not."""
+        principal = who(request)
+        auth.require(principal, "*" if all_namespaces else namespace, "read")
+        now = datetime.now(UTC)
+        items = store.list(ScheduledExecution, None if all_namespaces else namespace)
+        items.sort(key=lambda se: (se.metadata.namespace, se.metadata.name))
+        return {"items": [schedule_view(store, se, now) for se in items]}
+
+    @app.get("/api/v1/schedules/{name}", tags=["schedules"])
+    def get_schedule(name: str, _: Reader, namespace: Namespace = "default") -> dict[str, Any]:
+        """One schedule, with its arguments and its runs (newest first)."""
+        se = store.get(ScheduledExecution, namespace, name)
+        return schedule_view(store, se, datetime.now(UTC), with_runs=True)
+
+    def _suspend(name: str, namespace: str, suspend: bool) -> dict[str, Any]:
+        se, changed = set_suspended(store, namespace, name, suspend)
+        return {"schedule": schedule_view(store, se, datetime.now(UTC)), "changed": changed}
+
+    @app.post("/api/v1/schedules/{name}/suspend", tags=["schedules"])
+    def suspend_schedule(name: str, _: Writer, namespace: Namespace = "default") -> dict[str, Any]:
+        """Stop creating runs (runs already going are not touched); `changed` is false if it
+        was suspended already."""
+        return _suspend(name, namespace, True)
+
+    @app.post("/api/v1/schedules/{name}/resume", tags=["schedules"])
+    def resume_schedule(name: str, _: Writer, namespace: Namespace = "default") -> dict[str, Any]:
+        """Create runs again. As with a Kubernetes CronJob, the latest tick missed while it
+        was suspended runs at once, unless `startingDeadlineSeconds` says it is too late."""
+        return _suspend(name, namespace, False)
+
+    @app.post("/api/v1/schedules/{name}/trigger", status_code=201, tags=["schedules"])
+    def trigger(name: str, who_: Writer, namespace: Namespace = "default") -> dict[str, Any]:
+        """Start a run now, outside the cron times (also while suspended): NAME-manual-xxxxx."""
+        by = "kontinue server" + (f" ({who_.user})" if who_.user else "")
+        return {"execution": detail(store, trigger_schedule(store, namespace, name, by))}
+
     @app.get(
         "/api/v1/events",
         tags=["events"],
@@ -522,6 +567,7 @@ def create_app(state: ServerState) -> FastAPI:
     @app.get("/executions/{rest:path}", include_in_schema=False)
     @app.get("/new", include_in_schema=False)
     @app.get("/functions", include_in_schema=False)
+    @app.get("/schedules", include_in_schema=False)
     def page(rest: str = "") -> Response:
         del rest
         return FileResponse(STATIC / "index.html", headers=page_headers)

@@ -160,7 +160,7 @@ class ExecutionIndex:
         changes: list[dict[str, Any]] = []
         with self._lock:
             for ev in events:
-                if ev.kind in ("Suspension", "Function"):
+                if ev.kind in ("Suspension", "Function", "ScheduledExecution"):
                     changes.append(_other(ev))
                 if ev.kind != Execution.KIND:
                     continue
@@ -231,7 +231,7 @@ def _where(ev: WatchEvent) -> dict[str, Any]:
 
 
 def _other(ev: WatchEvent) -> dict[str, Any]:
-    """A change of a Suspension or Function, as the event stream tells it."""
+    """A change of a Suspension, Function or ScheduledExecution, as the event stream tells it."""
     obj = ev.object
     labels = (obj.get("metadata") or {}).get("labels") or {}
     out: dict[str, Any] = {"type": ev.type, "kind": ev.kind, **_where(ev)}

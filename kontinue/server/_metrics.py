@@ -231,6 +231,17 @@ class MeteredStore:
     ) -> Iterator[R]:
         return self.inner.iterate(cls, namespace, selector, phases=phases, page=page)
 
+    def iterate_wire(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
+        page: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        return self.inner.iterate_wire(kind, namespace, selector, phases=phases, page=page)
+
     def update(self, obj: R) -> R:
         return self.inner.update(obj)
 

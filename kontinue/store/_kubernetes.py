@@ -216,6 +216,29 @@ class KubernetesStore:
     ) -> Iterator[R]:
         """`list` in pages of `page` (`limit` and `continue`). Labels are selected by the
         server; `phases` here (the API server selects custom resources by labels only)."""
+        for item in self._items(cls, namespace, selector, phases, page):
+            yield self.load(cls, item)
+
+    def iterate_wire(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
+        page: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """`iterate` without the models: the objects as the API server returns them."""
+        yield from self._items(KINDS[kind], namespace, selector, phases, page)
+
+    def _items(
+        self,
+        cls: type[Resource],
+        namespace: str | None,
+        selector: str | Mapping[str, str] | Selector | None,
+        phases: Collection[str] | None,
+        page: int,
+    ) -> Iterator[dict[str, Any]]:
         label_selector = selector_string(parse_selector(selector))
         wanted = set(phases) if phases is not None else None
         for chunk in self._pages(cls, namespace, label_selector, page):
@@ -225,7 +248,7 @@ class KubernetesStore:
                     and (item.get("status") or {}).get("phase", "Pending") not in wanted
                 ):
                     continue
-                yield self.load(cls, item)
+                yield item
 
     def list_raw(
         self, cls: type[Resource], namespace: str | None, label_selector: str = "", limit: int = 500

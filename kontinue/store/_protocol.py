@@ -5,14 +5,16 @@ from __future__ import annotations
 import builtins
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from kontinue.api import Resource
 from kontinue.store._selectors import Selector
+
+if TYPE_CHECKING:
+    from kontinue.api import Resource
 
 __all__ = ["R", "Store", "WatchEvent"]
 
-R = TypeVar("R", bound=Resource)
+R = TypeVar("R", bound="Resource")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,21 @@ class Store(Protocol):
     ) -> Iterator[R]:
         """`list`, streamed: read in pages of `page` (Kubernetes' `limit` and `continue`),
         so memory holds one page whatever the size of the answer."""
+        ...
+
+    def iterate_wire(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
+        page: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """`iterate` without building models: each object of `kind` (e.g. "Execution") as
+        the JSON-plain dict the store holds (camelCase; a field at its default may be
+        missing). For read-only views that show a few fields of many objects (`kontinue
+        list`), where validating every object would cost more than the rest of the work."""
         ...
 
     def update(self, obj: R) -> R:

@@ -20,10 +20,9 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kontinue.api import KINDS, Resource
 from kontinue.store._errors import (
     AlreadyExistsError,
     ConflictError,
@@ -37,6 +36,9 @@ from kontinue.store._faults import fault, guarded, guarded_iter, read_only_files
 from kontinue.store._protocol import R, WatchEvent
 from kontinue.store._selectors import Selector, parse_selector
 from kontinue.store._wakeups import Wakeups
+
+if TYPE_CHECKING:
+    from kontinue.api import Resource
 
 __all__ = ["DB_FILE", "SQLiteStore"]
 
@@ -545,7 +547,38 @@ class SQLiteStore:
         iteration runs is seen as it was in the page that held it.
         """
         sel = parse_selector(selector)
-        sql, args = self._list_query(cls.KIND, namespace, sel, phases)
+        for body in self._bodies(cls.KIND, namespace, sel, phases, page):
+            obj = self._load(cls, body)
+            if not sel.requirements or sel.matches(obj.metadata.labels):
+                yield obj
+
+    def iterate_wire(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        selector: str | Mapping[str, str] | Selector | None = None,
+        *,
+        phases: Collection[str] | None = None,
+        page: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """`iterate` without the models: each object as the JSON-plain dict it is stored as."""
+        sel = parse_selector(selector)
+        for body in self._bodies(kind, namespace, sel, phases, page):
+            obj: dict[str, Any] = json.loads(body)
+            if not sel.requirements or sel.matches(obj["metadata"].get("labels") or {}):
+                yield obj
+
+    def _bodies(
+        self,
+        kind: str,
+        namespace: str | None,
+        sel: Selector,
+        phases: Collection[str] | None,
+        page: int,
+    ) -> Iterator[str]:
+        """The stored bodies a list selects (labels' `key=value` clauses and phases by the
+        indexes; the caller matches the other clauses), read page by page."""
+        sql, args = self._list_query(kind, namespace, sel, phases)
         t = "l" if sel.equalities() else "o"  # the table whose keys drive the query
         after: tuple[str, str] = ("", "")
         while True:
@@ -556,9 +589,7 @@ class SQLiteStore:
                     [*args, *after, page],
                 ).fetchall()
             for _, _, body in rows:
-                obj = self._load(cls, body)
-                if not sel.requirements or sel.matches(obj.metadata.labels):
-                    yield obj
+                yield body
             if len(rows) < page:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -819,9 +850,6 @@ class SQLiteStore:
             self._rdb.close()
 
 
-assert KINDS  # the kinds this store serves are the api's
-
-
 def _identity(path: Path) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
@@ -843,6 +871,6 @@ for _name in (
 ):
     if hasattr(SQLiteStore, _name):
         setattr(SQLiteStore, _name, guarded(getattr(SQLiteStore, _name)))
-for _name in ("iterate", "watch"):
+for _name in ("iterate", "iterate_wire", "watch"):
     if hasattr(SQLiteStore, _name):
         setattr(SQLiteStore, _name, guarded_iter(getattr(SQLiteStore, _name)))

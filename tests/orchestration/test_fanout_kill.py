@@ -33,7 +33,7 @@ KONTINUE = str(Path(sys.executable).with_name("kontinue"))
 N = 50
 
 
-def _worker(state_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+def _worker(state_dir: Path, log: Path, concurrency: int = 16) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             KONTINUE,
@@ -45,6 +45,8 @@ def _worker(state_dir: Path, log: Path) -> subprocess.Popen[bytes]:
             str(HERE / "fns_fanout.py"),
             "--lease-duration",
             "2s",
+            "--concurrency",
+            str(concurrency),
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -84,17 +86,22 @@ def test_sigkill_mid_fan_out_loses_nothing_and_reruns_no_completed_child(
     log = tmp_path / "workers.log"
     store = open_store(state_dir, create=True)
     parent = start_execution(
-        store, "fanout-parent", {"n": N, "marks": str(marks), "work": 0.5}, name="fan"
+        store, "fanout-parent", {"n": N, "marks": str(marks), "work": 1.0}, name="fan"
     ).metadata.name
 
-    first = _worker(state_dir, log)
+    # Children start while the parent still spawns the others. The kill must land after
+    # every child exists and some have completed, and before all have: the first worker
+    # runs at most 6 functions at a time (50 children of 1 s take at least 8 s), a window
+    # wide enough for the 50 spawns even on a loaded machine.
+    first = _worker(state_dir, log, concurrency=6)
     try:
 
-        def some_done() -> bool:
-            done = sum(k.status.phase == "Completed" for k in _children(store, parent).values())
-            return done >= 10
+        def spawned_and_some_done() -> bool:
+            kids = _children(store, parent)
+            done = sum(k.status.phase == "Completed" for k in kids.values())
+            return len(kids) == N and done >= 10
 
-        _wait(some_done, "10 children to complete")
+        _wait(spawned_and_some_done, "every child to exist and 10 to complete", timeout=180)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
     finally:
@@ -112,7 +119,11 @@ def test_sigkill_mid_fan_out_loses_nothing_and_reruns_no_completed_child(
 
     second = _worker(state_dir, log)
     try:
-        _wait(lambda: store.get(Execution, "default", parent).terminal, "the parent to finish")
+        _wait(
+            lambda: store.get(Execution, "default", parent).terminal,
+            "the parent to finish",
+            timeout=180,
+        )
     finally:
         _stop(second)
 

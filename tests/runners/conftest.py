@@ -110,6 +110,25 @@ class Jobs:
         return int(json.loads(path.read_text())["pid"])
 
     @staticmethod
+    def group_gone(pgid: int) -> bool:
+        """True if no live process is left in process group `pgid` (zombies count as gone).
+
+        A script's children (`sleep 30 &`) stay in its group: this sees them even when the
+        script was killed before it could say their pids.
+        """
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] not in "ZX":
+                return False
+        return True
+
+    @staticmethod
     def process_gone(pid: int) -> bool:
         """True if `pid` has exited; a zombie (exited, not reaped) counts as gone.
 

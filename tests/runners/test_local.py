@@ -61,14 +61,53 @@ def test_a_job_past_its_active_deadline_is_killed(jobs) -> None:
     assert record.phase == "Failed"
     assert record.reason == "DeadlineExceeded"
     assert record.message == "Job was active longer than specified deadline"
+    # The Job's deadline counts from the Job's start, as on Kubernetes: on a loaded machine
+    # it can pass before the pod's container starts, and then the Job fails the same way
+    # with nothing run. Whatever had started is killed (the pod deadline's test below
+    # always reaches the kill of a running container).
+    pid_file = jobs.job_dir("slow") / "slow-0" / "script.pid"
+    if not pid_file.exists():
+        assert all(p.containers[0].started_at is None for p in record.pods), record
+        assert all(p.reason == "DeadlineExceeded" for p in record.pods), record
+        assert record.failed == len(record.pods)
+        return
+    [pod] = record.pods
     assert record.failed == 1
+    assert pod.phase == "Failed" and pod.reason == "DeadlineExceeded"
+    assert pod.containers[0].exit_code == 128 + signal.SIGTERM
+    group = jobs.container_pid("slow", "slow-0")
+    jobs.wait_until(lambda: jobs.group_gone(group), "every process of the script to be gone")
+
+
+def test_a_pod_past_its_active_deadline_is_killed_with_everything_it_started(jobs) -> None:
+    # a pod's deadline counts from the pod's start: its container is running well before
+    pod_spec = {
+        "activeDeadlineSeconds": 3,
+        "restartPolicy": "Never",
+        "containers": [
+            {
+                "name": "script",
+                "image": "alpine:3.20",
+                "command": ["/bin/sh", "-c"],
+                "args": ["sleep 30 & echo $!; wait"],
+            }
+        ],
+    }
+    jobs.runner.start(jobs.pod_request("late", pod_spec, backoffLimit=0))
+    jobs.wait_until(lambda: jobs.runner.logs("late", "default") != "", "the sleep's pid")
+    group = jobs.container_pid("late", "late-0")
+    sleeper = int(jobs.runner.logs("late", "default").split()[0])
+    assert not jobs.group_gone(group) and not jobs.process_gone(sleeper)
+
+    record = jobs.wait_finished("late")
+
+    assert (record.phase, record.reason) == ("Failed", "DeadlineExceeded")
+    assert record.message == "Pod was active on the node longer than the specified deadline"
     [pod] = record.pods
     assert pod.phase == "Failed" and pod.reason == "DeadlineExceeded"
     assert pod.containers[0].exit_code == 128 + signal.SIGTERM
-    shell = jobs.container_pid("slow", "slow-0")
-    sleeper = int(jobs.runner.logs("slow", "default").split()[0])
-    jobs.wait_until(lambda: jobs.process_gone(shell), "the script's shell to be gone")
-    jobs.wait_until(lambda: jobs.process_gone(sleeper), "the script's sleep to be gone")
+    jobs.wait_until(lambda: jobs.group_gone(group), "every process of the pod to be gone")
+    assert jobs.process_gone(sleeper)
 
 
 def test_cancel_kills_the_process_group(jobs) -> None:

@@ -8,6 +8,7 @@ detail and form pages are saved under `.screenshots/` (light and dark, wide and 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, wait_for
+from tests.conftest import CLI, ROOT, wait_for
 from tests.server.conftest import Server, StartServer
 
 CHROMIUM = os.environ.get("KONTINUE_CHROMIUM", "/usr/bin/chromium")
@@ -313,4 +314,76 @@ def test_pages_at_desktop_and_phone_width(
         page.keyboard.press("Tab")
         focused = page.evaluate("document.activeElement.tagName")
         assert focused in ("A", "BUTTON", "INPUT", "SELECT")
+        assert not page.errors
+
+
+def test_schedules_page_suspends_resumes_and_runs_now(
+    start_server: StartServer, page_at: Any, cli: CLI
+) -> None:
+    for args in (
+        ("nightly", "naps", "--cron", "0 2 * * *", "--timezone", "Europe/Berlin"),
+        ("hourly", "naps", "--cron", "0 * * * *", "--suspend"),
+    ):
+        made = cli("schedule", "create", *args)
+        assert made.returncode == 0, made.stderr
+    server = start_server("--auth-mode", "readwrite")
+    page = page_at(server)
+    mark_no_reload(page)
+    page.locator("nav a", has_text="Schedules").click()
+    nightly = page.locator("tr[data-schedule='nightly']")
+    hourly = page.locator("tr[data-schedule='hourly']")
+    nightly.locator(".phase", has_text="Active").wait_for()
+    assert "0 2 * * *" in nightly.inner_text() and "Europe/Berlin" in nightly.inner_text()
+    assert nightly.locator("td.next time").inner_text().startswith("in ")
+    assert "never" in nightly.locator("td.last").inner_text()
+    hourly.locator(".phase", has_text="Suspended").wait_for()
+    assert hourly.locator("td.next").inner_text() == "\u2014"
+    shoot(page, "schedules-1280-light")
+
+    nightly.locator("button[data-action='suspend']").click()
+    confirm(page)
+    nightly.locator(".phase", has_text="Suspended").wait_for()
+    page.locator("#toast", has_text="Suspended nightly").wait_for()
+    assert re.search(r"^Suspended:\s+true$", cli("schedule", "get", "nightly").stdout, re.M)
+    nightly.locator("button[data-action='resume']").click()
+    confirm(page)
+    nightly.locator(".phase", has_text="Active").wait_for()
+
+    # a change made elsewhere (the CLI) shows up by itself: the page follows the events
+    assert cli("schedule", "resume", "hourly").returncode == 0
+    hourly.locator(".phase", has_text="Active").wait_for()
+    hourly.locator("td.next time").wait_for()
+
+    hourly.locator("button[data-action='trigger']").click()
+    confirm(page)
+    page.locator("#toast", has_text="Started hourly-manual-").wait_for()
+    last = hourly.locator("td.last a")
+    last.wait_for()
+    run = last.inner_text()
+    assert run.startswith("hourly-manual-")
+    hourly.locator("td.last .phase", has_text="Suspended").wait_for()  # naps sleeps an hour
+    assert "run by hand" in hourly.locator("td.last").inner_text()
+    assert stayed(page), "the page reloaded"
+    last.click()
+    page.wait_for_url(f"**/executions/default/{run}")
+    page.locator("li[data-type='sleep'] .phase", has_text="Waiting").wait_for()
+    page.go_back()
+    page.locator("tr[data-schedule='hourly'] td.name a").click()
+    page.locator(f"tr[data-name='{run}']").wait_for()  # the list of its runs
+    assert not page.errors
+
+
+def test_schedules_page_of_a_readonly_server_has_no_buttons(
+    start_server: StartServer, page_at: Any, cli: CLI
+) -> None:
+    made = cli("schedule", "create", "nightly", "naps", "--cron", "0 2 * * *")
+    assert made.returncode == 0, made.stderr
+    server = start_server()  # readonly
+    for width, label in ((1280, "1280"), (390, "phone")):
+        page = page_at(server, "/schedules", viewport={"width": width, "height": 800})
+        page.locator("tr[data-schedule='nightly'] .phase", has_text="Active").wait_for()
+        assert page.locator("[data-action]").count() == 0
+        shoot(page, f"schedules-readonly-{label}-light")
+        overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert not overflow, f"the schedules page scrolls sideways at {width}px"
         assert not page.errors

@@ -145,6 +145,45 @@ def test_list_by_label_selector_across_namespaces(labelled: Store) -> None:
     assert {(e.namespace, e.name) for e in found} == {("default", "web-db"), ("other", "other-ns")}
 
 
+@pytest.mark.parametrize(
+    ("namespace", "selector", "phases"),
+    [
+        ("default", None, None),
+        (None, None, None),
+        ("default", "app=web", None),
+        (None, "tier=db", None),
+        ("default", "app in (web,api), !tier", None),
+        ("default", None, {"Executing"}),
+        ("default", "app=web", {"Pending"}),
+        (None, None, {"Completed"}),
+    ],
+)
+def test_iterate_wire_reads_the_same_objects_as_iterate_without_the_models(
+    labelled: Store,
+    namespace: str | None,
+    selector: str | None,
+    phases: set[str] | None,
+) -> None:
+    running(labelled, "busy")
+    models = list(labelled.iterate(Execution, namespace, selector, phases=phases, page=2))
+    docs = list(labelled.iterate_wire("Execution", namespace, selector, phases=phases, page=2))
+
+    assert [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs] == [
+        (e.namespace, e.name) for e in models
+    ]
+    assert all(isinstance(d, dict) and d["kind"] == "Execution" for d in docs)
+    # each document is the stored object: as a model it equals what iterate gave
+    assert [Execution.model_validate(d) for d in docs] == models
+
+
+def test_iterate_wire_of_another_kind(store: Store) -> None:
+    store.create(execution("run"))
+    store.create(Function(metadata=ObjectMeta(name="fn", namespace="default")))
+
+    assert [d["metadata"]["name"] for d in store.iterate_wire("Function")] == ["fn"]
+    assert [d["metadata"]["name"] for d in store.iterate_wire("Execution", "other")] == []
+
+
 @pytest.mark.parametrize("selector", ["=web", "app in web", "app=web,,tier", "app@web"])
 def test_list_with_a_malformed_selector_raises_value_error(store: Store, selector: str) -> None:
     with pytest.raises(ValueError, match="label selector"):

@@ -257,6 +257,9 @@ function route() {
   } else if (path === "/functions") {
     state.view = functionsView(main);
     nav = "functions";
+  } else if (path === "/schedules") {
+    state.view = schedulesView(main);
+    nav = "schedules";
   } else {
     state.view = listView(main);
   }
@@ -860,6 +863,111 @@ function functionsView(main) {
     }));
   }).catch((error) => { if (error.name !== "AbortError") box.replaceChildren(h("div", { class: "callout error" }, error.message)); });
   return { close: () => controller.abort() };
+}
+
+// -- schedules --------------------------------------------------------------------------
+
+function until(iso, now = Date.now()) {
+  if (!iso) return "";
+  const seconds = (Date.parse(iso) - now) / 1000;
+  return seconds <= 0 ? "due now" : `in ${span(Math.max(1, seconds))}`;
+}
+
+function whenIn(iso, zone) {
+  try {
+    return `${new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: zone })} ${zone}`;
+  } catch (error) {
+    return when(iso);  // a zone this browser does not know
+  }
+}
+
+const SCHEDULE_ACTIONS = {
+  suspend: { label: "Suspend", title: "Suspend schedule", ok: "Suspend", danger: true, text: (n) => `Suspend ${n}? No new runs start until it is resumed; runs already going are not touched.` },
+  resume: { label: "Resume", title: "Resume schedule", ok: "Resume", text: (n) => `Resume ${n}? Runs start again at its cron times; the latest tick missed while suspended may run at once.` },
+  trigger: { label: "Run now", title: "Run now", ok: "Run now", text: (n) => `Start a run of ${n} now, with its function and arguments, outside its cron times?` },
+};
+
+async function runScheduleAction(action, item, done) {
+  const spec = SCHEDULE_ACTIONS[action];
+  if (!(await confirmAction(spec.title, spec.text(item.name), spec.ok, spec.danger))) return;
+  const url = `/api/v1/schedules/${encodeURIComponent(item.name)}/${action}?namespace=${encodeURIComponent(item.namespace)}`;
+  try {
+    const result = await api(url, { body: {} });
+    if (action === "trigger") toast(`Started ${result.execution.name}`);
+    else toast(result.changed ? `${action === "suspend" ? "Suspended" : "Resumed"} ${item.name}` : `${item.name} already was ${action === "suspend" ? "suspended" : "running"}`);
+    done();
+  } catch (error) {
+    toast(`${spec.title} failed: ${error.message}`, true);
+  }
+}
+
+function schedulesView(main) {
+  const controller = new AbortController();
+  const body = h("tbody");
+  main.append(
+    h("div", { class: "page-head" },
+      h("div", {}, h("h1", {}, "Schedules"), h("div", { class: "subtitle" }, `ScheduledExecutions in namespace ${state.namespace}: each starts an Execution at its cron times`))),
+    h("div", { class: "panel" },
+      h("table", { class: "table schedules" },
+        h("thead", {}, h("tr", {}, ["Name", "Schedule", "Next run", "Last run", "Status", ""].map((c) => h("th", { scope: "col" }, c)))),
+        body)));
+
+  function buttons(item) {
+    if (!canWrite()) return "";
+    const act = (action) => h("button", {
+      class: `button small ${SCHEDULE_ACTIONS[action].danger ? "danger" : ""}`,
+      "data-action": action,
+      onclick: () => runScheduleAction(action, item, load),
+    }, SCHEDULE_ACTIONS[action].label);
+    return h("div", { class: "actions" }, act(item.suspended ? "resume" : "suspend"), act("trigger"));
+  }
+
+  function row(item) {
+    const last = item.lastRun;
+    const what = item.pipeline ? `pipeline ${item.pipeline}` : item.function;
+    return h("tr", { "data-schedule": item.name, "data-suspended": String(item.suspended) },
+      h("td", { class: "name" },
+        h("a", { href: `/?selector=${encodeURIComponent(`kontinue.cloud/scheduled-by=${item.name}`)}&children=1`, "data-link": true, title: "Its runs" }, item.name),
+        h("span", { class: "sub mono" }, what),
+        item.description ? h("span", { class: "sub" }, item.description) : ""),
+      h("td", { class: "cron" }, h("code", { class: "mono" }, item.schedule), h("span", { class: "sub" }, item.timezone)),
+      h("td", { class: "next num" }, item.nextRun ? [timeTag(item.nextRun, until(item.nextRun)), h("span", { class: "sub" }, whenIn(item.nextRun, item.timezone))] : "\u2014"),
+      h("td", { class: "last" }, last ? [
+        h("a", { href: execPath(item.namespace, last.name), "data-link": true, class: "mono" }, last.name),
+        " ", last.phase ? phaseBadge(last.phase) : h("span", { class: "muted small" }, "deleted"),
+        h("span", { class: "sub" }, last.created ? `${since(last.created)} ago${last.manual ? ", run by hand" : ""}` : ""),
+      ] : h("span", { class: "muted" }, "never")),
+      h("td", { class: "ph" },
+        item.suspended ? h("span", { class: "phase Suspended" }, "Suspended") : h("span", { class: "phase Running" }, "Active"),
+        item.message ? h("span", { class: "sub" }, item.message) : ""),
+      h("td", { class: "acts" }, buttons(item)));
+  }
+
+  let loading = false, again = false;
+  async function load() {
+    if (loading) { again = true; return; }
+    loading = true;
+    try {
+      const data = await api("/api/v1/schedules", { signal: controller.signal });
+      body.replaceChildren(...(data.items.length ? data.items.map(row) : [
+        h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No schedules in this namespace. Create one with kontinue schedule create NAME FUNCTION --cron \"0 2 * * *\"."))]));
+    } catch (error) {
+      if (error.name !== "AbortError") body.replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "empty" }, error.message)));
+    } finally {
+      loading = false;
+      if (again) { again = false; load(); }
+    }
+  }
+
+  const refresh = debounced(load, 300);
+  const ticker = setInterval(() => {
+    for (const t of body.querySelectorAll("td.next time")) t.textContent = until(t.getAttribute("datetime"));
+  }, 5000);
+  load();
+  return {
+    refresh: (change) => { if (!change || change.kind === "ScheduledExecution" || change.kind === "Execution") refresh(); },
+    close: () => { controller.abort(); clearInterval(ticker); },
+  };
 }
 
 // -- sign-in and start-up ---------------------------------------------------------------
