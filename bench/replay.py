@@ -4,8 +4,9 @@
 * **Replay**: an Execution whose journal already holds N `store` steps (1,000, 10,000 and
   100,000 by default) is run by an in-process `Engine`; its function makes the same N
   `kontinue.store` calls, which all replay from the journal, and returns. Figures: reading
-  the journal (`read_journal`), the function's loop of N replayed steps, and the whole
-  run from the Execution's start to its end (claim, journal read, replay, completion).
+  the journal (`read_entries`: typed entries, as the worker reads it), the function's loop
+  of N replayed steps, and the whole run from the Execution's start to its end (claim,
+  journal read, replay, completion).
   The journal is written in one batch through the store's own `append_journal`
   (`SQLiteStore.batch()`), as a worker would have recorded it, one seq at a time.
 * **Parking**: `--parked` (10,000) Executions of a function that sleeps one hour are run
@@ -107,7 +108,7 @@ def replay_once(store: SQLiteStore, engine: Engine, n: int, tag: str) -> tuple[f
     name = f"replay-{n}-{tag}"
     load_journal(store, name, n)
     t0 = time.perf_counter()
-    read = store.read_journal(NAMESPACE, name)
+    read = store.read_entries(NAMESPACE, name)  # typed, as the worker reads it
     read_s = time.perf_counter() - t0
     assert len(read) == n
     t0 = time.perf_counter()
@@ -152,9 +153,9 @@ def park(state: Path, count: int, trace: bool = False) -> dict[str, Any]:
         try:
 
             def all_parked() -> bool:
-                informer = engine.worker.informer
-                waiting = [e for e in informer.unfinished() if e.status.phase == "Suspended"]
-                return len(waiting) == count and engine.worker.busy == 0
+                informer = engine.worker.informer  # counted without reading any back
+                parked = informer.count_unfinished() - len(informer.runnable())
+                return parked == count and engine.worker.busy == 0
 
             if not engine.run_until(all_parked, timeout=3600):
                 c.fail("the Executions did not all park within an hour", 1)
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 read, loop, whole = (statistics.median(col) for col in zip(*runs, strict=True))
                 medians[n] = read + loop
                 c.say(
-                    f"{n:>7,} steps: read_journal {read * 1e3:8.1f} ms  replay loop "
+                    f"{n:>7,} steps: read_entries {read * 1e3:8.1f} ms  replay loop "
                     f"{loop * 1e3:8.1f} ms  together {(read + loop) * 1e3:8.1f} ms  "
                     f"start to done {whole * 1e3:8.1f} ms  "
                     f"({(read + loop) / n * 1e6:.2f} µs a step)"

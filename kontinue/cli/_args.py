@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from kontinue.cli._errors import UsageError
+from kontinue.store import max_argument_bytes
 
-MAX_ARGUMENT_BYTES = int(os.environ.get("KONTINUE_MAX_ARGUMENT_BYTES", str(1024 * 1024)))
-"""The largest arguments (or params) file accepted: 1 MiB."""
+MAX_ARGUMENT_BYTES = max_argument_bytes()
+"""The largest arguments (or params) file accepted: 1 MiB (`KONTINUE_MAX_ARGUMENT_BYTES`)."""
 
 __all__ = ["load_args_file", "parse_assignments"]
 

@@ -36,7 +36,9 @@ from kontinue.cli._stores import (
     controller_elector,
     is_kubernetes,
     open_cli_store,
+    say_cluster,
     served_elsewhere,
+    served_namespace,
     start_heartbeat,
 )
 from kontinue.runtime import (
@@ -87,8 +89,8 @@ def make_engine(store: Store, args: argparse.Namespace) -> Engine:
 
 
 def _run_here(store: Store, args: argparse.Namespace, name: str) -> int:
-    function = store.get(Execution, args.namespace, name).spec.function
-    if served_elsewhere(args, store, function):
+    ex = store.get(Execution, args.namespace, name)
+    if served_elsewhere(args, store, ex.spec.function, ex.metadata.labels.get(GROUP_LABEL)):
         where = "a worker in the cluster" if is_kubernetes(args) else "the kontinue server"
         sys.stderr.write(
             f"Execution {name} handed to {where}; follow it with `{command('watch', name)}`\n"
@@ -152,7 +154,12 @@ def execute(args: argparse.Namespace) -> int:
             REGISTRY.get(args.function).parse_arguments(arguments)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    elif not (args.no_wait or served_elsewhere(args, store, args.function)):
+    elif not (
+        args.no_wait
+        or served_elsewhere(
+            args, store, args.function, function_group(store, args.namespace, args.function)
+        )
+    ):
         REGISTRY.get(args.function)  # raises the "unknown function" error with the fix
     try:
         ex = start_execution(
@@ -189,7 +196,7 @@ def worker(args: argparse.Namespace) -> int:
         metrics = Metrics()
         store = MeteredStore(store, metrics)
     runners = cli_runners(args, store)
-    namespace = args.namespace if is_kubernetes(args) else None
+    namespace = served_namespace(args)
     w = Worker(
         store,
         concurrency=args.concurrency,
@@ -201,11 +208,12 @@ def worker(args: argparse.Namespace) -> int:
     w.publish_functions(args.namespace)
     if metrics is not None:
         _serve_metrics(w, store, metrics, args)
+    say_cluster(args, plain, "worker")
     stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), plain)
-    stop_heartbeat = start_heartbeat(args, plain, w.identity, args.group, REGISTRY.names())
-    sys.stderr.write(
-        f"worker {w.identity} running {', '.join(REGISTRY.names())} (group {args.group})\n"
-    )
+    # the functions this worker runs: those of its group (a function may name its own)
+    served = [n for n in REGISTRY.names() if w.group_of(REGISTRY.get(n)) == args.group]
+    stop_heartbeat = start_heartbeat(args, plain, w.identity, args.group, served)
+    sys.stderr.write(f"worker {w.identity} running {', '.join(served)} (group {args.group})\n")
     threads = []
     elector = None
     embedded = not is_kubernetes(args)
@@ -273,13 +281,14 @@ def _serve_metrics(w: Worker, store: Any, metrics: Any, args: argparse.Namespace
 
 def controller(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
-    namespace = args.namespace if is_kubernetes(args) else None
+    namespace = served_namespace(args)
     ctl = Controller(store, runners=cli_runners(args, store), namespace=namespace)
     from kontinue.runtime._worker import _identity
 
     identity = _identity()
     elector = controller_elector(args, store, identity)
     where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    say_cluster(args, store, "controller")
     stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     sys.stderr.write(f"controller running{where}\n")
     try:
@@ -288,6 +297,7 @@ def controller(args: argparse.Namespace) -> int:
         pass
     finally:
         stop_health()
+        ctl.close()
         if elector is not None:
             elector.stop()
     return 0
@@ -416,7 +426,7 @@ def check_runnable_here(store: Store, args: argparse.Namespace) -> None:
             comes from (then --import, or --no-wait and a worker).
     """
     root = _root_of(store, args.namespace, args.name)
-    if served_elsewhere(args, store, root.spec.function):
+    if served_elsewhere(args, store, root.spec.function, root.metadata.labels.get(GROUP_LABEL)):
         return
     wanted = {e.spec.function for e in tree_executions(store, root) if not e.terminal}
     missing = import_recorded(store, args.namespace, wanted)

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from kontinue.api import Execution
+from kontinue.api import Execution, SpawnEntry, SuspensionEntry
 from kontinue.cli._render import age, dump, progress_text
 from kontinue.runtime import tree_executions, tree_suspensions
 from kontinue.store import Store
@@ -37,19 +37,20 @@ def _block(out: TextIO, label: str, value: Any) -> None:
 
 def _steps(store: Store, ex: Execution) -> list[list[str]]:
     rows = []
-    for entry in store.read_journal(ex.metadata.namespace, ex.metadata.name):
-        if entry["kind"] == "wait" or entry.get("replaces") is not None:
+    for entry in store.read_entries(ex.metadata.namespace, ex.metadata.name):
+        if entry.kind == "wait" or entry.replaces is not None:
             continue
-        label = entry.get("displayName") or entry["name"]
-        if "error" in entry:
-            outcome = "failed: " + str(entry["error"].get("message", ""))
-        elif entry["kind"] == "spawn":
-            outcome = f"started {entry.get('child')}"
-        elif entry["kind"] in ("suspend", "sleep") and entry.get("resolvedBy"):
-            outcome = f"resumed by {entry['resolvedBy']}"
+        label = entry.display_name or entry.name
+        message = entry.error_message
+        if message is not None:
+            outcome = "failed: " + message
+        elif isinstance(entry, SpawnEntry):
+            outcome = f"started {entry.child}"
+        elif isinstance(entry, SuspensionEntry) and entry.resolved_by:
+            outcome = f"resumed by {entry.resolved_by}"
         else:
             outcome = "done"
-        rows.append([str(entry.get("seq", "")), entry["kind"], label, outcome])
+        rows.append([str(entry.seq), entry.kind, label, outcome])
     return rows
 
 

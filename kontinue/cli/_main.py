@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import argcomplete
-
 from kontinue.cli import _flags, _hints, _schedules_parser
 
 if TYPE_CHECKING:
@@ -189,6 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="module or file registering functions (repeatable)",
         )
 
+    def all_namespaces(p: argparse.ArgumentParser, does: str) -> None:
+        p.add_argument(
+            "-A",
+            "--all-namespaces",
+            action="store_true",
+            help=f"with --store kubernetes: {does} of every namespace (needs a cluster-wide "
+            "role: the chart's rbac.clusterWide=true); its Leases stay in -n",
+        )
+
     p = add("execute", commands.execute, "start an Execution of a function and run it")
     _flags.add_log(p)
     p.add_argument("function", help="registered function name").completer = _functions_completer  # type: ignore[attr-defined]
@@ -217,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     imports(p)
     p.add_argument("--concurrency", type=int, default=16, help="functions run at once")
     p.add_argument("--group", default="default", help="worker group")
+    all_namespaces(p, "runs Executions")
     p.add_argument("--lease-duration", default="10s", help="lease length (e.g. 10s)")
     p.add_argument(
         "--with-controller",
@@ -243,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port")
 
     p = add("controller", commands.controller, "run the controller (timers, retries, wake-ups)")
+    all_namespaces(p, "reconciles Executions")
     p.add_argument(
         "--leader-lease",
         default="15s",
@@ -413,7 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kontinue` console script."""
     parser = build_parser()
-    argcomplete.autocomplete(parser)
+    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions: answer them and exit
+        import argcomplete  # only then: a command pays nothing for it
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

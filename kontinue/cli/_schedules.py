@@ -27,19 +27,11 @@ from kontinue.api import (
 from kontinue.cli._args import load_args_file, parse_assignments
 from kontinue.cli._errors import UsageError
 from kontinue.cli._render import age, dump, print_table, stream_list
+from kontinue.cli._schedules_parser import SCHEDULE_VERBS
 from kontinue.store import AlreadyExistsError, NotFoundError, Store
 
-__all__ = [
-    "archived_list",
-    "get_archived",
-    "resubmit",
-    "schedule_create",
-    "schedule_delete",
-    "schedule_get",
-    "schedule_list",
-    "schedule_suspend",
-    "schedule_trigger",
-]
+# the verbs (their parser is in `_schedules_parser`), and what `list`/`get` use of archives
+__all__ = [*SCHEDULE_VERBS, "archived_list", "get_archived", "show_archived"]
 
 PIPELINE_SUFFIXES = (".yaml", ".yml")
 

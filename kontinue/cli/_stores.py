@@ -26,7 +26,9 @@ __all__ = [
     "is_kubernetes",
     "open_cli_store",
     "resolve_store_options",
+    "say_cluster",
     "served_elsewhere",
+    "served_namespace",
     "start_heartbeat",
 ]
 
@@ -83,6 +85,24 @@ def open_cli_store(args: argparse.Namespace, create: bool = False) -> Store:
     return store
 
 
+def served_namespace(args: argparse.Namespace) -> str | None:
+    """The namespace a worker or controller serves: `-n`'s on Kubernetes (None with `-A`:
+    every namespace); on the embedded store, every namespace."""
+    if not is_kubernetes(args) or getattr(args, "all_namespaces", False):
+        return None
+    namespace: str = args.namespace
+    return namespace
+
+
+def say_cluster(args: argparse.Namespace, store: Store, what: str) -> None:
+    """On Kubernetes: one line saying which API server a long-lived process works with, and
+    how it found it (kubeconfig and context, or the pod's in-cluster service account)."""
+    if is_kubernetes(args):
+        server = store.api_client.configuration.host  # type: ignore[attr-defined]
+        source = getattr(store, "source", "?")
+        sys.stderr.write(f"{what}: Kubernetes API server {server} ({source})\n")
+
+
 def cli_runners(args: argparse.Namespace, store: Store) -> dict[str, Any]:
     """The job runners, the one new jobs use first."""
     if is_kubernetes(args) and args.runner == "kubernetes":
@@ -94,13 +114,21 @@ def cli_runners(args: argparse.Namespace, store: Store) -> dict[str, Any]:
     return embedded_runners(args.state_dir, args.runner)
 
 
-def served_elsewhere(args: argparse.Namespace, store: Store, function: str | None = None) -> bool:
+def served_elsewhere(
+    args: argparse.Namespace,
+    store: Store,
+    function: str | None = None,
+    group: str | None = None,
+) -> bool:
     """Whether another process runs Executions here: a `kontinue server` on the state
-    directory, or (on Kubernetes) a live worker serving `function` (any, if None)."""
+    directory, or (on Kubernetes) a live worker serving `function` (any, if None) in worker
+    group `group` (an Execution labelled with a group is claimed only by workers of it)."""
     if is_kubernetes(args):
         from kontinue.store._kubelease import live_workers
 
-        for _identity, _group, functions in live_workers(store, args.namespace):  # type: ignore[arg-type]
+        for _identity, served_group, functions in live_workers(store, args.namespace):  # type: ignore[arg-type]
+            if group is not None and served_group != group:
+                continue
             if function is None or function in functions:
                 return True
         return False
@@ -117,7 +145,14 @@ def start_heartbeat(
         return lambda: None
     from kontinue.store._kubelease import WorkerHeartbeat
 
-    beat = WorkerHeartbeat(store, args.namespace, identity, group, functions)  # type: ignore[arg-type]
+    beat = WorkerHeartbeat(
+        store,  # type: ignore[arg-type]
+        args.namespace,
+        identity,
+        group,
+        functions,
+        all_namespaces=bool(getattr(args, "all_namespaces", False)),
+    )
     beat.beat()
     stopped = threading.Event()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kontinue.api import Execution, Suspension
+from kontinue.api import Execution, JobEntry, SpawnEntry, Suspension, SuspensionEntry
 from kontinue.runtime import tree_executions, tree_suspensions
 from kontinue.store import Store
 
@@ -99,28 +99,28 @@ class _Builder:
         kids = {k.metadata.name: k for k in self.kids.get(name, [])}
         nodes: list[tuple[str, Node]] = []  # (step name, node)
         used: set[str] = set()
-        for entry in self.store.read_journal(ex.metadata.namespace, name):
-            kind = entry["kind"]
-            if kind == "wait" or entry.get("replaces") is not None:
+        for entry in self.store.read_entries(ex.metadata.namespace, name):
+            if entry.kind == "wait" or entry.replaces is not None:
                 continue
-            step = entry["name"]
-            label = entry.get("displayName") or step
-            if kind == "spawn":
-                child = kids.get(entry.get("child") or "")
+            step = entry.name
+            label = entry.display_name or step
+            if isinstance(entry, SpawnEntry):
+                child = kids.get(entry.child)
                 if child is not None:
                     used.add(child.metadata.name)
                     nodes.append((step, self.execution(child, f"{key}/{step}", label)))
                 continue
             node = Node(key=f"{key}/{step}", label=label, phase="Completed")
-            if "error" in entry:
-                node.phase, node.message = "Failed", str(entry["error"].get("message", ""))
-            job = entry.get("job")
-            if isinstance(job, dict):
+            message = entry.error_message
+            if message is not None:
+                node.phase, node.message = "Failed", message
+            if isinstance(entry, JobEntry):
+                job = entry.job
                 node.start, node.end = _ts(job.get("startedAt")), _ts(job.get("finishedAt"))
                 if job.get("phase") == "Failed":
                     node.phase = "Failed"
-            elif kind in ("suspend", "sleep") and entry.get("resolvedBy") not in (None, "timer"):
-                node.message = f"resumed by {entry['resolvedBy']}"
+            elif isinstance(entry, SuspensionEntry) and entry.resolved_by not in (None, "timer"):
+                node.message = f"resumed by {entry.resolved_by}"
             nodes.append((step, node))
         for child in kids.values():  # spawned, not journaled yet
             if child.metadata.name not in used:

@@ -41,6 +41,7 @@ from kontinue.runtime import (
     delivered_cancel,
     import_file,
     shielded,
+    step_runtime,
 )
 from kontinue.sdk import (
     ChildExecutionOptions,
@@ -609,7 +610,7 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
         try:
             return _run_pipeline(ktx, args)
         except RenderInterrupted:
-            ktx.checkpoint()  # raises the reason: canceled, timed out, handed back
+            step_runtime(ktx).checkpoint()  # raises the reason: canceled, timed out, handed back
             raise
 
 
@@ -628,7 +629,7 @@ def _run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
             if not args.branch:
                 _progress(ktx, len(top), len(top))
         except RenderInterrupted:
-            ktx.checkpoint()  # raises the reason: canceled, timed out, handed back
+            step_runtime(ktx).checkpoint()  # raises: canceled, timed out, handed back
             raise
     except Error as exc:
         if not args.plan.get("finally"):
@@ -673,9 +674,10 @@ cleanup_on_cancel(PIPELINE_FUNCTION, _cleans_up)
 def _progress(ktx: ExecutionContext, current: int, total: int) -> None:
     """Show `current/total` top-level steps; a replay of steps already done writes nothing,
     so the status does not run through 0/6, 1/6... again after each wake-up."""
-    ktx.mark_progress_set()  # fan-outs inside a step keep their progress to themselves
-    if not ktx.replaying:
-        ktx.write_progress(Progress(current=current, max=total))
+    rt = step_runtime(ktx)
+    rt.mark_progress_set()  # fan-outs inside a step keep their progress to themselves
+    if not rt.replaying:
+        rt.write_progress(Progress(current=current, max=total))
 
 
 def _result_of(outcome: Any) -> Any:

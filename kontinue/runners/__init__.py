@@ -1,8 +1,8 @@
 """Where jobs, pods and scripts run: local processes, a container engine, or Kubernetes Jobs.
 
-The SDK's `run_job`, `run_pod` and `run_script` build a `JobRequest` and hand it to a
-`Runner`; a parked Execution keeps only the job's name, and whichever process polls it later
-finds it again by that name. `open_runner` picks the implementation:
+The SDK's `run_job`, `run_pod` and `run_script` ask the runtime, which builds a `JobRequest`
+and hands it to a `Runner`; a parked Execution keeps only the job's name, and whichever
+process polls it later finds it again by that name. `open_runner` picks the implementation:
 
 - `local`: `LocalRunner`, containers as local processes (images are not pulled);
 - `container`: `ContainerRunner`, containers run by podman or docker;

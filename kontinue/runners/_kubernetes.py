@@ -8,12 +8,13 @@ Job with background propagation, which deletes its pods too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
+from kontinue.runners._kubejobs import JobWatch
 from kontinue.runners._manifest import build_job_manifest, job_record
 from kontinue.runners._names import kube_name
 from kontinue.runners._protocol import JobNotFoundError, JobRequest, RunnerError
@@ -174,6 +175,11 @@ class KubernetesRunner:
         watcher = cast(Any, watch).Watch()  # the watch module has no type annotations
         lines: Iterator[str] = watcher.stream(self.core.read_namespaced_pod_log, **kwargs)
         return lines
+
+    def watch_jobs(self, namespace: str, on_change: Callable[[], None]) -> JobWatch:
+        """A cache of this runner's Jobs in `namespace`, kept by a watch (see `JobWatch`);
+        `on_change` is called on every change. Close it when done."""
+        return JobWatch(self.api_client, namespace, on_change)
 
     def cancel(self, name: str, namespace: str) -> None:
         """Delete the Job and, in the background, its pods; a missing Job is fine."""

@@ -102,7 +102,9 @@ def cancel_mutation(
 
 def cancel_requested(ktx: ExecutionContext) -> CancelRequest | None:
     """The cancel request of the running Execution, if one was made (delivered or not)."""
-    return ktx._claim.cancel_requested
+    from kontinue.runtime._steps import step_runtime
+
+    return step_runtime(ktx)._claim.cancel_requested
 
 
 def delivered_cancel(ktx: ExecutionContext) -> CancelRequest | None:
@@ -112,7 +114,10 @@ def delivered_cancel(ktx: ExecutionContext) -> CancelRequest | None:
     fails it first): it learns whether that was the cancel. None when no cancel was requested,
     or when steps recorded after this point show the run went on before the cancel came.
     """
-    return ktx._claim.cancel_requested if ktx.observe_cancel() else None
+    from kontinue.runtime._steps import step_runtime
+
+    rt = step_runtime(ktx)
+    return rt._claim.cancel_requested if rt.observe_cancel() else None
 
 
 @contextmanager
@@ -123,8 +128,9 @@ def shielded(ktx: ExecutionContext) -> Iterator[None]:
     cancel still stops them (the Execution is then `Canceled` and its jobs are killed).
     """
     from kontinue.runtime._context import CancelScope
+    from kontinue.runtime._steps import step_runtime
 
-    claim = ktx._claim
+    claim = step_runtime(ktx)._claim
     outer, was = claim.scope, claim.shielded
     claim.shielded = True
     claim.scope = CancelScope(claim.clock)

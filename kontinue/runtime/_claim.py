@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
-from kontinue.api import Execution, ExecutionRetry, ExecutionTimeout, Lease
+from kontinue.api import Execution, ExecutionRetry, ExecutionTimeout, Lease, StepEntry
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._context import CancelScope
 from kontinue.runtime._errors import ErrCanceled, Error, ErrorKind
@@ -79,10 +78,10 @@ class Claim:
         """(namespace, name) of the Execution."""
         return self.execution.metadata.namespace, self.execution.metadata.name
 
-    def append(self, entry: dict[str, Any]) -> None:
+    def append(self, entry: StepEntry) -> None:
         """Append a journal entry, fenced by the lease."""
         try:
-            self.store.append_journal(*self.key, entry["seq"], entry, self.holder)
+            self.store.append_journal(*self.key, entry.seq, entry, self.holder)
         except (FencedError, ConflictError) as exc:
             self._lose(str(exc), getattr(exc, "phase", None))
         except ValueTooLargeError as exc:  # the same value is as large on every retry

@@ -23,6 +23,7 @@ from kontinue.api import (
     ArchivedExecutionSpec,
     Execution,
     ExecutionTTL,
+    JobEntry,
     ObjectMeta,
     pack_tree,
 )
@@ -48,9 +49,9 @@ def job_names(store: Store, executions: list[Execution]) -> list[tuple[str, str,
     found: list[tuple[str, str, str]] = []
     for ex in executions:
         ns = ex.metadata.namespace
-        for entry in store.read_journal(ns, ex.metadata.name):
-            job = entry.get("job")
-            if isinstance(job, dict) and job.get("name"):
+        for entry in store.read_entries(ns, ex.metadata.name):
+            job = entry.job if isinstance(entry, JobEntry) else None
+            if job is not None and job.get("name"):
                 found.append(
                     (job.get("runner") or "local", job.get("namespace") or ns, job["name"])
                 )
@@ -198,6 +199,10 @@ class CleanupReconciler:
                     ),
                 )
         self._archives_loaded = True
+
+    def due(self, now: datetime) -> bool:
+        """Whether something falls due by `now` (or the finished ones were not read yet)."""
+        return not self._archives_loaded or bool(self._heap and self._heap[0][0] <= now)
 
     def reconcile(self, now: datetime, timer: Callable[[datetime], None]) -> int:
         """Act on everything due by `now`; returns how many writes it made."""

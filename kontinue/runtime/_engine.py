@@ -121,6 +121,8 @@ class Engine:
         moved = self.worker.poll()
         if self.elector is None or self.elector.leading():
             moved += self.controller.reconcile()
+        else:
+            self.controller.standby()
         return moved
 
     def run_until(
@@ -158,8 +160,9 @@ class Engine:
             wait = tick
             if timer is not None:
                 wait = min(wait, max(0.0, (timer - self.clock.now()).total_seconds()))
-            self.worker.informer.sync(timeout=wait)
+            self.controller.jobs.wait(self.worker.informer, wait)
 
     def close(self) -> None:
-        """Stop the worker (waiting for running functions)."""
+        """Stop the worker (waiting for running functions) and the controller's watches."""
         self.worker.close()
+        self.controller.close()

@@ -26,7 +26,7 @@ from kontinue.runtime._cancel import _AlreadyDone, cancel_mutation, on_cancel_of
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._naming import check_execution_name, check_generate_name
 from kontinue.runtime._registry import GROUP_LABEL
-from kontinue.store import ConflictError, NotFoundError, Store
+from kontinue.store import ConflictError, NotFoundError, Store, check_inputs
 
 __all__ = [
     "GROUP_LABEL",
@@ -274,13 +274,7 @@ def resume_execution(
     return resolved
 
 
-INPUTS_CAP = 64 * 1024
-"""The most bytes (as JSON) of inputs one gate takes."""
-
-
 def _check_inputs(sus: Suspension, inputs: dict[str, Any] | None) -> None:
-    import json
-
     from jsonschema import Draft202012Validator
 
     step = sus.spec.step
@@ -288,9 +282,7 @@ def _check_inputs(sus: Suspension, inputs: dict[str, Any] | None) -> None:
         if inputs:
             raise OperationError(f'step "{step}" takes no inputs; resume it without --input')
         return
-    size = len(json.dumps(inputs or {}))
-    if size > INPUTS_CAP:
-        raise OperationError(f'the inputs for step "{step}" are {size} bytes, over {INPUTS_CAP}')
+    check_inputs(sus.spec.execution, step, inputs or {})
     errors = list(Draft202012Validator(sus.spec.inputs).iter_errors(inputs or {}))
     if errors:
         problems = "; ".join(

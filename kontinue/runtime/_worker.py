@@ -41,6 +41,7 @@ from kontinue.runtime._mutex import (
 from kontinue.runtime._operations import GROUP_LABEL
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
 from kontinue.runtime._signals import Park, Stop
+from kontinue.runtime._steps import StepRuntime
 from kontinue.store import (
     AlreadyExistsError,
     ConflictError,
@@ -327,14 +328,16 @@ class Worker:
 
     def _execute(self, claim: Claim, fdef: FunctionDef) -> None:
         ex = claim.execution
-        journal = self.store.read_journal(*claim.key)
+        journal = self.store.read_entries(*claim.key)
         ktx = ExecutionContext(
-            store=self.store,
-            claim=claim,
-            journal=journal,
-            clock=self.clock,
-            registry=self.registry,
-            services=self.services,
+            StepRuntime(
+                store=self.store,
+                claim=claim,
+                journal=journal,
+                clock=self.clock,
+                registry=self.registry,
+                services=self.services,
+            )
         )
         try:
             try:

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from kontinue.api import Execution, ExecutionSpec, ObjectMeta, WaitingOn
+from kontinue.api import Execution, SpawnEntry, WaitEntry, WaitingOn
 from kontinue.runtime import (
-    GROUP_LABEL,
-    PARENT_LABEL,
-    ROOT_LABEL,
+    PENDING,
     ErrChildCanceled,
     ErrChildFailed,
     ErrNonDeterminism,
     Error,
-    ErrorKind,
     ExecutionContext,
-    child_resource_name,
+    Pending,
     error_from_record,
     error_to_record,
-    function_group,
-    on_cancel_of,
-    retry_execution,
-    root_label,
+    step_runtime,
 )
 from kontinue.sdk._options import ChildExecution, ChildExecutionOptions, ExecuteOptions
 from kontinue.sdk._values import from_json, to_json
-from kontinue.store import AlreadyExistsError, ConflictError
 
 __all__ = [
     "execute",
@@ -37,115 +29,34 @@ __all__ = [
     "wait_execution",
 ]
 
-STEP_LABEL = "kontinue.cloud/step"
-RETRIED_FOR = "kontinue.cloud/retried-for-parent-attempt"
-DEPTH_ANNOTATION = "kontinue.cloud/depth"
-DEPTH_ENV = "KONTINUE_MAX_DEPTH"
-DEFAULT_MAX_DEPTH = 64
-
-
-def max_depth() -> int:
-    """How deep a tree of Executions may grow (`KONTINUE_MAX_DEPTH`, default 64)."""
-    try:
-        return max(1, int(os.environ.get(DEPTH_ENV, DEFAULT_MAX_DEPTH)))
-    except ValueError:
-        return DEFAULT_MAX_DEPTH
-
-
-def _depth(ex: Execution) -> int:
-    try:
-        return int(ex.metadata.annotations.get(DEPTH_ANNOTATION, "0"))
-    except ValueError:
-        return 0
-
-
-def _chain(ktx: ExecutionContext, ex: Execution, shown: int = 6) -> str:
-    """The functions from the root down to `ex`, the middle elided: `a -> b -> ... -> f`."""
-    names = [ex.spec.function]
-    current = ex
-    while (parent := current.metadata.labels.get(PARENT_LABEL)) and len(names) < 1000:
-        try:
-            current = ktx.store_.get(Execution, ex.metadata.namespace, parent)
-        except Exception:
-            break
-        names.append(current.spec.function)
-    names.reverse()
-    if len(names) > shown:
-        names = [*names[: shown // 2], f"... {len(names) - shown} more ...", *names[-shown // 2 :]]
-    return " -> ".join(names)
-
 
 def spawn_execution(
     ktx: ExecutionContext, function: str, args: Any = None, opts: ExecuteOptions | None = None
 ) -> ChildExecution:
     """Start a child Execution without waiting; on replay, return the existing child."""
-    step = ktx.step_name("execute", opts)
-    entry = ktx.replay(step, "spawn")
-    if entry is not None:
-        return ChildExecution(name=entry["child"], namespace=ktx.namespace, step=step)
-    parent = ktx.execution()
-    depth = _depth(parent) + 1
-    if depth > max_depth():
-        raise Error(
-            f'Execution "{parent.metadata.name}" cannot start a child of {function!r}: it would '
-            f"be {depth} levels deep, past the limit of {max_depth()} ({DEPTH_ENV}). The chain: "
-            f"{_chain(ktx, parent)} -> {function}. A function that executes itself needs a "
-            "condition that ends the recursion",
-            kind=ErrorKind.VALIDATION,
-            retryable=False,
+    rt = step_runtime(ktx)
+    options = opts or ExecuteOptions()
+
+    def live(name: str) -> dict[str, Any]:
+        child = rt.spawn_child(
+            name,
+            function,
+            to_json(args),
+            retry=options.retry,
+            timeout=options.timeout,
+            mutex=options.mutex,
+            display_name=options.display_name,
+            description=options.description,
         )
-    name = child_resource_name(parent.metadata.name, step)
-    labels = {PARENT_LABEL: parent.metadata.name, STEP_LABEL: step, ROOT_LABEL: root_label(parent)}
-    # the child goes to its own function's group, not its parent's
-    group = function_group(ktx.store_, parent.metadata.namespace, function)
-    if group is None:
-        group = ktx.function_group(function)
-    if group is not None:
-        labels[GROUP_LABEL] = group
-    opts = opts or ExecuteOptions()
-    child = Execution(
-        metadata=ObjectMeta(
-            name=name,
-            namespace=parent.metadata.namespace,
-            labels=labels,
-            # a child first started in this attempt is this attempt's run, not one to re-run
-            annotations={
-                DEPTH_ANNOTATION: str(depth),
-                **({RETRIED_FOR: str(ktx.attempts())} if ktx.attempts() else {}),
-            },
-            owner_references=[parent.owner_reference()],
-        ),
-        spec=ExecutionSpec(
-            function=function,
-            arguments=to_json(args),
-            retry=opts.retry,
-            timeout=opts.timeout,
-            mutex=opts.mutex,
-            display_name=opts.display_name,
-            description=opts.description,
-            on_cancel=on_cancel_of(function, args),
-        ),
-    )
-    try:
-        ktx.store_.create(child)
-    except AlreadyExistsError:
-        existing = ktx.store_.get(Execution, parent.metadata.namespace, name)
-        if not any(r.uid == parent.metadata.uid for r in existing.metadata.owner_references):
-            raise Error(
-                f'cannot start child "{name}" of Execution "{parent.metadata.name}": an '
-                "Execution of that name exists and belongs to someone else; rename the step",
-                kind=ErrorKind.VALIDATION,
-                retryable=False,
-            ) from None
-    ktx.record(
-        step,
-        "spawn",
-        child=name,
-        function=function,
-        displayName=opts.display_name,
-        description=opts.description,
-    )
-    return ChildExecution(name=name, namespace=parent.metadata.namespace, step=step)
+        return {
+            "child": child,
+            "function": function,
+            "displayName": options.display_name,
+            "description": options.description,
+        }
+
+    entry = rt.step(SpawnEntry, live, opts=opts, op="execute")
+    return ChildExecution(name=entry.child, namespace=rt.namespace, step=entry.name)
 
 
 def wait_execution(ktx: ExecutionContext, child: ChildExecution, *, result_type: Any = None) -> Any:
@@ -170,27 +81,26 @@ def wait_any(
     """
     if not children:
         raise ValueError("wait_any needs at least one child")
-    step = ktx.step_name("wait-any", None)
-    entry = ktx.replay(step, "wait-any")
-    if entry is None:
+    rt = step_runtime(ktx)
+
+    def live(name: str) -> dict[str, Any] | WaitingOn:
         for child in children:
-            ex = ktx.store_.get(Execution, child.namespace, child.name)
-            if ex.terminal and not _retry_failed_child(ktx, ex):
-                entry = ktx.record(step, "wait-any", child=child.name, **_outcome(ex))
-                break
-        else:
-            ktx.park(
-                WaitingOn(kind="children", names=[c.name for c in children], step=step, mode="any")
-            )
-    chosen = next((c for c in children if c.name == entry["child"]), None)
+            ex = rt.child(child.name, child.namespace)
+            if ex.terminal and not rt.retry_failed_child(ex):
+                return {"child": child.name, **_outcome(ex)}
+        return WaitingOn(kind="children", names=[c.name for c in children], step=name, mode="any")
+
+    entry = rt.step(WaitEntry, live, kind="wait-any")
+    step = entry.name
+    chosen = next((c for c in children if c.name == entry.child), None)
     if chosen is None:
         raise ErrNonDeterminism(
             f'Execution "{ktx.name}" is not deterministic: step {step} recorded child '
-            f'"{entry["child"]}", which is not among the children waited for now'
+            f'"{entry.child}", which is not among the children waited for now'
         )
-    if "error" in entry:
-        return chosen, None, error_from_record(entry["error"])
-    return chosen, from_json(entry.get("result"), result_type), None
+    if entry.error is not None:
+        return chosen, None, error_from_record(entry.error)
+    return chosen, from_json(entry.result, result_type), None
 
 
 def execute(
@@ -218,13 +128,14 @@ def execute_sequential(
     ktx: ExecutionContext, specs: list[ChildExecutionOptions], *, result_type: Any = None
 ) -> list[Any]:
     """Run the children one after the other; results in input order."""
+    rt = step_runtime(ktx)
     results = []
     for index, spec in enumerate(specs):
-        ktx.auto_progress(index, len(specs))
+        rt.auto_progress(index, len(specs))
         child = spawn_execution(ktx, spec.function, spec.arguments, spec.options)
         results.append(wait_execution(ktx, child, result_type=result_type))
     if specs:
-        ktx.auto_progress(len(specs), len(specs))
+        rt.auto_progress(len(specs), len(specs))
     return results
 
 
@@ -235,54 +146,55 @@ def _wait_all(
     progress: bool = False,
 ) -> list[Any]:
     """Record each child's outcome in input order, parking until the rest are done."""
-    ktx.checkpoint()
-    outcomes: list[dict[str, Any]] = []
+    rt = step_runtime(ktx)
+    rt.checkpoint()
+    outcomes: list[WaitEntry] = []
     pending: list[str] = []
     states: dict[str, Execution] = {}
     for child in children:
-        step = f"wait/{child.name}"
         if pending:
             pending.append(child.name)
             continue
-        entry = ktx.replay(step, "wait")
-        if entry is None:
-            ex = ktx.store_.get(Execution, child.namespace, child.name)
+
+        def live(_: str, child: ChildExecution = child) -> dict[str, Any] | Pending:
+            ex = rt.child(child.name, child.namespace)
             states[child.name] = ex
-            if _retry_failed_child(ktx, ex):
-                pending.append(child.name)
-                continue
-            if not ex.terminal:
-                pending.append(child.name)
-                continue
-            entry = ktx.record(step, "wait", child=child.name, **_outcome(ex))
-        outcomes.append(entry)
+            if rt.retry_failed_child(ex) or not ex.terminal:
+                return PENDING
+            return {"child": child.name, **_outcome(ex)}
+
+        entry = rt.try_step(WaitEntry, live, name=f"wait/{child.name}")
+        if entry is None:
+            pending.append(child.name)
+        else:
+            outcomes.append(entry)
     if progress and children:
         done = len(outcomes) + sum(1 for n in pending if n in states and states[n].terminal)
-        ktx.auto_progress(done, len(children))
+        rt.auto_progress(done, len(children))
     if pending:
         # a failed child fails the fan-out now, whatever its index, not when the rest end
-        failed = next((e for e in outcomes if "error" in e), None)
+        failed = next((e for e in outcomes if e.error is not None), None)
         if failed is not None:
-            raise error_from_record(failed["error"])
+            raise error_from_record(failed.error)
         for name in pending[1:]:
-            ex = states.get(name) or ktx.store_.get(Execution, ktx.namespace, name)
-            if ex.status.phase in ("Failed", "Canceled") and not _retryable_later(ktx, ex):
+            ex = states.get(name) or rt.child(name)
+            if ex.status.phase in ("Failed", "Canceled") and not rt.retryable_later(ex):
                 raise _child_error(ex)
-        live = progress and bool(children) and not ktx.progress_set_by_user
-        ktx.park(
+        live_progress = progress and bool(children) and not rt.progress_set_by_user
+        rt.park(
             WaitingOn(
                 kind="children",
                 names=pending,
                 step=f"wait/{pending[0]}",
-                progress_total=len(children) if live else None,
+                progress_total=len(children) if live_progress else None,
                 progress_done=len(outcomes),
             )
         )
     results = []
     for entry in outcomes:
-        if "error" in entry:
-            raise error_from_record(entry["error"])
-        results.append(from_json(entry.get("result"), result_type))
+        if entry.error is not None:
+            raise error_from_record(entry.error)
+        results.append(from_json(entry.result, result_type))
     return results
 
 
@@ -308,30 +220,3 @@ def _child_error(ex: Execution) -> Error:
     return ErrChildFailed(
         f'child Execution "{name}" ({ex.spec.function}) failed', child=name, cause=cause
     )
-
-
-def _retryable_later(ktx: ExecutionContext, ex: Execution) -> bool:
-    return (
-        ktx.attempts() > 0
-        and ktx.retry_options().child_policy == "RetryFailed"
-        and ex.metadata.annotations.get(RETRIED_FOR) != str(ktx.attempts())
-    )
-
-
-def _retry_failed_child(ktx: ExecutionContext, ex: Execution) -> bool:
-    """Under `childPolicy: RetryFailed`, a retried parent re-runs a child that failed."""
-    if ktx.attempts() == 0 or ex.status.phase not in ("Failed", "Canceled"):
-        return False
-    if not _retryable_later(ktx, ex):
-        return False
-    # Retry first, then mark: a crash in between costs at most one extra re-run of the
-    # child, never the re-run itself (marking first could lose it).
-    retried = retry_execution(ktx.store_, ex.metadata.namespace, ex.metadata.name)
-    for _ in range(10):
-        retried.metadata.annotations[RETRIED_FOR] = str(ktx.attempts())
-        try:
-            ktx.store_.update(retried)
-            break
-        except ConflictError:  # a worker already claimed it: mark the newer version
-            retried = ktx.store_.get(Execution, ex.metadata.namespace, ex.metadata.name)
-    return True

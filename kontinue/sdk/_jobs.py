@@ -8,34 +8,27 @@ Execution parks and holds no worker; the controller wakes it when the job finish
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kontinue.api import Execution, WaitingOn
-from kontinue.runners import (
-    DEFAULT_SHELL,
-    JobRecord,
-    JobRequest,
-    OwnerRef,
-    PodRecord,
-    Runner,
-    RunnerError,
-    job_spec_from_pod_spec,
-    log_error_summary,
-    pod_model,
-    script_pod_spec,
-    to_plain,
-)
+from kontinue.api import JobEntry, WaitingOn
 from kontinue.runtime import (
+    DEFAULT_SHELL,
     ErrJobFailed,
     Error,
     ErrorKind,
     ExecutionContext,
+    JobRecord,
+    PodRecord,
     StepOptions,
-    child_resource_name,
+    job_spec_from_pod_spec,
+    log_error_summary,
+    pod_model,
+    script_pod_spec,
+    step_runtime,
+    to_plain,
 )
 
 __all__ = [
@@ -146,17 +139,15 @@ class PodResult:
     def logs(self, ktx: ExecutionContext, opts: LogOptions | None = None) -> str:
         """The pod's logs (default: the last 100 lines of the first container)."""
         opts = opts or LogOptions()
-        try:
-            return _runner(ktx, self.runner).logs(
-                self.job,
-                self.namespace,
-                self.record.name,
-                opts.container,
-                opts.tail_lines,
-                limit_bytes=opts.limit_bytes,
-            )
-        except RunnerError as exc:
-            raise Error(str(exc), kind=ErrorKind.INFRASTRUCTURE, cause=exc) from None
+        return step_runtime(ktx).job_logs(
+            self.runner,
+            self.job,
+            self.namespace,
+            self.record.name,
+            opts.container,
+            opts.tail_lines,
+            opts.limit_bytes,
+        )
 
     def log_error_summary(self, ktx: ExecutionContext) -> str:
         """The last meaningful error lines of the failed container's log."""
@@ -223,18 +214,6 @@ def _checked(ktx: ExecutionContext, op: str, result: PodResult, check: bool) -> 
     )
 
 
-def _runner(ktx: ExecutionContext, kind: str | None = None) -> Runner:
-    runners: dict[str, Runner] = ktx.service("runners")
-    if kind is None:  # new jobs go to the runner configured first
-        kind = next(iter(runners), "local")
-    try:
-        return runners[kind]
-    except KeyError:
-        raise Error(
-            f"no {kind} job runner is configured for this worker", kind=ErrorKind.INFRASTRUCTURE
-        ) from None
-
-
 def _run(
     ktx: ExecutionContext,
     op: str,
@@ -243,65 +222,38 @@ def _run(
     labels: dict[str, str],
     annotations: dict[str, str],
 ) -> JobRecord:
-    step = ktx.step_name(op, opts)
-    entry = ktx.replay(step, op)
-    if entry is not None:
-        return JobRecord.from_json(entry["job"])
-    runner = _runner(ktx)
-    ex = ktx.execution()
-    attempt = ktx.attempts()
-    name = child_resource_name(ex.metadata.name, step if not attempt else f"{step}-a{attempt}")
-    remaining = ktx.context().remaining()
-    if remaining is not None and "activeDeadlineSeconds" not in spec:
-        spec = {**spec, "activeDeadlineSeconds": max(1, math.ceil(remaining))}
-    try:
-        record = runner.poll(name, ex.metadata.namespace)
-        if record is None:
-            record = runner.start(
-                JobRequest(
-                    name=name,
-                    namespace=ex.metadata.namespace,
-                    spec=spec,
-                    step=step,
-                    owner=OwnerRef(name=ex.metadata.name, uid=ex.metadata.uid or ""),
-                    labels=labels,
-                    annotations=annotations,
-                )
+    rt = step_runtime(ktx)
+
+    def live(step: str) -> dict[str, Any] | WaitingOn:
+        record, runner = rt.launch_job(op, step, spec, labels, annotations)
+        message = _running_message(op, opts.display_name or step, spec, runner)
+        if record.lost:
+            # Not the step's outcome: the machinery under it went away. Nothing is recorded,
+            # so the next attempt (which names its job anew) runs the step again.
+            rt.set_message(None, only_if=message)
+            raise Error(
+                f'{op} step "{step}" of Execution "{rt.name}" lost its job {record.name}: '
+                f"{record.message or record.reason} (infrastructure, not the step's outcome; "
+                "the next attempt runs it again)",
+                kind=ErrorKind.INFRASTRUCTURE,
+                retryable=True,
             )
-    except (RunnerError, ValueError) as exc:
-        raise Error(
-            f'cannot start {op} step "{step}" of Execution "{ex.metadata.name}": {exc}',
-            kind=ErrorKind.INFRASTRUCTURE,
-            cause=exc,
-        ) from None
-    message = _running_message(op, opts.display_name or step, spec, runner.kind)
-    if record.lost:
-        # Not the step's outcome: the machinery under it went away. Nothing is recorded, so
-        # the next attempt (which names its job anew) runs the step again.
-        ktx.update_status(lambda e: _clear(e, message))
-        raise Error(
-            f'{op} step "{step}" of Execution "{ex.metadata.name}" lost its job {record.name}: '
-            f"{record.message or record.reason} (infrastructure, not the step's outcome; the "
-            "next attempt runs it again)",
-            kind=ErrorKind.INFRASTRUCTURE,
-            retryable=True,
-        )
-    if record.finished:
-        # A failed job is recorded as failed, so that the next attempt of whatever owns the
-        # step (its retry, the Execution's retry, `kontinue retry`) runs it again as a new job.
-        failed = record.phase == "Failed" or _job_failed(op, record)
-        ktx.record(
-            step,
-            op,
-            job=record.to_json(),
-            displayName=opts.display_name,
-            description=opts.description,
-            failed=failed or None,
-        )
-        ktx.update_status(lambda e: _clear(e, message))
-        return record
-    ktx.update_status(lambda e: setattr(e.status, "message", message))
-    ktx.park(WaitingOn(kind="job", names=[record.name], runner=runner.kind, step=step))
+        if record.finished:
+            # A failed job is recorded as failed, so that the next attempt of whatever owns
+            # the step (its retry, the Execution's retry, `kontinue retry`) runs it again as a
+            # new job.
+            rt.set_message(None, only_if=message)
+            return {
+                "job": record.to_json(),
+                "displayName": opts.display_name,
+                "description": opts.description,
+                "failed": (record.phase == "Failed" or _job_failed(op, record)) or None,
+            }
+        rt.set_message(message)
+        return WaitingOn(kind="job", names=[record.name], runner=runner, step=step)
+
+    entry = rt.step(JobEntry, live, kind=op, opts=opts)
+    return JobRecord.from_json(entry.job)
 
 
 def _job_failed(op: str, record: JobRecord) -> bool:
@@ -309,13 +261,6 @@ def _job_failed(op: str, record: JobRecord) -> bool:
     if op == "job":
         return not _job_result(record).succeeded()
     return not _pod_result(record).succeeded()
-
-
-def _clear(ex: Execution, message: str) -> bool:
-    if ex.status.message != message:
-        return False
-    ex.status.message = None
-    return True
 
 
 def _running_message(op: str, what: str, spec: dict[str, Any], runner: str) -> str:

@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kontinue.api import Execution, Progress
-from kontinue.runtime import Error, ErrorKind, ExecutionContext, error_from_record, error_to_record
+from kontinue.api import Progress, StoreEntry
+from kontinue.runtime import (
+    Error,
+    ErrorKind,
+    ExecutionContext,
+    NotAnOutcome,
+    error_from_record,
+    step_runtime,
+)
 from kontinue.sdk._options import StoreOptions
 from kontinue.sdk._values import from_json, to_json
 
@@ -36,31 +43,33 @@ def store(
         opts: naming options.
         result_type: the type to rebuild the recorded JSON into (e.g. a pydantic model).
     """
-    name = ktx.step_name("store", opts)
-    entry = ktx.replay(name, "store")
-    if entry is None:
+    rt = step_runtime(ktx)
+    ran: list[Any] = []
+
+    def live(name: str) -> dict[str, Any]:
+        value = fn()  # an exception is recorded by the step, then raised as it is
         try:
-            value = fn()
+            plain = to_json(value)
         except Exception as exc:
-            ktx.record(name, "store", error=error_to_record(exc), **_display(opts))
-            raise  # the caller's own exception, as its `except` expects
-        else:
-            try:
-                plain = to_json(value)
-            except Exception as exc:
-                raise Error(
+            raise NotAnOutcome(
+                Error(
                     f'store step "{name}" of Execution "{ktx.name}" returned a '
                     f"{type(value).__name__} that cannot be recorded as JSON ({exc}); return "
                     "a pydantic model, a dict or plain values",
                     kind=ErrorKind.VALIDATION,
                     retryable=False,
-                ) from None
-            entry = ktx.record(name, "store", result=plain, **_display(opts))
-            if result_type is None:
-                return value if _plain(value) else from_json(entry["result"])
-    if "error" in entry:
-        raise error_from_record(entry["error"])
-    return from_json(entry.get("result"), result_type)  # type: ignore[no-any-return]
+                )
+            ) from None
+        ran.append(value)
+        return {"result": plain, **_display(opts)}
+
+    entry = rt.step(StoreEntry, live, opts=opts, record_errors=True)
+    if ran and result_type is None:
+        value = ran[0]
+        return value if _plain(value) else from_json(entry.result)  # type: ignore[no-any-return]
+    if entry.error is not None:
+        raise error_from_record(entry.error)
+    return from_json(entry.result, result_type)  # type: ignore[no-any-return]
 
 
 def store_named(
@@ -82,26 +91,22 @@ def _display(opts: StoreOptions | None) -> dict[str, Any]:
 
 def set_message(ktx: ExecutionContext, message: str) -> None:
     """Show `message` on the Execution (CLI and UI); later calls overwrite it."""
-    ktx.checkpoint()
-
-    def change(ex: Execution) -> bool:
-        if ex.status.message == message:
-            return False
-        ex.status.message = message
-        return True
-
-    ktx.update_status(change)
+    rt = step_runtime(ktx)
+    rt.checkpoint()
+    rt.set_message(message)
 
 
 def set_progress(ktx: ExecutionContext, current: int, max: int) -> None:
     """Show progress `current` of `max` (a bar in the UI, a fraction in the CLI)."""
-    ktx.checkpoint()
-    ktx.mark_progress_set()
-    ktx.write_progress(Progress(current=current, max=max))
+    rt = step_runtime(ktx)
+    rt.checkpoint()
+    rt.mark_progress_set()
+    rt.write_progress(Progress(current=current, max=max))
 
 
 def clear_progress(ktx: ExecutionContext) -> None:
     """Remove the progress indicator; later fan-outs show their own progress again."""
-    ktx.checkpoint()
-    ktx.mark_progress_set(False)
-    ktx.write_progress(None)
+    rt = step_runtime(ktx)
+    rt.checkpoint()
+    rt.mark_progress_set(False)
+    rt.write_progress(None)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 
-from kontinue.api import Execution, ObjectMeta, Suspension, SuspensionSpec, WaitingOn
-from kontinue.runtime import ROOT_LABEL, ExecutionContext, child_resource_name, root_label
+from kontinue.api import PollEntry, Suspension, SuspensionEntry, WaitingOn
+from kontinue.runtime import ExecutionContext, step_runtime
 from kontinue.sdk._options import PollOptions, SleepOptions, SuspendOptions
-from kontinue.store import AlreadyExistsError
 
-__all__ = ["EXECUTION_LABEL", "poll_until", "poll_until_named", "sleep", "sleep_named", "suspend"]
-
-EXECUTION_LABEL = "kontinue.cloud/execution"
+__all__ = ["poll_until", "poll_until_named", "sleep", "sleep_named", "suspend"]
 
 
 def sleep(ktx: ExecutionContext, duration: timedelta) -> None:
@@ -26,17 +23,24 @@ def sleep(ktx: ExecutionContext, duration: timedelta) -> None:
 
 def sleep_named(ktx: ExecutionContext, opts: SleepOptions) -> None:
     """`sleep` with a step name, display name and description."""
-    name = ktx.step_name("sleep", opts)
-    if ktx.replay(name, "sleep") is not None:
-        return
-    sus = _suspension(ktx, name, "Sleep", opts, ktx.now() + opts.duration)
-    assert sus.spec.resume_at is not None
-    if sus.status.resolved or sus.spec.resume_at <= ktx.now():
-        ktx.record(name, "sleep", suspension=sus.metadata.name, **_resolution(sus))
-        return
-    ktx.park(
-        WaitingOn(kind="suspension", names=[sus.metadata.name], until=sus.spec.resume_at, step=name)
-    )
+    rt = step_runtime(ktx)
+
+    def live(name: str) -> dict[str, Any] | WaitingOn:
+        sus = rt.suspension(
+            name,
+            "Sleep",
+            resume_at=rt.now() + opts.duration,
+            display_name=opts.display_name,
+            description=opts.description,
+        )
+        assert sus.spec.resume_at is not None
+        if sus.status.resolved or sus.spec.resume_at <= rt.now():
+            return {"suspension": sus.metadata.name, **_resolution(sus)}
+        return WaitingOn(
+            kind="suspension", names=[sus.metadata.name], until=sus.spec.resume_at, step=name
+        )
+
+    rt.step(SuspensionEntry, live, kind="sleep", opts=opts)
 
 
 def suspend(ktx: ExecutionContext, opts: SuspendOptions | None = None) -> dict[str, Any]:
@@ -47,18 +51,29 @@ def suspend(ktx: ExecutionContext, opts: SuspendOptions | None = None) -> dict[s
         values given, checked against `SuspendOptions.inputs_schema`; empty without one).
     """
     opts = opts or SuspendOptions()
-    name = ktx.step_name("suspend", opts)
-    entry = ktx.replay(name, "suspend")
-    if entry is not None:
-        return _returned(entry)
-    sus = _suspension(ktx, name, "Suspend", opts, None)
-    waiting = f"waiting for approval: {opts.display_name or name}"
-    if sus.status.resolved:
-        entry = ktx.record(name, "suspend", suspension=sus.metadata.name, **_resolution(sus))
-        ktx.update_status(lambda ex: _clear_message(ex, waiting))
-        return _returned(entry)
-    ktx.update_status(lambda ex: setattr(ex.status, "message", waiting))
-    ktx.park(WaitingOn(kind="suspension", names=[sus.metadata.name], step=name))
+    rt = step_runtime(ktx)
+
+    def live(name: str) -> dict[str, Any] | WaitingOn:
+        sus = rt.suspension(
+            name,
+            "Suspend",
+            display_name=opts.display_name,
+            description=opts.description,
+            inputs=opts.inputs_schema,
+        )
+        waiting = f"waiting for approval: {opts.display_name or name}"
+        if sus.status.resolved:
+            rt.set_message(None, only_if=waiting)
+            return {"suspension": sus.metadata.name, **_resolution(sus)}
+        rt.set_message(waiting)
+        return WaitingOn(kind="suspension", names=[sus.metadata.name], step=name)
+
+    entry = rt.step(SuspensionEntry, live, kind="suspend", opts=opts)
+    return {
+        "resolvedBy": entry.resolved_by,
+        "resolvedAt": entry.resolved_at,
+        "inputs": dict(entry.inputs or {}),
+    }
 
 
 def poll_until(ktx: ExecutionContext, condition: Callable[[], bool], interval: timedelta) -> None:
@@ -70,52 +85,14 @@ def poll_until_named(
     ktx: ExecutionContext, condition: Callable[[], bool], opts: PollOptions
 ) -> None:
     """`poll_until` with a step name; the success is recorded, so replay does not poll."""
-    name = ktx.step_name("poll", opts)
-    if ktx.replay(name, "poll") is not None:
-        return
-    if condition():
-        ktx.record(name, "poll", displayName=opts.display_name, description=opts.description)
-        return
-    ktx.park(WaitingOn(kind="poll", until=ktx.now() + opts.interval, step=name))
+    rt = step_runtime(ktx)
 
+    def live(name: str) -> dict[str, Any] | WaitingOn:
+        if condition():
+            return {"displayName": opts.display_name, "description": opts.description}
+        return WaitingOn(kind="poll", until=rt.now() + opts.interval, step=name)
 
-def _suspension(
-    ktx: ExecutionContext,
-    step: str,
-    type_: Literal["Sleep", "Suspend"],
-    opts: SleepOptions | SuspendOptions,
-    resume_at: datetime | None,
-) -> Suspension:
-    ex = ktx.execution()
-    name = child_resource_name(ex.metadata.name, step)
-    sus = Suspension(
-        metadata=ObjectMeta(
-            name=name,
-            namespace=ex.metadata.namespace,
-            labels={EXECUTION_LABEL: ex.metadata.name, ROOT_LABEL: root_label(ex)},
-            owner_references=[ex.owner_reference()],
-        ),
-        spec=SuspensionSpec(
-            execution=ex.metadata.name,
-            step=step,
-            type=type_,
-            resume_at=resume_at,
-            display_name=opts.display_name,
-            description=opts.description,
-            inputs=getattr(opts, "inputs_schema", None),
-        ),
-    )
-    try:
-        return ktx.store_.create(sus)
-    except AlreadyExistsError:
-        return ktx.store_.get(Suspension, ex.metadata.namespace, name)
-
-
-def _clear_message(ex: Execution, message: str) -> bool:
-    if ex.status.message != message:
-        return False
-    ex.status.message = None
-    return True
+    rt.step(PollEntry, live, opts=opts)
 
 
 def _resolution(sus: Suspension) -> dict[str, Any]:
@@ -125,12 +102,4 @@ def _resolution(sus: Suspension) -> dict[str, Any]:
         "resolvedAt": at.isoformat() if at else None,
         "displayName": sus.spec.display_name,
         "inputs": sus.status.inputs,
-    }
-
-
-def _returned(entry: dict[str, Any] | Any) -> dict[str, Any]:
-    return {
-        "resolvedBy": entry.get("resolvedBy"),
-        "resolvedAt": entry.get("resolvedAt"),
-        "inputs": dict(entry.get("inputs") or {}),
     }

@@ -31,7 +31,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from kontinue.api import TERMINAL_PHASES, Execution, Resource
+from kontinue.api import TERMINAL_PHASES, Execution, JournalEntry, Resource, StepEntry
 from kontinue.store import Selector, Store, WatchEvent
 
 __all__ = ["CONTENT_TYPE", "MeteredStore", "Metrics"]
@@ -264,14 +264,23 @@ class MeteredStore:
         return self.inner.current_version()
 
     def append_journal(
-        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+        self,
+        namespace: str,
+        name: str,
+        seq: int,
+        entry: Mapping[str, Any] | StepEntry,
+        holder: str,
     ) -> None:
         started = time.perf_counter()
         self.inner.append_journal(namespace, name, seq, entry, holder)
-        self.metrics.journal_write(str(entry.get("kind", "")), time.perf_counter() - started)
+        kind = entry.kind if isinstance(entry, StepEntry) else str(entry.get("kind", ""))
+        self.metrics.journal_write(kind, time.perf_counter() - started)
 
     def read_journal(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
         return self.inner.read_journal(namespace, name)
+
+    def read_entries(self, namespace: str, name: str) -> builtins.list[JournalEntry]:
+        return self.inner.read_entries(namespace, name)
 
     def close(self) -> None:
         self.inner.close()

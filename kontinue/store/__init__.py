@@ -22,6 +22,12 @@ from kontinue.store._errors import (
     ValueTooLargeError,
 )
 from kontinue.store._faults import fault
+from kontinue.store._limits import (
+    check_inputs,
+    max_argument_bytes,
+    max_input_bytes,
+    max_result_bytes,
+)
 from kontinue.store._protocol import Store, WatchEvent
 from kontinue.store._selectors import Requirement, Selector, parse_selector
 from kontinue.store._sqlite import DB_FILE, SQLiteStore
@@ -48,9 +54,13 @@ __all__ = [
     "StoreUnavailableError",
     "ValueTooLargeError",
     "WatchEvent",
+    "check_inputs",
     "connect_kubernetes",
     "default_state_dir",
     "initialise_empty",
+    "max_argument_bytes",
+    "max_input_bytes",
+    "max_result_bytes",
     "open_kubernetes_store",
     "open_store",
     "parse_selector",
@@ -185,4 +195,8 @@ def open_kubernetes_store(
     from kontinue.store._kubernetes import KubernetesStore
 
     conn = connect_kubernetes(kubeconfig, context)
-    return KubernetesStore(conn.api_client, namespace=namespace or conn.namespace, owns_client=True)
+    store = KubernetesStore(
+        conn.api_client, namespace=namespace or conn.namespace, owns_client=True
+    )
+    store.source = conn.source
+    return store

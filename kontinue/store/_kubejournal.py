@@ -15,7 +15,8 @@ write, and refuses objects above ~1.5 MiB. So the journal lives in three places:
   committed entries, so any worker writes the same content under that name.
 - values above `INLINE_BYTES` go to a ConfigMap of their own (a random name, written before
   the patch that points at it), and the tail keeps a small reference. A value larger than a
-  ConfigMap can hold is a `ValueTooLargeError` naming the step.
+  ConfigMap can hold (or than `KONTINUE_MAX_RESULT_BYTES`) is a `ValueTooLargeError` naming
+  the step.
 
 Every journal ConfigMap carries the label `kontinue.cloud/journal-of=<uid>` and an owner
 reference to its Execution: replay reads the Execution and lists that label (one request
@@ -31,14 +32,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kontinue.api import API_GROUP, API_VERSION, Execution
+from kontinue.api import API_GROUP, API_VERSION, Execution, JournalEntry, StepEntry, parse_journal
 from kontinue.store._errors import (
     ConflictError,
     FencedError,
     NotFoundError,
     StoreError,
-    ValueTooLargeError,
 )
+from kontinue.store._limits import JOURNAL_VALUE_BYTES, check_journal_entry, max_result_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -57,7 +58,7 @@ __all__ = [
 SEGMENT_ENTRIES = 16
 TAIL_BYTES = 8 * 1024
 INLINE_BYTES = 2 * 1024
-VALUE_BYTES = 1_000_000  # a ConfigMap holds at most 1 MiB of data
+VALUE_BYTES = JOURNAL_VALUE_BYTES  # a ConfigMap holds at most 1 MiB of data
 LIST_PAGE = 100
 JOURNAL_LABEL = "kontinue.cloud/journal-of"
 _PART_LABEL = "kontinue.cloud/journal-part"
@@ -114,13 +115,21 @@ class Journal:
     # -- append --------------------------------------------------------------------------
 
     def append(
-        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+        self,
+        namespace: str,
+        name: str,
+        seq: int,
+        entry: Mapping[str, Any] | StepEntry,
+        holder: str,
     ) -> None:
+        if isinstance(entry, StepEntry):  # typed: stored in its wire form
+            entry = entry.wire()
         key = (namespace, name)
         head = self._cached(key)
         if head is None or head.next != seq:
             head = self._fetch(namespace, name, seq, holder)
         text = _dumps(entry)
+        check_journal_entry(name, entry, len(text), min(max_result_bytes(), VALUE_BYTES))
         stored: dict[str, Any] = dict(entry)
         if len(text) > INLINE_BYTES:
             stored = self._offload(namespace, name, head.uid, seq, entry, text)
@@ -225,19 +234,21 @@ class Journal:
     def _send(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        from kontinue.store._kubernetes import VERSION, raise_api_error
+        from kontinue.store._kubernetes import VERSION, drained, raise_api_error
 
         self.store.count()
         try:
-            self.store.custom.patch_namespaced_custom_object_status(
-                API_GROUP,
-                VERSION,
-                namespace,
-                Execution.PLURAL,
-                name,
-                ops,
-                _content_type=_JSON_PATCH,
-                _preload_content=False,
+            drained(
+                self.store.custom.patch_namespaced_custom_object_status(
+                    API_GROUP,
+                    VERSION,
+                    namespace,
+                    Execution.PLURAL,
+                    name,
+                    ops,
+                    _content_type=_JSON_PATCH,
+                    _preload_content=False,
+                )
             )
         except ApiException as exc:
             if exc.status == 422 and "test" in str(exc.body):
@@ -314,14 +325,6 @@ class Journal:
         entry: Mapping[str, Any],
         text: str,
     ) -> dict[str, Any]:
-        step = entry.get("name", seq)
-        if len(text) > VALUE_BYTES:
-            raise ValueTooLargeError(
-                f'step "{step}" of Execution "{name}" recorded {len(text):,} bytes; the '
-                f"Kubernetes store keeps at most {VALUE_BYTES:,} bytes per step (one ConfigMap). "
-                "Return a smaller value, or store the data elsewhere (an object store, a "
-                "volume) and return where it is"
-            )
         cm_name = f"kj-{uid}-v{seq}-{secrets.token_hex(3)}"
         self._config_map(namespace, name, uid, cm_name, "value", {"entry": text})
         ref = {k: entry[k] for k in ("seq", "name", "kind") if k in entry}
@@ -329,6 +332,10 @@ class Journal:
         return ref
 
     # -- read ----------------------------------------------------------------------------
+
+    def read_entries(self, namespace: str, name: str) -> list[JournalEntry]:
+        """The journal typed by kind (`read` in the stored form, then validated)."""
+        return parse_journal(self.read(namespace, name))
 
     def read(self, namespace: str, name: str) -> list[dict[str, Any]]:
         obj = self.store.get_raw(Execution, namespace, name)

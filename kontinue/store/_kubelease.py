@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from kontinue.store._errors import AlreadyExistsError, ConflictError, NotFoundError
+from kontinue.store._errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from kontinue.store._kubernetes import KubernetesStore
@@ -173,6 +173,7 @@ class KubeLeaderLease:
 
 WORKER_LABEL = "kontinue.cloud/worker-group"
 FUNCTIONS_ANNOTATION = "kontinue.cloud/functions"
+ALL_NAMESPACES_LABEL = "kontinue.cloud/all-namespaces"  # on a `worker -A`'s heartbeat Lease
 
 
 class WorkerHeartbeat:
@@ -190,9 +191,11 @@ class WorkerHeartbeat:
         group: str,
         functions: list[str],
         duration: float = 30.0,
+        all_namespaces: bool = False,
     ) -> None:
         from kubernetes import client
 
+        self.all_namespaces = all_namespaces
         self.store = store
         self.coordination = client.CoordinationV1Api(store.api_client)
         self.namespace = namespace
@@ -209,7 +212,10 @@ class WorkerHeartbeat:
             "metadata": {
                 "name": self.name,
                 "namespace": self.namespace,
-                "labels": {WORKER_LABEL: self.group},
+                "labels": {
+                    WORKER_LABEL: self.group,
+                    **({ALL_NAMESPACES_LABEL: "true"} if self.all_namespaces else {}),
+                },
                 "annotations": {FUNCTIONS_ANNOTATION: ",".join(self.functions)},
             },
             "spec": {
@@ -263,7 +269,10 @@ def worker_lease_name(identity: str) -> str:
 
 
 def live_workers(store: KubernetesStore, namespace: str) -> list[tuple[str, str, list[str]]]:
-    """(identity, group, functions) of every worker whose heartbeat Lease is current."""
+    """(identity, group, functions) of every worker whose heartbeat Lease is current and
+    that serves `namespace`: those of the namespace, and those serving every namespace
+    (`kontinue worker -A`, whose Lease lives in their own namespace) when this identity may
+    list Leases in all namespaces."""
     from kubernetes import client
 
     coordination = client.CoordinationV1Api(store.api_client)
@@ -274,9 +283,24 @@ def live_workers(store: KubernetesStore, namespace: str) -> list[tuple[str, str,
         label_selector=WORKER_LABEL,
         _preload_content=False,
     )
+    leases = json.loads(response.data).get("items") or []
+    try:
+        response = store.call(
+            ("Lease", "*", "*"),
+            coordination.list_lease_for_all_namespaces,
+            label_selector=f"{WORKER_LABEL},{ALL_NAMESPACES_LABEL}=true",
+            _preload_content=False,
+        )
+        leases += [
+            lease
+            for lease in json.loads(response.data).get("items") or []
+            if (lease.get("metadata") or {}).get("namespace") != namespace
+        ]
+    except StoreError:
+        pass  # a namespaced role: only this namespace's workers are known
     now = datetime.now(UTC)
     out = []
-    for lease in json.loads(response.data).get("items") or []:
+    for lease in leases:
         spec = lease.get("spec") or {}
         renew = spec.get("renewTime")
         if not renew:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from kontinue.store._selectors import Selector
 
 if TYPE_CHECKING:
-    from kontinue.api import Resource
+    from kontinue.api import JournalEntry, Resource, StepEntry
 
 __all__ = ["R", "Store", "WatchEvent"]
 
@@ -134,9 +134,16 @@ class Store(Protocol):
         ...
 
     def append_journal(
-        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+        self,
+        namespace: str,
+        name: str,
+        seq: int,
+        entry: Mapping[str, Any] | StepEntry,
+        holder: str,
     ) -> None:
         """Append step `seq` to an Execution's journal, durably, before returning.
+
+        A typed entry is stored in its wire form (`StepEntry.wire()`); a mapping as it is.
 
         The write is fenced: it succeeds only while `holder` holds the Execution's lease and
         the Execution is Executing, and only if `seq` is the next position.
@@ -148,7 +155,11 @@ class Store(Protocol):
         ...
 
     def read_journal(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
-        """The journal entries of an Execution, in order."""
+        """The journal entries of an Execution, in order, in their stored (wire) form."""
+        ...
+
+    def read_entries(self, namespace: str, name: str) -> builtins.list[JournalEntry]:
+        """The journal entries of an Execution, in order, typed by kind (what replay reads)."""
         ...
 
     def close(self) -> None:

@@ -33,12 +33,13 @@ from kontinue.store._errors import (
     StoreUnavailableError,
 )
 from kontinue.store._faults import fault, guarded, guarded_iter, read_only_filesystem
+from kontinue.store._limits import check_execution, check_journal_entry, max_result_bytes
 from kontinue.store._protocol import R, WatchEvent
 from kontinue.store._selectors import Selector, parse_selector
 from kontinue.store._wakeups import Wakeups
 
 if TYPE_CHECKING:
-    from kontinue.api import Resource
+    from kontinue.api import JournalEntry, Resource, StepEntry
 
 __all__ = ["DB_FILE", "SQLiteStore"]
 
@@ -456,6 +457,7 @@ class SQLiteStore:
                 if not meta.get("generateName"):
                     raise ValueError(f"{obj.kind} needs metadata.name or metadata.generateName")
                 meta["name"] = self._generated_name(db, obj.kind, meta)
+            check_execution(body, spec=True, status=True)
             key = (obj.kind, meta["namespace"], meta["name"])
             if db.execute(
                 "SELECT 1 FROM objects WHERE kind=? AND namespace=? AND name=?", key
@@ -653,8 +655,13 @@ class SQLiteStore:
                     f"{meta.get('resourceVersion')}, stored {row[0]}); re-read it and try again"
                 )
             if part == "status":
-                stored["status"] = incoming.get("status", {})
+                status = incoming.get("status") or {}
+                if status.get("result") != (stored.get("status") or {}).get("result"):
+                    check_execution(incoming, spec=False, status=True)
+                stored["status"] = status
             else:
+                if incoming.get("spec") != stored.get("spec"):
+                    check_execution(incoming, spec=True, status=False)
                 kept = stored["metadata"]
                 # The server owns identity and generation; a client cannot rewrite them.
                 keep = {k: kept[k] for k in ("uid", "creationTimestamp", "name") if k in kept}
@@ -794,9 +801,18 @@ class SQLiteStore:
             ).fetchall()
 
     def append_journal(
-        self, namespace: str, name: str, seq: int, entry: Mapping[str, Any], holder: str
+        self,
+        namespace: str,
+        name: str,
+        seq: int,
+        entry: Mapping[str, Any] | StepEntry,
+        holder: str,
     ) -> None:
-        text = json.dumps(entry, separators=(",", ":"))
+        from kontinue.api._journal import StepEntry  # the models load with the first step
+
+        plain = entry.wire() if isinstance(entry, StepEntry) else entry
+        text = json.dumps(plain, separators=(",", ":"))
+        check_journal_entry(name, plain, len(text), max_result_bytes())
 
         # Committed in a group with the appends of other threads (see `_group`); a journal
         # row is no watch event: waking watchers for it would only cost them.
@@ -834,14 +850,24 @@ class SQLiteStore:
         self._group(append)
 
     def read_journal(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
+        # one parse of one JSON array: half the time of a parse per entry
+        return list(json.loads(self._journal_text(namespace, name)))
+
+    def read_entries(self, namespace: str, name: str) -> builtins.list[JournalEntry]:
+        from kontinue.api._journal import parse_journal_json
+
+        # typed straight from the stored text by pydantic-core: no dicts in between
+        return parse_journal_json(self._journal_text(namespace, name))
+
+    def _journal_text(self, namespace: str, name: str) -> str:
+        """The journal as one JSON array of its stored entries."""
         with self._read() as db:
             rows = db.execute(
                 "SELECT j.body FROM journal j JOIN objects o ON o.uid = j.uid "
                 "WHERE o.kind='Execution' AND o.namespace=? AND o.name=? ORDER BY j.seq",
                 (namespace, name),
             ).fetchall()
-        # one parse of one JSON array: half the time of a parse per entry
-        return list(json.loads("[" + ",".join(r[0] for r in rows) + "]"))
+        return "[" + ",".join(r[0] for r in rows) + "]"
 
     def close(self) -> None:
         self._wake.close()
@@ -868,6 +894,7 @@ for _name in (
     "current_version",
     "append_journal",
     "read_journal",
+    "read_entries",
 ):
     if hasattr(SQLiteStore, _name):
         setattr(SQLiteStore, _name, guarded(getattr(SQLiteStore, _name)))

@@ -237,3 +237,45 @@ def test_every_exported_sentinel_is_raised_to_user_code_by_a_real_call(tmp_path:
     }
     sentinels = {n for n in kontinue.__all__ if n.startswith("Err") and n != "ErrorKind"}
     assert sentinels <= met | {"ErrExecution"}  # ErrExecution: the cause's base, checked above
+
+
+# -- what a function sees of its context: the Go reference's context, no engine hooks ---------
+
+CONTEXT = {"context", "execution", "attempts", "resumptions", "name", "namespace", "now"}
+CONTEXT_PY = {"replaying"}  # Python's own: True while steps are read back from the journal
+
+
+@kontinue.function("api-context", registry=REG)
+def _context(ktx: kontinue.ExecutionContext, args: Any) -> dict[str, Any]:
+    seen = {"replaying-before": ktx.replaying}
+    kontinue.store(ktx, lambda: 1)
+    ex = ktx.execution()
+    return {
+        **seen,
+        "name": ktx.name,
+        "namespace": ktx.namespace,
+        "same": ex.metadata.name == ktx.name and ex.metadata.namespace == ktx.namespace,
+        "labels": dict(ex.metadata.labels),
+        "arguments": ex.spec.arguments,
+        "attempts": ktx.attempts(),
+        "resumptions": ktx.resumptions(),
+        "cancelled": ktx.context().cancelled(),
+        "now": ktx.now().isoformat(),
+        "hooks": sorted(n for n in dir(ktx) if not n.startswith("_")),
+    }
+
+
+def test_the_context_shows_only_what_the_reference_offers(tmp_path: Path) -> None:
+    public = {n for n in dir(kontinue.ExecutionContext) if not n.startswith("_")}
+    assert public == CONTEXT | CONTEXT_PY
+    for hook in ("record", "replay", "park", "step_name", "store_", "checkpoint", "service"):
+        assert not hasattr(kontinue.ExecutionContext, hook), hook
+    with Environment(tmp_path, registry=REG) as env:
+        ex = env.execute("api-context", {"x": 1}, name="ctx")
+    result = ex.status.result
+    assert result is not None
+    assert result["hooks"] == sorted(CONTEXT | CONTEXT_PY)
+    assert result["name"] == "ctx" and result["same"] and result["namespace"] == "default"
+    assert isinstance(result["labels"], dict) and result["arguments"] == {"x": 1}
+    assert result["attempts"] == 0 and not result["cancelled"]
+    assert result["replaying-before"] is False

@@ -109,3 +109,18 @@ def busy(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> str:
     while not release.exists():
         time.sleep(0.05)
     return "done"
+
+
+@kontinue.function("big-result")
+def big_result(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> str:
+    """Returns a string of `size` characters: over the result cap, it fails the Execution."""
+    return "R" * int(args["size"])
+
+
+@kontinue.function("big-step", retry=kontinue.RetryOptions(retries=3, backoff=FAST))
+def big_step(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> int:
+    """A step whose recorded outcome is `size` characters: over the cap, a final failure."""
+    value = kontinue.store_named(
+        ktx, kontinue.StoreOptions(name="fetch-report"), lambda: "S" * int(args["size"])
+    )
+    return len(value)

@@ -124,6 +124,12 @@ def test_cluster_wide_rbac_is_optional() -> None:
     assert set(roles) == {"kontinue-manager"}
     binding = by_kind(objects, "ClusterRoleBinding")["kontinue-manager"]
     assert {s["name"] for s in binding["subjects"]} == {"kontinue-controller", "kontinue-worker"}
+    # and then the controller and the workers serve every namespace
+    for deployment in ("kontinue-controller", "kontinue-worker"):
+        spec = by_kind(objects, "Deployment")[deployment]["spec"]["template"]["spec"]
+        assert "--all-namespaces" in spec["containers"][0]["args"]
+        spec = by_kind(render({}), "Deployment")[deployment]["spec"]["template"]["spec"]
+        assert "--all-namespaces" not in spec["containers"][0]["args"]
 
 
 def test_controller_runs_leader_elected_replicas() -> None:

@@ -75,3 +75,13 @@ def kube_mutex(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> str:
     kontinue.sleep(ktx, timedelta(seconds=0.5))
     kontinue.store(ktx, lambda: _mark(args["marks"], f"leave-{ktx.name}"))
     return "ok"
+
+
+@kontinue.function("kube-alpha", description="runs in worker group alpha", worker_group="alpha")
+def kube_alpha(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> dict[str, Any]:
+    return {"pid": kontinue.store(ktx, os.getpid)}
+
+
+@kontinue.function("kube-beta", description="runs in worker group beta", worker_group="beta")
+def kube_beta(ktx: kontinue.ExecutionContext, args: dict[str, Any]) -> dict[str, Any]:
+    return {"pid": kontinue.store(ktx, os.getpid)}

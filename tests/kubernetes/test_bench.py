@@ -36,7 +36,7 @@ def test_k8s_steps_quick_prints_its_figures_and_ends_with_the_ratio() -> None:
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert re.search(r"^API requests per step: \d+\.\d+$", out, re.M), out
+    assert re.search(r"^API requests per step: \d+\.\d+; CPU .* [\d.]+ ms", out, re.M), out
     assert re.search(r"^per-step cost: steps 1-100: [\d.]+ ms; steps 301-400: [\d.]+ ms", out, re.M)
     assert re.search(r"^replay read of 400 entries: \d+ requests$", out, re.M), out
     assert re.search(r"\nratio: \d+\.\d\d\n?$", out), out  # the last line

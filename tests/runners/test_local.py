@@ -94,7 +94,11 @@ def test_a_pod_past_its_active_deadline_is_killed_with_everything_it_started(job
         ],
     }
     jobs.runner.start(jobs.pod_request("late", pod_spec, backoffLimit=0))
-    jobs.wait_until(lambda: jobs.runner.logs("late", "default") != "", "the sleep's pid")
+    pid_file = jobs.job_dir("late") / "late-0" / "script.pid"
+    jobs.wait_until(
+        lambda: jobs.runner.logs("late", "default") != "" and pid_file.exists(),
+        "the sleep's pid, and the runner's record of the container's process group",
+    )
     group = jobs.container_pid("late", "late-0")
     sleeper = int(jobs.runner.logs("late", "default").split()[0])
     assert not jobs.group_gone(group) and not jobs.process_gone(sleeper)

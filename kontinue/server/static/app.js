@@ -284,6 +284,22 @@ function connectEvents() {
   source.addEventListener("resync", () => { if (state.view && state.view.refresh) state.view.refresh(null); });
 }
 
+// `fn` one call at a time: a call made while one runs runs once more after it
+function oneAtATime(fn) {
+  let running = false, again = false;
+  const run = async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try {
+      await fn();
+    } finally {
+      running = false;
+      if (again) { again = false; run(); }
+    }
+  };
+  return run;
+}
+
 function debounced(fn, wait = 200) {
   let timer = null;
   return () => { clearTimeout(timer); timer = setTimeout(fn, wait); };
@@ -382,10 +398,7 @@ function listView(main) {
       h("td", { class: "dur num" }, duration(item.started, item.finished)));
   }
 
-  let loading = false, again = false;
-  async function load() {
-    if (loading) { again = true; return; }
-    loading = true;
+  const load = oneAtATime(async () => {
     const query = new URLSearchParams({ limit: "50" });
     if (filters.search) query.set("search", filters.search);
     if (filters.phase) query.set("phase", filters.phase);
@@ -405,11 +418,8 @@ function listView(main) {
       older.disabled = !data.continue;
     } catch (error) {
       if (error.name !== "AbortError") body.replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "empty" }, error.message)));
-    } finally {
-      loading = false;
-      if (again) { again = false; load(); }
     }
-  }
+  });
 
   function emptyText() {
     if (filters.search || filters.phase || filters.function || filters.selector) return "No execution matches these filters.";
@@ -943,21 +953,15 @@ function schedulesView(main) {
       h("td", { class: "acts" }, buttons(item)));
   }
 
-  let loading = false, again = false;
-  async function load() {
-    if (loading) { again = true; return; }
-    loading = true;
+  const load = oneAtATime(async () => {
     try {
       const data = await api("/api/v1/schedules", { signal: controller.signal });
       body.replaceChildren(...(data.items.length ? data.items.map(row) : [
         h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No schedules in this namespace. Create one with kontinue schedule create NAME FUNCTION --cron \"0 2 * * *\"."))]));
     } catch (error) {
       if (error.name !== "AbortError") body.replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "empty" }, error.message)));
-    } finally {
-      loading = false;
-      if (again) { again = false; load(); }
     }
-  }
+  });
 
   const refresh = debounced(load, 300);
   const ticker = setInterval(() => {
