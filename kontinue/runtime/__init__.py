@@ -8,6 +8,7 @@ from kontinue.runtime._cancel import (
     shielded,
 )
 from kontinue.runtime._claim import Claim
+from kontinue.runtime._cleanup import TTL_LABEL, jobs_with_ttl
 from kontinue.runtime._clock import Clock, SystemClock, VirtualClock
 from kontinue.runtime._context import CancelScope, ExecutionContext, JournalEntry
 from kontinue.runtime._controller import Controller
@@ -63,6 +64,7 @@ __all__ = [
     "PARENT_LABEL",
     "REGISTRY",
     "ROOT_LABEL",
+    "TTL_LABEL",
     "CancelScope",
     "Claim",
     "Clock",
@@ -108,6 +110,7 @@ __all__ = [
     "import_file",
     "is_retryable_error",
     "is_valid_step_name",
+    "jobs_with_ttl",
     "mutex_resource_name",
     "new_non_retryable_error",
     "new_retryable_error",

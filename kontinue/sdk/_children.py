@@ -121,6 +121,7 @@ def spawn_execution(
             retry=opts.retry,
             timeout=opts.timeout,
             mutex=opts.mutex,
+            ttl=opts.ttl,
             display_name=opts.display_name,
             description=opts.description,
             on_cancel=on_cancel_of(function, args),
