@@ -7,7 +7,10 @@ pipeline is journaled, parked, resumed and retried exactly like Python code.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import partial
 from importlib import import_module
 from pathlib import Path
@@ -20,6 +23,7 @@ from kontinue.api import (
     ExecutionMutex,
     ExecutionRetry,
     ExecutionTimeout,
+    ExecutionTTL,
     Progress,
     parse_duration,
 )
@@ -32,6 +36,7 @@ from kontinue.dsl._poll import poll_check
 from kontinue.dsl._shell import VALUE_PREFIX, render_container, render_env, render_script
 from kontinue.dsl._template import condition, render, render_text, steps_read, template_names
 from kontinue.runtime import (
+    TTL_LABEL,
     ErrCanceled,
     ErrJobFailed,
     Error,
@@ -40,6 +45,7 @@ from kontinue.runtime import (
     cleanup_on_cancel,
     delivered_cancel,
     import_file,
+    jobs_with_ttl,
     shielded,
     step_runtime,
 )
@@ -218,6 +224,7 @@ class _Run:
                 shell=shell,
                 env=env,
                 working_dir=spec.get("workingDir"),
+                extra_labels=_ttl_label(node),
             ),
         )
         self.finish_pod(node, "script", result, spec.get("outputs"))
@@ -257,10 +264,7 @@ class _Run:
         spec = self.pod_spec(node, node["pod"]["spec"], "pod")
         result = run_pod(
             self.ktx,
-            PodOptions(
-                **_naming(node),
-                spec=spec,
-            ),
+            PodOptions(**_naming(node), spec=spec, extra_labels=_ttl_label(node)),
         )
         self.finish_pod(node, "pod", result, None)
 
@@ -275,10 +279,7 @@ class _Run:
             }
         result = run_job(
             self.ktx,
-            JobOptions(
-                **_naming(node),
-                spec=spec,
-            ),
+            JobOptions(**_naming(node), spec=spec, extra_labels=_ttl_label(node)),
         )
         self.done(node["name"], job_outcome(self.ktx, node["name"], result))
         if not result.succeeded():
@@ -391,6 +392,7 @@ class _Run:
             retry=_retry(node),
             timeout=_timeout(node),
             mutex=self.mutex(node, names),
+            ttl=ExecutionTTL(delete_after=_ttl(node)) if node.get("ttl") else None,
         )
 
     def graph(self, node: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
@@ -578,6 +580,27 @@ def _not_ok(outcome: TaskOutcome) -> dict[str, Any]:
 
 def _without_limits(node: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in node.items() if k not in ("retry", "timeout", "mutex")}
+
+
+def _ttl(node: dict[str, Any]) -> timedelta | None:
+    """The step's `ttl` (else `defaults.ttl`): how long its job or child Execution is kept."""
+    ttl = node.get("ttl")
+    return parse_duration(ttl) if ttl else None
+
+
+def _ttl_label(node: dict[str, Any]) -> dict[str, str]:
+    """The label that has the step's job removed `ttl` after it finished (see `_cleanup`)."""
+    ttl = _ttl(node)
+    return {} if ttl is None else {TTL_LABEL: str(math.ceil(ttl.total_seconds()))}
+
+
+def _has_ttl(arguments: Any) -> bool:
+    """Whether a pipeline's plan (or one it calls) gives any step a ttl."""
+    plan = arguments.get("plan") if isinstance(arguments, Mapping) else None
+    return '"ttl":' in json.dumps(plan)
+
+
+jobs_with_ttl(PIPELINE_FUNCTION, _has_ttl)
 
 
 def _retry(node: dict[str, Any]) -> ExecutionRetry | None:

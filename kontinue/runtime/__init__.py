@@ -21,6 +21,7 @@ from kontinue.runtime._cancel import (
     shielded,
 )
 from kontinue.runtime._claim import Claim
+from kontinue.runtime._cleanup import TTL_LABEL, jobs_with_ttl
 from kontinue.runtime._clock import Clock, SystemClock, VirtualClock
 from kontinue.runtime._context import CancelScope, ExecutionContext
 from kontinue.runtime._controller import Controller
@@ -91,6 +92,7 @@ __all__ = [
     "REGISTRY",
     "ROOT_LABEL",
     "STEP_LABEL",
+    "TTL_LABEL",
     "CancelScope",
     "Claim",
     "Clock",
@@ -143,6 +145,7 @@ __all__ = [
     "is_retryable_error",
     "is_valid_step_name",
     "job_spec_from_pod_spec",
+    "jobs_with_ttl",
     "log_error_summary",
     "max_depth",
     "mutex_resource_name",

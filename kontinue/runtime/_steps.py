@@ -29,6 +29,7 @@ from kontinue.api import (
     ExecutionRetry,
     ExecutionSpec,
     ExecutionTimeout,
+    ExecutionTTL,
     ObjectMeta,
     Progress,
     StepEntry,
@@ -534,6 +535,7 @@ class StepRuntime:
         retry: ExecutionRetry | None = None,
         timeout: ExecutionTimeout | None = None,
         mutex: ExecutionMutex | None = None,
+        ttl: ExecutionTTL | None = None,
         display_name: str | None = None,
         description: str | None = None,
     ) -> str:
@@ -580,6 +582,7 @@ class StepRuntime:
                 retry=retry,
                 timeout=timeout,
                 mutex=mutex,
+                ttl=ttl,
                 display_name=display_name,
                 description=description,
                 on_cancel=on_cancel_of(function, arguments),

@@ -21,6 +21,7 @@ from kontinue.api import (
     Lease,
     Mutex,
 )
+from kontinue.runtime._cancel import cancel_mutation
 from kontinue.runtime._claim import Claim
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._context import ExecutionContext
@@ -486,17 +487,12 @@ def _canceled(claim: Claim, error: Exception | None, clock: Clock) -> Any:
     message = reason
     if error is not None and not isinstance(error, ErrCanceled):
         message = f"{reason}; then its clean-up failed: {error}"[:4000]
-    now = clock.now()
+    end = cancel_mutation(clock.now(), message, force=True, strict=False)
 
     def mutate(ex: Execution) -> None:
-        st = ex.status
-        st.phase = "Canceled"
-        st.finish_time = now
-        st.result = None
-        st.lease = None
-        st.waiting_on = None
-        st.message = message
-        st.error = ErrorRecord(kind="ChildCanceled", message=message, retryable=False)
+        end(ex)
+        ex.status.result = None
+        ex.status.waiting_on = None
 
     return mutate
 
