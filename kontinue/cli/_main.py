@@ -335,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("cancel", commands.cancel, "cancel an Execution and everything it started")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="stop at once, without running a pipeline's finally steps (as a second cancel does)",
+    )
 
     p = add("retry", commands.retry, "start a new attempt of a failed Execution")
     _flags.add_log(p)
