@@ -316,9 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--archived", action="store_true", help="list ArchivedExecutions (kept by ttl.archiveAfter)"
     )
 
-    p = add("get", commands.get, "show Executions by name")
-    p.add_argument("names", nargs="+", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
+    p = add("get", commands.get, "show Executions by name; without a name, as `list` does")
+    p.add_argument("names", nargs="*", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
     _flags.add_output(p)
+    _flags.add_filters(p)
 
     p = add("describe", commands.describe, "an Execution in full: spec, status, steps, events")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
