@@ -431,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if not args.verbose:  # its "Retrying ..." warnings repeat what our one error line says
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     from kontinue.api import Error, ErrorKind
     from kontinue.store import default_state_dir
 
