@@ -12,7 +12,7 @@ from typing import Any
 
 from kontinue.api import ErrorRecord, Execution
 from kontinue.runtime._cancel import cancel_mutation
-from kontinue.runtime._reconciler import Pass, Reconciler, key_of
+from kontinue.runtime._reconciler import Pass, Reconciler, key_of, next_attempt, wake
 
 __all__ = ["JOB_POLL", "CancelReconciler"]
 
@@ -101,26 +101,14 @@ class CancelReconciler(Reconciler):
         if st.cancel_requested is None or st.observed_cancel:
             return None
         if st.phase == "Backoff":
-            return self.write(ex, _next_attempt)
+            return self.write(ex, next_attempt)
         if st.phase != "Suspended":
             return None
         if self.cancel_jobs(ex):
-            return self.write(ex, _wake)
+            return self.write(ex, wake)
         run.timer(key_of(ex), run.now + JOB_POLL)
         return 0
 
 
 def _stop_waiting(ex: Execution) -> None:
     ex.status.waiting_on = None
-
-
-def _wake(ex: Execution) -> None:
-    ex.status.phase = "Pending"
-    ex.status.waiting_on = None
-
-
-def _next_attempt(ex: Execution) -> None:
-    ex.status.phase = "Pending"
-    ex.status.attempts += 1
-    ex.status.backoff_until = None
-    ex.status.worker = None
