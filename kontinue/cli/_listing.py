@@ -241,10 +241,16 @@ def _strip_kind(name: str) -> str:
 
 
 def get(args: argparse.Namespace) -> int:
-    """`kontinue get NAME...`: the Executions named (one table, or their documents)."""
+    """`kontinue get NAME...`: the Executions named (one table, or their documents).
+
+    Without a name it lists them, filters included, as `kubectl get executions` does.
+    """
     from kontinue.api import Execution
     from kontinue.cli._stores import open_cli_store
 
+    if not args.names:
+        args.archived = False
+        return list_(args)
     store = open_cli_store(args)
     names = [_strip_kind(n) for n in args.names]
     if len(names) == 1 and args.output in (None, "json", "yaml") and not args.watch:

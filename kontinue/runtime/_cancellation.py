@@ -7,12 +7,12 @@ reconciler looks at an Execution when it or one of its children changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from kontinue.api import ErrorRecord, Execution
-from kontinue.runtime._reconciler import Pass, Reconciler, key_of
+from kontinue.runtime._cancel import cancel_mutation
+from kontinue.runtime._reconciler import Pass, Reconciler, key_of, next_attempt, wake
 
 __all__ = ["JOB_POLL", "CancelReconciler"]
 
@@ -84,26 +84,31 @@ class CancelReconciler(Reconciler):
         return stopped
 
     def cancel_children(self, ex: Execution, why: str) -> int:
-        """Cancel the unfinished children of `ex` (as the cache last saw them)."""
+        """Cancel the unfinished children of `ex` (as the cache last saw them); one asked to
+        cancel already runs its clean-up (`onCancel: Cleanup`): only a new request stops it."""
         writes = 0
         for child in self.informer.live_children(ex.metadata.uid or ""):
-            if not child.terminal:
-                writes += self.write(child, _canceler(self.clock.now(), why))
+            if not child.terminal and child.status.cancel_requested is None:
+                mutate = cancel_mutation(self.clock.now(), f"canceled because {why}", strict=False)
+                writes += self.write(child, mutate)
         return writes
+
+    def reconcile_requested(self, ex: Execution, run: Pass) -> int | None:
+        """A cancel was asked of an Execution that cleans up first and its function was not
+        told yet: stop the jobs it waits on, then wake it to run its clean-up (_cancel.py).
+        None when there is nothing of the kind to do."""
+        st = ex.status
+        if st.cancel_requested is None or st.observed_cancel:
+            return None
+        if st.phase == "Backoff":
+            return self.write(ex, next_attempt)
+        if st.phase != "Suspended":
+            return None
+        if self.cancel_jobs(ex):
+            return self.write(ex, wake)
+        run.timer(key_of(ex), run.now + JOB_POLL)
+        return 0
 
 
 def _stop_waiting(ex: Execution) -> None:
     ex.status.waiting_on = None
-
-
-def _canceler(now: datetime, why: str) -> Callable[[Execution], None]:
-    def mutate(ex: Execution) -> None:
-        ex.status.phase = "Canceled"
-        ex.status.finish_time = now
-        ex.status.lease = None
-        ex.status.message = f"canceled because {why}"
-        ex.status.error = ErrorRecord(
-            kind="ChildCanceled", message=f"canceled because {why}", retryable=False
-        )
-
-    return mutate

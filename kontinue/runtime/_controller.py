@@ -296,6 +296,9 @@ class Controller:
         made = self.timeouts.overall(ex, run)
         if made is not None:
             return made
+        made = self.cancel.reconcile_requested(ex, run)
+        if made is not None:
+            return made
         made = self.retries.reconcile(ex, run)
         if made is not None:
             return made

@@ -26,12 +26,26 @@ from kontinue.runtime._registry import Registry
 from kontinue.runtime._timers import Key
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
 
-__all__ = ["FunctionDefaults", "Pass", "Reconciler", "Shared", "key_of"]
+__all__ = ["FunctionDefaults", "Pass", "Reconciler", "Shared", "key_of", "next_attempt", "wake"]
 
 
 def key_of(obj: Any) -> Key:
     """(namespace, name) of a resource."""
     return (obj.metadata.namespace, obj.metadata.name)
+
+
+def wake(ex: Execution) -> None:
+    """Back to Pending: what the parked Execution waited on happened."""
+    ex.status.phase = "Pending"
+    ex.status.waiting_on = None
+
+
+def next_attempt(ex: Execution) -> None:
+    """Back to Pending for its next attempt (after a backoff)."""
+    ex.status.phase = "Pending"
+    ex.status.attempts += 1
+    ex.status.backoff_until = None
+    ex.status.worker = None  # a new attempt: its first start is a resumption
 
 
 @dataclass

@@ -11,7 +11,7 @@ from datetime import datetime
 from kontinue.api import ErrorRecord, Execution
 from kontinue.runtime._cancellation import CancelReconciler
 from kontinue.runtime._errors import Error, error_to_record
-from kontinue.runtime._reconciler import Pass, Reconciler, Shared, key_of
+from kontinue.runtime._reconciler import Pass, Reconciler, Shared, key_of, next_attempt
 
 __all__ = ["RetryReconciler"]
 
@@ -29,7 +29,7 @@ class RetryReconciler(Reconciler):
         if st.phase != "Backoff":
             return None
         if st.backoff_until is None or st.backoff_until <= run.now:
-            return self.write(ex, _retry_now)
+            return self.write(ex, next_attempt)
         run.timer(key_of(ex), st.backoff_until)
         return 0
 
@@ -56,10 +56,3 @@ class RetryReconciler(Reconciler):
 
             return self.write(ex, mutate)
         return self.cancel.finish(ex, "Failed", record, children=cancel_children)
-
-
-def _retry_now(ex: Execution) -> None:
-    ex.status.phase = "Pending"
-    ex.status.attempts += 1
-    ex.status.backoff_until = None
-    ex.status.worker = None  # a new attempt: its first start is a resumption

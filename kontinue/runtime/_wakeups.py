@@ -14,7 +14,7 @@ from typing import Any
 from kontinue.api import Execution, Progress, Suspension
 from kontinue.runtime._cancellation import JOB_POLL
 from kontinue.runtime._errors import Error, ErrorKind
-from kontinue.runtime._reconciler import Pass, Reconciler, Shared, key_of
+from kontinue.runtime._reconciler import Pass, Reconciler, Shared, key_of, wake
 from kontinue.runtime._retries import RetryReconciler
 from kontinue.runtime._timers import Key
 
@@ -48,7 +48,7 @@ class WakeupReconciler(Reconciler):
         if ex.status.phase != "Suspended":
             return 0, None
         if waiting is None:
-            return self.write(ex, _wake), None
+            return self.write(ex, wake), None
         ns = ex.metadata.namespace
         if waiting.kind == "suspension":
             # A sleep: its end is known, so its Suspension is not read (nor cached: a parked
@@ -70,7 +70,7 @@ class WakeupReconciler(Reconciler):
             failed = any(k is not None and k.status.phase in ("Failed", "Canceled") for k in kids)
             ready = all(done) or (waiting.mode == "any" and any(done)) or failed
             if ready:
-                return self.write(ex, _wake), None
+                return self.write(ex, wake), None
             if waiting.progress_total:  # a fan-out: show its children finishing
                 progress = Progress(
                     current=waiting.progress_done + sum(done), max=waiting.progress_total
@@ -80,7 +80,7 @@ class WakeupReconciler(Reconciler):
             return 0, None
         if waiting.kind == "poll":
             if waiting.until is None or waiting.until <= run.now:
-                return self.write(ex, _wake), None
+                return self.write(ex, wake), None
             run.timer(key, waiting.until)
             return 0, None
         if waiting.kind == "job":
@@ -104,7 +104,7 @@ class WakeupReconciler(Reconciler):
                     continue
                 run.timer(key_of(ex), sus.spec.resume_at)
             return 0, None
-        return self.write(ex, _wake), None
+        return self.write(ex, wake), None
 
     def _check_jobs(
         self, ex: Execution, names: list[str], runner: str | None, run: Pass
@@ -122,7 +122,7 @@ class WakeupReconciler(Reconciler):
                     return 0, False  # a change of the job wakes the controller
                 run.timer(key_of(ex), run.now + JOB_POLL)
                 return 0, True
-        return self.write(ex, _wake), None
+        return self.write(ex, wake), None
 
     def _job_lost(self, ex: Execution, job: str, now: datetime) -> int:
         """A job the Execution waits on is gone (deleted, garbage-collected, its node lost):
@@ -142,8 +142,3 @@ def _show(progress: Progress) -> Callable[[Execution], None]:
         ex.status.progress = progress
 
     return mutate
-
-
-def _wake(ex: Execution) -> None:
-    ex.status.phase = "Pending"
-    ex.status.waiting_on = None

@@ -32,6 +32,7 @@ from kontinue.store._errors import (
     StoreUnavailableError,
     ValueTooLargeError,
 )
+from kontinue.store._kubeconnect import unreachable
 from kontinue.store._kubefeed import WATCH_SECONDS, Feed
 from kontinue.store._kubejournal import Journal
 from kontinue.store._limits import check_execution
@@ -130,8 +131,7 @@ class KubernetesStore:
             raise
         except Exception as exc:  # urllib3: refused, reset, timed out, TLS
             raise StoreUnavailableError(
-                f"cannot reach the Kubernetes API server at {self.api_client.configuration.host}:"
-                f" {exc}; check that it runs and that your kubeconfig points at it"
+                unreachable(self.api_client.configuration.host, exc)
             ) from None
 
     @staticmethod
