@@ -288,6 +288,10 @@ def controller(args: argparse.Namespace) -> int:
     identity = _identity()
     elector = controller_elector(args, store, identity)
     where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    if elector is not None:  # say which replica leads, as client-go's "acquired lease" does
+        import logging
+
+        logging.getLogger("kontinue.leader").setLevel(logging.INFO)
     say_cluster(args, store, "controller")
     stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     sys.stderr.write(f"controller running{where}\n")
