@@ -11,9 +11,10 @@
   (`SQLiteStore.batch()`), as a worker would have recorded it, one seq at a time.
 * **Parking**: `--parked` (10,000) Executions of a function that sleeps one hour are run
   by one Engine until every one of them is Suspended; the worker's RSS before and after
-  (per parked Execution) and its thread count show what a parked Execution holds. RSS
-  also keeps the allocator's high-water mark of claiming them all at once (Python does
-  not hand freed memory back); `--trace-memory` counts the Python objects still held.
+  (per parked Execution) and its thread count show what a parked Execution holds. It runs
+  in a fresh process, so that the replays' high-water mark (Python does not hand freed
+  memory back) neither adds to it nor hides it; `--trace-memory` counts the Python
+  objects still held.
 
 No peer runs this, so there is no `ratio:` line; the last lines are
 `replay of 10000 steps: X ms` (the goal: under 100 ms) and `parked: X KiB each, N threads`.
@@ -26,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -153,9 +156,9 @@ def park(state: Path, count: int, trace: bool = False) -> dict[str, Any]:
         try:
 
             def all_parked() -> bool:
-                informer = engine.worker.informer
-                waiting = [e for e in informer.unfinished() if e.status.phase == "Suspended"]
-                return len(waiting) == count and engine.worker.busy == 0
+                informer = engine.worker.informer  # counted without reading any back
+                parked = informer.count_unfinished() - len(informer.runnable())
+                return parked == count and engine.worker.busy == 0
 
             if not engine.run_until(all_parked, timeout=3600):
                 c.fail("the Executions did not all park within an hour", 1)
@@ -183,6 +186,16 @@ def park(state: Path, count: int, trace: bool = False) -> dict[str, Any]:
         store.close()
 
 
+def park_in_new_process(state: Path, count: int, trace: bool) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--park-in", str(state), "--parked", str(count)]
+    if trace:
+        cmd.append("--trace-memory")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
+    if proc.returncode != 0:
+        c.fail(f"parking failed:\n{proc.stdout}\n{proc.stderr}", 1)
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -199,6 +212,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny run for tests")
     p.add_argument("--tmp-dir", type=Path, default=None, help="where state goes")
     p.add_argument("--keep", action="store_true", help="keep the state files")
+    p.add_argument("--park-in", type=Path, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.repeat, args.parked = "100,1000", 1, 50
@@ -213,6 +227,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.park_in is not None:
+        print(json.dumps(park(args.park_in, args.parked, args.trace_memory)), flush=True)
+        return 0
     with c.run_dir(args.tmp_dir, args.keep) as state:
         c.say(
             f"replay: journals of {', '.join(f'{n:,}' for n in args.lengths)} steps, "
@@ -238,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             engine.close()
             store.close()
-        got = park(state, args.parked, args.trace_memory)
+        got = park_in_new_process(state, args.parked, args.trace_memory)
         c.say()
         c.say(
             f"{args.parked:,} parked on a one-hour sleep in {got['seconds']:.1f} s: RSS "

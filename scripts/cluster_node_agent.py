@@ -15,8 +15,19 @@ starts again cleanly after its own restart (pods it no longer runs are restarted
 their restart policy says).
 
 Each process gets the pod's environment (`env` values, `fieldRef`s, ConfigMap and Secret
-keys), `KUBECONFIG` naming the cluster's kubeconfig and `KUBERNETES_SERVICE_HOST/PORT`
-pointing at the API server, and runs in `workingDir` or a fresh directory of its own.
+keys) and `KUBERNETES_SERVICE_HOST/PORT` pointing at the API server, and runs in
+`workingDir` or a fresh directory of its own.
+
+Volumes as a kubelet mounts them: `secret`, `configMap`, `projected` (service account token
+from the TokenRequest API, ConfigMaps, Secrets, the namespace) and `emptyDir` volumes are
+written to the pod's directory and bind-mounted at each container's `volumeMounts` in a
+mount namespace of the container's own (`unshare --mount`, so the host sees none of it).
+So a pod gets its service account's token, the cluster's CA and its namespace at
+`/var/run/secrets/kubernetes.io/serviceaccount` (the API server's ServiceAccount admission
+adds that mount to every pod), and a client in it finds the cluster with in-cluster
+configuration, as its identity, under RBAC. A pod without that mount (its
+`automountServiceAccountToken` is false), or an agent that cannot make mount namespaces (not
+root), gets `KUBECONFIG` naming the cluster's admin kubeconfig instead.
 """
 
 from __future__ import annotations
@@ -25,8 +36,10 @@ import argparse
 import base64
 import datetime as dt
 import http.server
+import json
 import logging
 import os
+import shutil
 import signal
 import socketserver
 import ssl
@@ -45,6 +58,14 @@ log = logging.getLogger("node-agent")
 
 HEARTBEAT_SECONDS = 10.0
 MAX_GRACE_SECONDS = 30
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+TOKEN_SECONDS = 3600
+# Runs in the container's own mount namespace: bind-mount each (source, target) pair, then
+# become the container's command. The pairs and the command are arguments, never code.
+_MOUNT_SCRIPT = (
+    'while [ "$1" != "--" ]; do mkdir -p "$2" && mount --bind "$1" "$2" || exit 126; '
+    'shift 2; done; shift; exec "$@"'
+)
 
 
 def now() -> dt.datetime:
@@ -128,9 +149,11 @@ class PodRun:
 
     # -- environment ------------------------------------------------------------------------
 
-    def _env(self, container: Any) -> dict[str, str]:
+    def _env(self, container: Any, mounts: list[tuple[Path, str]]) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.agent.base_env)
+        if not any(target == SERVICE_ACCOUNT_DIR for _, target in mounts):
+            env["KUBECONFIG"] = self.agent.kubeconfig  # no service account: the admin's
         env["HOSTNAME"] = self.name
         for source in container.env_from or []:
             prefix = source.prefix or ""
@@ -198,6 +221,91 @@ class PodRun:
         return {
             k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.data or {}).items()
         }
+
+    # -- volumes ----------------------------------------------------------------------------
+
+    def _mounts(self, container: Any) -> list[tuple[Path, str]]:
+        """(directory, mountPath) of each volume the container mounts that this agent makes;
+        none when it cannot make mount namespaces (then the container gets KUBECONFIG)."""
+        if not self.agent.can_mount:
+            return []
+        volumes = {v.name: v for v in self.pod.spec.volumes or []}
+        out = []
+        for mount in container.volume_mounts or []:
+            volume = volumes.get(mount.name)
+            source = self._volume(volume) if volume is not None else None
+            if source is None:
+                continue
+            if mount.sub_path:
+                source = source / mount.sub_path
+            out.append((source, mount.mount_path))
+        return out
+
+    def _volume(self, volume: Any) -> Path | None:
+        """The volume's files in the pod's directory (written once), or None for a kind of
+        volume this agent does not make."""
+        path = self.dir / "volumes" / volume.name
+        with self.lock:
+            if path.exists():
+                return path
+            files: dict[str, str] | None = None
+            if volume.secret is not None:
+                files = self._secret(volume.secret.secret_name, volume.secret.optional)
+                files = _pick(files, volume.secret.items)
+            elif volume.config_map is not None:
+                files = self._config_map(volume.config_map.name, volume.config_map.optional)
+                files = _pick(files, volume.config_map.items)
+            elif volume.projected is not None:
+                files = self._projected(volume.projected)
+            elif volume.empty_dir is not None:
+                files = {}
+            if files is None:
+                return None
+            staging = path.with_name(f".{volume.name}")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True, mode=0o700)
+            for name, content in files.items():
+                target = staging / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content)
+            staging.rename(path)
+            return path
+
+    def _projected(self, projected: Any) -> dict[str, str]:
+        files: dict[str, str] = {}
+        for source in projected.sources or []:
+            if source.service_account_token is not None:
+                token = source.service_account_token
+                files[token.path] = self._token(token.audience, token.expiration_seconds)
+            elif source.config_map is not None:
+                data = self._config_map(source.config_map.name, source.config_map.optional)
+                files.update(_pick(data, source.config_map.items))
+            elif source.secret is not None:
+                data = self._secret(source.secret.name, source.secret.optional)
+                files.update(_pick(data, source.secret.items))
+            elif source.downward_api is not None:
+                for item in source.downward_api.items or []:
+                    if item.field_ref is not None:
+                        files[item.path] = self._field(item.field_ref.field_path) or ""
+        return files
+
+    def _token(self, audience: str | None, seconds: int | None) -> str:
+        """A token of the pod's service account bound to the pod (the TokenRequest API)."""
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "audiences": [audience] if audience else None,
+                "expirationSeconds": seconds or TOKEN_SECONDS,
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.name,
+                                   "uid": self.uid},
+            },
+        }  # fmt: skip
+        account = self.pod.spec.service_account_name or "default"
+        response = self.agent.core.create_namespaced_service_account_token(
+            account, self.namespace, body, _preload_content=False
+        )
+        return str(json.loads(response.data)["status"]["token"])
 
     # -- running ----------------------------------------------------------------------------
 
@@ -288,8 +396,15 @@ class PodRun:
             run.finished_at = now()
             self.report()
             return 128
-        env = self._env(spec)
+        mounts = self._mounts(spec)
+        env = self._env(spec, mounts)
         argv = [_expand(a, env) for a in argv]
+        if mounts:
+            pairs = [str(x) for source, target in mounts for x in (source, target)]
+            argv = [
+                "unshare", "--mount", "--propagation", "private", "--",
+                "sh", "-c", _MOUNT_SCRIPT, "mount", *pairs, "--", *argv,
+            ]  # fmt: skip
         workdir = Path(spec.working_dir) if spec.working_dir else self.dir / f"{spec.name}.cwd"
         workdir.mkdir(parents=True, exist_ok=True)
         previous = run.log_path.with_suffix(".log.previous")
@@ -434,6 +549,20 @@ def _expand(text: str, env: dict[str, str]) -> str:
     return "".join(out)
 
 
+def _can_mount() -> bool:
+    """Whether this agent can give a container a mount namespace with bind mounts."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "--", "true"],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        log.warning("no mount namespaces (%s): pods get KUBECONFIG", probe.stderr.strip())
+    return probe.returncode == 0
+
+
 def _pump(process: subprocess.Popen[bytes], logfile: Any) -> None:
     """Copy the process's output to the log, one timestamped line at a time."""
     assert process.stdout is not None
@@ -452,6 +581,13 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+def _pick(data: dict[str, str], items: Any) -> dict[str, str]:
+    """The keys of a ConfigMap or Secret a volume projects (all, or `items` key -> path)."""
+    if not items:
+        return data
+    return {item.path: data[item.key] for item in items if item.key in data}
+
+
 class Agent:
     def __init__(self, args: argparse.Namespace) -> None:
         self.kubeconfig = os.path.abspath(args.kubeconfig)
@@ -468,10 +604,10 @@ class Agent:
         path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
         self.base_env = {
             "PATH": path,
-            "KUBECONFIG": self.kubeconfig,
             "KUBERNETES_SERVICE_HOST": host.hostname or "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(host.port or 443),
         }
+        self.can_mount = _can_mount()
         self.pods: dict[str, PodRun] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()

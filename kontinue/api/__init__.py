@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kontinue.api._duration import Duration, DurationError, format_duration, parse_duration
     from kontinue.api._execution import (
         TERMINAL_PHASES,
+        CancelRequest,
         ChildPolicy,
         ErrorCause,
         ErrorRecord,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
         ExecutionTTL,
         JournalHead,
         Lease,
+        OnCancel,
         Phase,
         Progress,
         WaitingOn,
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     )
     from kontinue.api._journal import (
         ENTRY_KINDS,
+        CancelEntry,
         JobEntry,
         JournalEntry,
         OtherEntry,
@@ -111,6 +114,9 @@ _LAZY = {
     "ExecutionTTL": "_execution",
     "JournalHead": "_execution",
     "Lease": "_execution",
+    "OnCancel": "_execution",
+    "CancelRequest": "_execution",
+    "CancelEntry": "_journal",
     "Phase": "_execution",
     "Progress": "_execution",
     "WaitingOn": "_execution",
@@ -189,6 +195,8 @@ __all__ = [
     "TERMINAL_PHASES",
     "ArchivedExecution",
     "ArchivedExecutionSpec",
+    "CancelEntry",
+    "CancelRequest",
     "ChildPolicy",
     "ConcurrencyPolicy",
     "Duration",
@@ -226,6 +234,7 @@ __all__ = [
     "MutexSpec",
     "MutexStatus",
     "ObjectMeta",
+    "OnCancel",
     "OtherEntry",
     "OwnerReference",
     "Phase",

@@ -12,6 +12,7 @@ from kontinue.api._meta import Resource, WireModel
 
 __all__ = [
     "TERMINAL_PHASES",
+    "CancelRequest",
     "ChildPolicy",
     "ErrorCause",
     "ErrorRecord",
@@ -24,6 +25,7 @@ __all__ = [
     "ExecutionTimeout",
     "JournalHead",
     "Lease",
+    "OnCancel",
     "Phase",
     "Progress",
     "WaitingOn",
@@ -35,6 +37,11 @@ Phase = Literal[
 TERMINAL_PHASES: frozenset[str] = frozenset({"Completed", "Failed", "Canceled", "Skipped"})
 """`Skipped`: a person skipped it; it ended without a result and its parent went on."""
 ChildPolicy = Literal["None", "RetryFailed"]
+OnCancel = Literal["Stop", "Cleanup"]
+"""`Stop`: a cancel ends the Execution at once. `Cleanup`: the cancel is delivered to the
+function as `ErrCanceled` at its next step, it may run clean-up steps in a shielded scope (a
+pipeline's `finally:`), and the Execution ends `Canceled` when the function returns; a second
+cancel (or a forced one) stops the clean-up at once."""
 
 
 class ExecutionRetry(WireModel):
@@ -85,6 +92,15 @@ class ExecutionSpec(WireModel):
     ttl: ExecutionTTL | None = None
     display_name: str | None = None
     description: str | None = None
+    on_cancel: OnCancel | None = None
+    """What a cancel does: `Stop` (the default) or `Cleanup` (see `OnCancel`)."""
+
+
+class CancelRequest(WireModel):
+    """A cancel asked of an Execution whose function cleans up first (`onCancel: Cleanup`)."""
+
+    time: datetime
+    reason: str
 
 
 class Progress(WireModel):
@@ -180,7 +196,10 @@ class ExecutionStatus(WireModel):
     lease: Lease | None = None
     waiting_on: WaitingOn | None = None
     steps: int = 0
+    cancel_requested: CancelRequest | None = None
+    """Set by a cancel of an `onCancel: Cleanup` Execution; it ends Canceled after clean-up."""
     observed_cancel: bool | None = None
+    """True once the function was told of the cancel request (its clean-up runs then)."""
     journal: JournalHead | None = None
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapt
 
 __all__ = [
     "ENTRY_KINDS",
+    "CancelEntry",
     "JobEntry",
     "JournalEntry",
     "OtherEntry",
@@ -137,6 +138,13 @@ class JobEntry(StepEntry):
         return bool(self.job_failed)
 
 
+class CancelEntry(StepEntry):
+    """Where a requested cancel was delivered to the function (`onCancel: Cleanup`)."""
+
+    kind: Literal["cancel"] = "cancel"
+    reason: str | None = None
+
+
 class OtherEntry(StepEntry):
     """An entry of a kind this version does not know, kept whole."""
 
@@ -157,6 +165,7 @@ _TAGS: dict[str, str] = {
     "job": "job",
     "pod": "job",
     "script": "job",
+    "cancel": "cancel",
 }
 
 ENTRY_KINDS: tuple[str, ...] = tuple(_TAGS)
@@ -175,13 +184,14 @@ JournalEntry = Annotated[
     | Annotated[SuspensionEntry, Tag("suspension")]
     | Annotated[PollEntry, Tag("poll")]
     | Annotated[JobEntry, Tag("job")]
+    | Annotated[CancelEntry, Tag("cancel")]
     | Annotated[OtherEntry, Tag("other")],
     Discriminator(_tag),
 ]
 """One journal entry, typed by its `kind`."""
 
 KnownEntry = Annotated[
-    StoreEntry | SpawnEntry | WaitEntry | SuspensionEntry | PollEntry | JobEntry,
+    StoreEntry | SpawnEntry | WaitEntry | SuspensionEntry | PollEntry | JobEntry | CancelEntry,
     Field(discriminator="kind"),
 ]
 """An entry of a kind this version records (a discriminated union pydantic-core validates

@@ -36,6 +36,7 @@ from kontinue.cli._stores import (
     controller_elector,
     is_kubernetes,
     open_cli_store,
+    say_cluster,
     served_elsewhere,
     served_namespace,
     start_heartbeat,
@@ -209,6 +210,7 @@ def worker(args: argparse.Namespace) -> int:
     w.publish_functions(args.namespace)
     if metrics is not None:
         _serve_metrics(w, store, metrics, args)
+    say_cluster(args, plain, "worker")
     stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), plain)
     # the functions this worker runs: those of its group (a function may name its own)
     served = [n for n in REGISTRY.names() if w.group_of(REGISTRY.get(n)) == args.group]
@@ -289,6 +291,7 @@ def controller(args: argparse.Namespace) -> int:
     identity = _identity()
     elector = controller_elector(args, store, identity)
     where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    say_cluster(args, store, "controller")
     stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     sys.stderr.write(f"controller running{where}\n")
     try:
@@ -448,16 +451,24 @@ def continue_here(store: Store, args: argparse.Namespace) -> int:
 def cancel(args: argparse.Namespace) -> int:
     store = _store(args)
     # the jobs are stopped here, whether or not a controller or the submitting process runs
-    names = cancel_execution(store, args.namespace, args.name, runners=cli_runners(args, store))
+    names = cancel_execution(
+        store, args.namespace, args.name, runners=cli_runners(args, store), force=args.force
+    )
     sys.stderr.write(f"canceled {', '.join(names)}\n")
-    from kontinue.cli._finally import start_finally_after_cancel
-
-    ex = store.get(Execution, args.namespace, args.name)
-    after = start_finally_after_cancel(store, ex, "canceled by request")
-    if after is None:
-        return 0
-    sys.stderr.write(f"the pipeline's finally steps run as Execution {after}\n")
-    return _run_here(store, args, after)
+    # onCancel: Cleanup (a pipeline with finally: steps, here or below): it is told of the
+    # cancel and runs its finally steps, then ends Canceled
+    code = 0
+    for name in names:
+        if store.get(Execution, args.namespace, name).terminal:
+            continue
+        sys.stderr.write(
+            f"{name} runs its finally steps before it ends Canceled; "
+            f"`{command('cancel', name, '--force')}` stops them\n"
+        )
+        done = _run_here(store, args, name)
+        if store.get(Execution, args.namespace, name).status.phase != "Canceled":
+            code = code or done
+    return code
 
 
 def retry(args: argparse.Namespace) -> int:

@@ -243,13 +243,14 @@ def _strip_kind(name: str) -> str:
 def get(args: argparse.Namespace) -> int:
     """`kontinue get NAME...`: the Executions named (one table, or their documents).
 
-    Without a name it lists, as `kubectl get pods -l app=x` does; names and filters together
-    are refused, as kubectl refuses them.
+    Without a name it lists them, filters included, as `kubectl get executions` does;
+    names and filters together are refused, as kubectl refuses them.
     """
     from kontinue.api import Execution
     from kontinue.cli._stores import open_cli_store
 
     if not args.names:
+        args.archived = False
         return list_(args)
     if args.selector or args.phase or args.all_namespaces or args.sort_by:
         raise UsageError(

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from kontinue.api import Execution
+from kontinue.api import Execution, JobEntry
 from kontinue.cli._hints import command
 from kontinue.cli._tree import DONE, Node, build, flatten
 from kontinue.store import Store
@@ -72,10 +72,12 @@ class _Logs:
         found = []
         for ex in tree_executions(self.store, root):
             ns, name = ex.metadata.namespace, ex.metadata.name
-            for entry in self.store.read_journal(ns, name):
-                job = entry.get("job")
-                if isinstance(job, dict) and job.get("name") not in self.finished:
-                    step = entry.get("displayName") or entry["name"]
+            for entry in self.store.read_entries(ns, name):
+                if not isinstance(entry, JobEntry):
+                    continue
+                job = entry.job
+                if job.get("name") not in self.finished:
+                    step = entry.display_name or entry.name
                     found.append((job["name"], job.get("runner", "local"), step, True))
             waiting = ex.status.waiting_on
             if waiting is not None and waiting.kind == "job" and waiting.names:

@@ -8,15 +8,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kontinue.api import Execution
+from kontinue.api import Execution, JobEntry
 from kontinue.cli._errors import UsageError
 from kontinue.runners import JobNotFoundError
 from kontinue.runtime import tree_executions
 from kontinue.store import Store
 
 __all__ = ["logs"]
-
-_JOB_KINDS = ("job", "pod", "script")
 
 
 @dataclass(frozen=True)
@@ -32,10 +30,10 @@ def _targets(store: Store, root: Execution) -> list[_Target]:
     found: list[_Target] = []
     for ex in tree_executions(store, root):
         ns, name = ex.metadata.namespace, ex.metadata.name
-        for entry in store.read_journal(ns, name):
-            if entry["kind"] in _JOB_KINDS and "job" in entry:
-                job = entry["job"]
-                found.append(_Target(name, entry["name"], job["name"], job["runner"], False))
+        for entry in store.read_entries(ns, name):
+            if isinstance(entry, JobEntry):
+                job = entry.job
+                found.append(_Target(name, entry.name, job["name"], job["runner"], False))
         waiting = ex.status.waiting_on
         if waiting is not None and waiting.kind == "job" and waiting.names:
             found.append(

@@ -316,11 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--archived", action="store_true", help="list ArchivedExecutions (kept by ttl.archiveAfter)"
     )
 
-    p = add("get", commands.get, "show Executions by name (no name: as list, with its filters)")
+    p = add("get", commands.get, "show Executions by name; without a name, as `list` does")
     p.add_argument("names", nargs="*", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
     _flags.add_output(p)
     _flags.add_filters(p)
-    p.set_defaults(archived=False)
 
     p = add("describe", commands.describe, "an Execution in full: spec, status, steps, events")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
@@ -337,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("cancel", commands.cancel, "cancel an Execution and everything it started")
     p.add_argument("name").completer = _names_completer  # type: ignore[attr-defined]
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="stop at once, without running a pipeline's finally steps (as a second cancel does)",
+    )
 
     p = add("retry", commands.retry, "start a new attempt of a failed Execution")
     _flags.add_log(p)
@@ -430,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if not args.verbose:  # its "Retrying ..." warnings repeat what our one error line says
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     from kontinue.api import Error, ErrorKind
     from kontinue.store import default_state_dir
 

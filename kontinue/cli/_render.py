@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kontinue.api import Execution
+    from kontinue.api import Execution, SuspensionEntry
     from kontinue.store import Store
 
 
@@ -122,6 +122,7 @@ def print_table(
 
 def render_tree(store: Store, root: Execution) -> str:
     """The Execution with its steps, suspensions and children, indented."""
+    from kontinue.api import SpawnEntry, SuspensionEntry, WaitEntry
     from kontinue.runtime import tree_executions, tree_suspensions
 
     ns = root.metadata.namespace
@@ -136,17 +137,18 @@ def render_tree(store: Store, root: Execution) -> str:
         title = ex.spec.display_name or ex.spec.function
         lines.append(f"{indent}{ex.metadata.name} ({title})  {_status(ex)}")
         kids = {c.metadata.name: c for c in owned.get(ex.metadata.uid or "", [])}
-        for entry in store.read_journal(ns, ex.metadata.name):
-            if entry.get("replaces") is not None:
+        for entry in store.read_entries(ns, ex.metadata.name):
+            if entry.replaces is not None:
                 continue
-            kind, name = entry["kind"], entry["name"]
-            if kind == "spawn" and entry.get("child") in kids:
+            kind, name = entry.kind, entry.name
+            if isinstance(entry, SpawnEntry) and entry.child in kids:
                 continue  # shown with the child itself below
-            if kind in ("wait", "wait-any"):
+            if isinstance(entry, WaitEntry):
                 continue
-            label = entry.get("displayName") or name
-            outcome = "failed: " + entry["error"]["message"] if "error" in entry else "done"
-            if kind == "suspend" and "error" not in entry:
+            label = entry.display_name or name
+            message = entry.error_message
+            outcome = "done" if message is None else "failed: " + message
+            if isinstance(entry, SuspensionEntry) and kind == "suspend" and message is None:
                 outcome = _resolved(entry)
             lines.append(f"{indent}  - {kind} {label}: {outcome}")
         for sus in suspensions.values():
@@ -161,13 +163,13 @@ def render_tree(store: Store, root: Execution) -> str:
     return "\n".join(lines)
 
 
-def _resolved(entry: dict[str, Any]) -> str:
+def _resolved(entry: SuspensionEntry) -> str:
     """``resolved by alice (kontinue resume) at 2026-…; inputs {"approve": true}``."""
-    text = f"resolved by {entry.get('resolvedBy') or 'unknown'}"
-    if entry.get("resolvedAt"):
-        text += f" at {entry['resolvedAt']}"
-    if entry.get("inputs"):
-        shown = json.dumps(entry["inputs"], separators=(",", ":"), ensure_ascii=False)
+    text = f"resolved by {entry.resolved_by or 'unknown'}"
+    if entry.resolved_at:
+        text += f" at {entry.resolved_at}"
+    if entry.inputs:
+        shown = json.dumps(entry.inputs, separators=(",", ":"), ensure_ascii=False)
         text += f"; inputs {shown if len(shown) <= 200 else shown[:197] + '...'}"
     return text
 

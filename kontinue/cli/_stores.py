@@ -26,6 +26,7 @@ __all__ = [
     "is_kubernetes",
     "open_cli_store",
     "resolve_store_options",
+    "say_cluster",
     "served_elsewhere",
     "served_namespace",
     "start_heartbeat",
@@ -91,6 +92,15 @@ def served_namespace(args: argparse.Namespace) -> str | None:
         return None
     namespace: str = args.namespace
     return namespace
+
+
+def say_cluster(args: argparse.Namespace, store: Store, what: str) -> None:
+    """On Kubernetes: one line saying which API server a long-lived process works with, and
+    how it found it (kubeconfig and context, or the pod's in-cluster service account)."""
+    if is_kubernetes(args):
+        server = store.api_client.configuration.host  # type: ignore[attr-defined]
+        source = getattr(store, "source", "?")
+        sys.stderr.write(f"{what}: Kubernetes API server {server} ({source})\n")
 
 
 def cli_runners(args: argparse.Namespace, store: Store) -> dict[str, Any]:

@@ -279,6 +279,7 @@ class _Builder:
         leaf = kind in _LEAVES
         retry = step.get("retry", self.defaults.get("retry") if leaf else None)
         timeout = step.get("timeout", self.defaults.get("timeout") if leaf else None)
+        ttl = step.get("ttl", self.defaults.get("ttl"))
         node: dict[str, Any] = {
             "name": self.names[ptr],
             "type": kind,
@@ -288,6 +289,8 @@ class _Builder:
             "retry": _retry(retry),
             "timeout": _timeout(timeout),
         }
+        if ttl is not None:  # how long what the step leaves (job, child Execution) is kept
+            node["ttl"] = _duration(ttl)
         if "forEach" in step:
             node["forEach"] = {
                 "items": step["forEach"],
@@ -317,9 +320,6 @@ class _Builder:
             }
         if kind == "job":
             job = copy.deepcopy(dict(spec))
-            ttl = self.defaults.get("ttl")
-            if ttl is not None and "ttlSecondsAfterFinished" not in job:
-                job["ttlSecondsAfterFinished"] = int(parse_duration(ttl).total_seconds())
             pod = job.setdefault("template", {}).setdefault("spec", {})
             pod.setdefault("restartPolicy", "Never")
             return {"spec": job}

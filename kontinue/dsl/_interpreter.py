@@ -7,7 +7,10 @@ pipeline is journaled, parked, resumed and retried exactly like Python code.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import partial
 from importlib import import_module
 from pathlib import Path
@@ -15,7 +18,15 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, Field
 
-from kontinue.api import ExecutionMutex, ExecutionRetry, ExecutionTimeout, Progress, parse_duration
+from kontinue.api import (
+    CancelRequest,
+    ExecutionMutex,
+    ExecutionRetry,
+    ExecutionTimeout,
+    ExecutionTTL,
+    Progress,
+    parse_duration,
+)
 from kontinue.dsl._budget import RenderInterrupted, interruptible
 from kontinue.dsl._errors import TemplateError
 from kontinue.dsl._fanout import Task, TaskOutcome, item_names, run_tasks
@@ -25,11 +36,17 @@ from kontinue.dsl._poll import poll_check
 from kontinue.dsl._shell import VALUE_PREFIX, render_container, render_env, render_script
 from kontinue.dsl._template import condition, render, render_text, steps_read, template_names
 from kontinue.runtime import (
+    TTL_LABEL,
+    ErrCanceled,
     ErrJobFailed,
     Error,
     ErrorKind,
     ExecutionContext,
+    cleanup_on_cancel,
+    delivered_cancel,
     import_file,
+    jobs_with_ttl,
+    shielded,
     step_runtime,
 )
 from kontinue.sdk import (
@@ -207,6 +224,7 @@ class _Run:
                 shell=shell,
                 env=env,
                 working_dir=spec.get("workingDir"),
+                extra_labels=_ttl_label(node),
             ),
         )
         self.finish_pod(node, "script", result, spec.get("outputs"))
@@ -246,10 +264,7 @@ class _Run:
         spec = self.pod_spec(node, node["pod"]["spec"], "pod")
         result = run_pod(
             self.ktx,
-            PodOptions(
-                **_naming(node),
-                spec=spec,
-            ),
+            PodOptions(**_naming(node), spec=spec, extra_labels=_ttl_label(node)),
         )
         self.finish_pod(node, "pod", result, None)
 
@@ -264,10 +279,7 @@ class _Run:
             }
         result = run_job(
             self.ktx,
-            JobOptions(
-                **_naming(node),
-                spec=spec,
-            ),
+            JobOptions(**_naming(node), spec=spec, extra_labels=_ttl_label(node)),
         )
         self.done(node["name"], job_outcome(self.ktx, node["name"], result))
         if not result.succeeded():
@@ -380,6 +392,7 @@ class _Run:
             retry=_retry(node),
             timeout=_timeout(node),
             mutex=self.mutex(node, names),
+            ttl=ExecutionTTL(delete_after=_ttl(node)) if node.get("ttl") else None,
         )
 
     def graph(self, node: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
@@ -569,6 +582,27 @@ def _without_limits(node: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in node.items() if k not in ("retry", "timeout", "mutex")}
 
 
+def _ttl(node: dict[str, Any]) -> timedelta | None:
+    """The step's `ttl` (else `defaults.ttl`): how long its job or child Execution is kept."""
+    ttl = node.get("ttl")
+    return parse_duration(ttl) if ttl else None
+
+
+def _ttl_label(node: dict[str, Any]) -> dict[str, str]:
+    """The label that has the step's job removed `ttl` after it finished (see `_cleanup`)."""
+    ttl = _ttl(node)
+    return {} if ttl is None else {TTL_LABEL: str(math.ceil(ttl.total_seconds()))}
+
+
+def _has_ttl(arguments: Any) -> bool:
+    """Whether a pipeline's plan (or one it calls) gives any step a ttl."""
+    plan = arguments.get("plan") if isinstance(arguments, Mapping) else None
+    return '"ttl":' in json.dumps(plan)
+
+
+jobs_with_ttl(PIPELINE_FUNCTION, _has_ttl)
+
+
 def _retry(node: dict[str, Any]) -> ExecutionRetry | None:
     retry = node.get("retry")
     return ExecutionRetry.model_validate(retry) if retry else None
@@ -594,7 +628,8 @@ def run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     Templates render within a budget (see `kontinue.dsl._budget`), and a render stops as soon
     as the Execution is canceled, times out or its worker drains.
     """
-    with interruptible(ktx.context().cancelled):
+    # the scope is read at each check: finally steps run in a scope of their own (shielded)
+    with interruptible(lambda: ktx.context().cancelled()):
         try:
             return _run_pipeline(ktx, args)
         except RenderInterrupted:
@@ -606,25 +641,39 @@ def _run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     import_plan_modules(args.plan, args.base_dir)
     run = _Run(ktx, args)
     failure: Error | None = None
+    canceled: CancelRequest | None = None
     top = args.plan["steps"]
     try:
-        for index, node in enumerate(top):
-            if not args.branch:  # a pipeline's progress counts its own top-level steps
-                _progress(ktx, index, len(top))
-            run.node(node)
-        if not args.branch:
-            _progress(ktx, len(top), len(top))
+        try:
+            for index, node in enumerate(top):
+                if not args.branch:  # a pipeline's progress counts its own top-level steps
+                    _progress(ktx, index, len(top))
+                run.node(node)
+            if not args.branch:
+                _progress(ktx, len(top), len(top))
+        except RenderInterrupted:
+            step_runtime(ktx).checkpoint()  # raises: canceled, timed out, handed back
+            raise
     except Error as exc:
         if not args.plan.get("finally"):
             raise
         failure = exc
+        # a cancel (from any client) is delivered here, or a child it canceled failed first
+        canceled = delivered_cancel(ktx)
+        if canceled is None and isinstance(exc, ErrCanceled):
+            raise  # canceled at once (forced): no finally steps
     if args.branch:
         return {"steps": run.own}
-    finally_failed = False
+    problems: list[str] = []
     if args.plan.get("finally"):
-        finally_failed = _run_finally(ktx, run, args.plan["finally"], failure)
+        # shielded: a (first) cancel does not stop the finally steps; a second one does
+        with shielded(ktx):
+            problems = _run_finally(ktx, run, args.plan["finally"], failure, canceled)
+    if canceled is not None and problems:
+        raise Error("; ".join(problems)[:2000], kind=ErrorKind.EXECUTION, retryable=False)
     if failure is not None:
         raise failure
+    finally_failed = bool(problems)
     count = len(run.own)
     if not finally_failed:
         steps = f"{count} step{'s' if count != 1 else ''}"
@@ -632,6 +681,17 @@ def _run_pipeline(ktx: ExecutionContext, args: PipelineArgs) -> Any:
     if args.plan.get("result") is not None:
         return run.render({"name": "result"}, args.plan["result"], "result")
     return {"steps": {k: _result_of(v) for k, v in run.context["steps"].items()}}
+
+
+def _cleans_up(arguments: Any) -> bool:
+    """A pipeline with finally steps runs them after a cancel (its `onCancel: Cleanup`)."""
+    if not isinstance(arguments, Mapping) or arguments.get("branch"):
+        return False
+    plan = arguments.get("plan")
+    return isinstance(plan, Mapping) and bool(plan.get("finally"))
+
+
+cleanup_on_cancel(PIPELINE_FUNCTION, _cleans_up)
 
 
 def _progress(ktx: ExecutionContext, current: int, total: int) -> None:
@@ -650,17 +710,28 @@ def _result_of(outcome: Any) -> Any:
 
 
 def _run_finally(
-    ktx: ExecutionContext, run: _Run, nodes: list[dict[str, Any]], failure: Error | None
-) -> bool:
-    """Run every finally step, whatever happened; a failing one does not stop the others."""
+    ktx: ExecutionContext,
+    run: _Run,
+    nodes: list[dict[str, Any]],
+    failure: Error | None,
+    canceled: CancelRequest | None,
+) -> list[str]:
+    """Run every finally step, whatever happened; a failing one does not stop the others.
+
+    They see `pipeline.phase` (Succeeded, Failed or Canceled), `pipeline.error` (the failed
+    step and its message) and, after a cancel, `pipeline.reason`; `steps.*` holds the
+    outcomes of the main steps that finished. Returns what went wrong, one line a step.
+    """
     error = None
-    if failure is not None:
+    if failure is not None and canceled is None:
         error = run.failure or {"step": None, "message": str(failure)}
         error = {**error, "message": str(error["message"])[:2000]}
+    phase = "Canceled" if canceled is not None else "Failed" if failure else "Succeeded"
     run.scope["pipeline"] = run.context["pipeline"] = {
         "name": run.args.plan.get("name"),
-        "phase": "Failed" if failure is not None else "Succeeded",
+        "phase": phase,
         "error": error,
+        "reason": canceled.reason if canceled is not None else None,
     }
     problems = []
     for node in nodes:
@@ -668,6 +739,6 @@ def _run_finally(
             run.node(node)
         except Error as exc:
             problems.append(f'finally step "{node["name"]}" failed: {exc}')
-    if problems:
+    if problems and canceled is None:
         set_message(ktx, "; ".join(problems)[:2000])
-    return bool(problems)
+    return problems

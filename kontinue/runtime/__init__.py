@@ -13,7 +13,15 @@ from kontinue.runners import (
     script_pod_spec,
     to_plain,
 )
+from kontinue.runtime._cancel import (
+    cancel_requested,
+    cleanup_on_cancel,
+    delivered_cancel,
+    on_cancel_of,
+    shielded,
+)
 from kontinue.runtime._claim import Claim
+from kontinue.runtime._cleanup import TTL_LABEL, jobs_with_ttl
 from kontinue.runtime._clock import Clock, SystemClock, VirtualClock
 from kontinue.runtime._context import CancelScope, ExecutionContext
 from kontinue.runtime._controller import Controller
@@ -84,6 +92,7 @@ __all__ = [
     "REGISTRY",
     "ROOT_LABEL",
     "STEP_LABEL",
+    "TTL_LABEL",
     "CancelScope",
     "Claim",
     "Clock",
@@ -121,10 +130,13 @@ __all__ = [
     "VirtualClock",
     "Worker",
     "cancel_execution",
+    "cancel_requested",
     "check_execution_name",
     "check_generate_name",
     "child_resource_name",
     "children_of",
+    "cleanup_on_cancel",
+    "delivered_cancel",
     "error_from_record",
     "error_to_record",
     "function_group",
@@ -133,16 +145,19 @@ __all__ = [
     "is_retryable_error",
     "is_valid_step_name",
     "job_spec_from_pod_spec",
+    "jobs_with_ttl",
     "log_error_summary",
     "max_depth",
     "mutex_resource_name",
     "new_non_retryable_error",
     "new_retryable_error",
+    "on_cancel_of",
     "pod_model",
     "resume_execution",
     "retry_execution",
     "root_label",
     "script_pod_spec",
+    "shielded",
     "skip_execution",
     "start_execution",
     "step_runtime",

@@ -63,6 +63,15 @@ class Claim:
         self.scope = CancelScope(clock, min(deadlines) if deadlines else None)
         self.lost = False
         self.draining = False
+        # cancel with clean-up (see _cancel.py): the request, whether this run delivered it
+        # to the function (`observed`), whether steps run shielded from it, whether a forced
+        # cancel ended the Execution (`canceled`), and whether to hand it back to be replayed
+        # (a request that came in the middle of a replay is delivered by the next run)
+        self.cancel_requested = execution.status.cancel_requested
+        self.observed = False
+        self.shielded = False
+        self.canceled = False
+        self.restart = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -3,7 +3,10 @@
 `spec.ttl.archiveAfter` packs the whole tree (Executions, Suspensions, journals and where
 step logs are) into an ArchivedExecution and deletes the live objects; `deleteAfter`
 deletes the Execution, or its archive, that long after it finished. Only root Executions
-count; children go with their root. The Execution's own TTL wins over its function's.
+count, with one exception: a child Execution with its own `ttl.deleteAfter` (a pipeline step's
+`ttl:`, or `defaults.ttl`) is deleted that long after it finished, once everything above it has
+finished too (its parent may still need its result until then). The Execution's own TTL wins
+over its function's.
 
 Due times sit in a heap fed by the informer's changes, so a pass costs nothing for the
 finished Executions whose time has not come.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kontinue.api import (
@@ -23,20 +26,50 @@ from kontinue.api import (
     ArchivedExecutionSpec,
     Execution,
     ExecutionTTL,
+    JobEntry,
     ObjectMeta,
     pack_tree,
 )
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._informer import Informer
+from kontinue.runtime._operations import PARENT_LABEL
 from kontinue.runtime._tree import tree_executions, tree_suspensions
 from kontinue.store import AlreadyExistsError, NotFoundError, Store
 
-__all__ = ["CleanupReconciler", "archive_execution", "delete_execution", "job_names"]
+__all__ = [
+    "TTL_LABEL",
+    "CleanupReconciler",
+    "archive_execution",
+    "delete_execution",
+    "job_names",
+    "jobs_with_ttl",
+]
 
 log = logging.getLogger("kontinue.cleanup")
 
+TTL_LABEL = "kontinue.cloud/ttl-seconds"
+"""On a step's job: how long it is kept after it finished, counted once its root finished."""
+
+_JOB_TTLS: dict[str, Callable[[Any], bool]] = {}
+
+
+def jobs_with_ttl(function: str, wants: Callable[[Any], bool]) -> None:
+    """Declare that Executions of `function` whose arguments satisfy `wants` may start jobs
+    labelled with a TTL (`TTL_LABEL`): their tree's jobs are then removed as those fall due."""
+    _JOB_TTLS[function] = wants
+
+
+def _has_job_ttls(ex: Execution) -> bool:
+    wants = _JOB_TTLS.get(ex.spec.function)
+    try:
+        return wants is not None and bool(wants(ex.spec.arguments))
+    except Exception:
+        return False
+
+
 _Due = tuple[datetime, str, str, str, str]
-"""(when, action, namespace, name, uid): action is "archive", "delete" or "delete-archive"."""
+"""(when, action, namespace, name, uid): action is "archive", "delete", "delete-archive" or
+"delete-child" or "expire-jobs"."""
 
 
 def _is_root(ex: Execution) -> bool:
@@ -48,9 +81,9 @@ def job_names(store: Store, executions: list[Execution]) -> list[tuple[str, str,
     found: list[tuple[str, str, str]] = []
     for ex in executions:
         ns = ex.metadata.namespace
-        for entry in store.read_journal(ns, ex.metadata.name):
-            job = entry.get("job")
-            if isinstance(job, dict) and job.get("name"):
+        for entry in store.read_entries(ns, ex.metadata.name):
+            job = entry.job if isinstance(entry, JobEntry) else None
+            if job is not None and job.get("name"):
                 found.append(
                     (job.get("runner") or "local", job.get("namespace") or ns, job["name"])
                 )
@@ -164,13 +197,20 @@ class CleanupReconciler:
 
     def _noticed(self, obj: Any) -> None:
         """Called for every Execution the informer sees change: queue it if it has a TTL."""
-        if not isinstance(obj, Execution) or not obj.terminal or not _is_root(obj):
+        if not isinstance(obj, Execution) or not obj.terminal:
             return
-        ttl = self.ttl_of(obj)
         finished = obj.status.finish_time
+        key = (obj.metadata.namespace, obj.metadata.name, obj.metadata.uid or "")
+        if not _is_root(obj):
+            after = obj.spec.ttl.delete_after if obj.spec.ttl is not None else None
+            if after is not None and finished is not None:
+                heapq.heappush(self._heap, (finished + after, "delete-child", *key))
+            return
+        if finished is not None and _has_job_ttls(obj):
+            heapq.heappush(self._heap, (finished, "expire-jobs", *key))
+        ttl = self.ttl_of(obj)
         if ttl is None or finished is None:
             return
-        key = (obj.metadata.namespace, obj.metadata.name, obj.metadata.uid or "")
         if ttl.archive_after is not None:
             heapq.heappush(self._heap, (finished + ttl.archive_after, "archive", *key))
         elif ttl.delete_after is not None:
@@ -199,6 +239,10 @@ class CleanupReconciler:
                 )
         self._archives_loaded = True
 
+    def due(self, now: datetime) -> bool:
+        """Whether something falls due by `now` (or the finished ones were not read yet)."""
+        return not self._archives_loaded or bool(self._heap and self._heap[0][0] <= now)
+
     def reconcile(self, now: datetime, timer: Callable[[datetime], None]) -> int:
         """Act on everything due by `now`; returns how many writes it made."""
         if not self._archives_loaded:
@@ -214,6 +258,59 @@ class CleanupReconciler:
             timer(self._heap[0][0])
         return writes
 
+    def _expire_jobs(self, root: Execution, now: datetime) -> int:
+        """Remove the jobs of a finished tree whose TTL (`TTL_LABEL`) passed; queue the rest.
+
+        Only once the root finished: a running pipeline may still read a step's logs."""
+        ns = root.metadata.namespace
+        executions = tree_executions(self.store, root) or [root]
+        due: datetime | None = None
+        expired: list[tuple[str, str, str]] = []
+        for ex in executions:
+            for entry in self.store.read_journal(ns, ex.metadata.name):
+                job = entry.get("job")
+                if not isinstance(job, dict) or not job.get("name"):
+                    continue
+                seconds = (job.get("labels") or {}).get(TTL_LABEL)
+                finished = job.get("finishedAt")
+                if seconds is None or not finished:
+                    continue
+                when = datetime.fromisoformat(str(finished)) + timedelta(seconds=int(seconds))
+                if when <= now:
+                    expired.append(
+                        (job.get("runner") or "local", job.get("namespace") or ns, job["name"])
+                    )
+                elif due is None or when < due:
+                    due = when
+        _remove_jobs(self.runners, expired)
+        if due is not None:
+            key = (ns, root.metadata.name, root.metadata.uid or "")
+            heapq.heappush(self._heap, (due, "expire-jobs", *key))
+        if expired:
+            log.info("removed %d job(s) of %s past their ttl", len(expired), root.metadata.name)
+        return len(expired)
+
+    def _delete_child(self, child: Execution, now: datetime) -> int:
+        """Delete a finished child whose TTL passed, once no Execution above it still runs."""
+        current = child
+        for _ in range(1000):
+            parent = current.metadata.labels.get(PARENT_LABEL)
+            if not parent:
+                break
+            try:
+                current = self.store.get(Execution, child.metadata.namespace, parent)
+            except NotFoundError:
+                break
+            if not current.terminal:  # its parent may still read it: look again later
+                after = child.spec.ttl.delete_after if child.spec.ttl else None
+                wait = min(max(after or timedelta(0), timedelta(seconds=1)), timedelta(minutes=1))
+                key = (child.metadata.namespace, child.metadata.name, child.metadata.uid or "")
+                heapq.heappush(self._heap, (now + wait, "delete-child", *key))
+                return 0
+        delete_execution(self.store, child.metadata.namespace, child.metadata.name, self.runners)
+        log.info("deleted child Execution %s (ttl.deleteAfter)", child.metadata.name)
+        return 1
+
     def _act(self, action: str, ns: str, name: str, uid: str, now: datetime) -> int:
         if action == "delete-archive":
             archive = self.store.get(ArchivedExecution, ns, name)
@@ -227,6 +324,10 @@ class CleanupReconciler:
         root = self.store.get(Execution, ns, name)
         if root.metadata.uid != uid or not root.terminal:
             return 0  # replaced by a new one of the same name, or retried meanwhile
+        if action == "delete-child":
+            return self._delete_child(root, now)
+        if action == "expire-jobs":
+            return self._expire_jobs(root, now)
         ttl = self.ttl_of(root)
         after = (
             None

@@ -1,7 +1,18 @@
-"""The controller: wakes parked Executions, runs retries, timeouts, cancellation and mutexes.
+"""The controller: runs the reconcilers over the shared informer, each on what it cares about.
 
-It is level-triggered: every pass looks at the whole cached state and moves each Execution
-one step towards where it should be, so a missed event or a crash never leaves one stuck.
+Each concern is its own small reconciler: timeouts (`_timeouts`), retries (`_retries`),
+wake-ups of parked Executions (`_wakeups`), cancellation (`_cancellation`), mutexes and
+function slots (`_mutexes`), schedules (`_schedules`) and clean-up (`_cleanup`). The
+controller routes the informer's changes to them: an Execution that changed is looked at,
+with its owner (a parent waiting on its children, or to be canceled with it); a Suspension
+that changed wakes its Execution; a Mutex or an Execution that wants one runs the mutex
+reconciler. Due times (a sleep's end, a backoff, a deadline) sit in a timer heap keyed by
+Execution, so a pass costs what changed or fell due, not what is parked.
+
+It stays level-triggered where it matters: after a relist and when a Function changed (its
+defaults apply to every Execution) a pass looks at every cached Execution, and at least
+every RESYNC_SECONDS at every one that has no due time (one that has was looked at since
+its last change), so a missed event or a crash never leaves one stuck.
 """
 
 from __future__ import annotations
@@ -9,59 +20,42 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from kontinue.api import (
-    ErrorRecord,
     Execution,
-    ExecutionRetry,
-    ExecutionTimeout,
-    ExecutionTTL,
     Function,
     Mutex,
-    MutexSpec,
-    ObjectMeta,
-    Progress,
+    ScheduledExecution,
     Suspension,
 )
+from kontinue.runtime._cancellation import JOB_POLL, CancelReconciler
 from kontinue.runtime._cleanup import CleanupReconciler
 from kontinue.runtime._clock import Clock, SystemClock
-from kontinue.runtime._errors import (
-    ErrAttemptTimeout,
-    Error,
-    ErrorKind,
-    ErrOverallTimeout,
-    error_to_record,
-)
 from kontinue.runtime._informer import INFORMED_KINDS, Informer
 from kontinue.runtime._jobwatch import JobWatches
 from kontinue.runtime._leader import Elector
-from kontinue.runtime._mutex import (
-    FUNCTION_KEY,
-    MUTEX_KEY,
-    WAITING_FOR_SLOT,
-    WAITING_PREFIX,
-    mutex_resource_name,
-    semaphore_resource_name,
-)
+from kontinue.runtime._mutexes import MutexReconciler
+from kontinue.runtime._reconciler import FunctionDefaults, Pass, Shared, key_of
 from kontinue.runtime._registry import Registry
-from kontinue.runtime._schedules import ScheduleReconciler
-from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
+from kontinue.runtime._retries import RetryReconciler
+from kontinue.runtime._schedules import SCHEDULE_LABEL, ScheduleReconciler
+from kontinue.runtime._timeouts import TimeoutReconciler
+from kontinue.runtime._timers import Key, Timers
+from kontinue.runtime._wakeups import WakeupReconciler
+from kontinue.store import ConflictError, NotFoundError, Store, WatchEvent
 
-__all__ = ["INFORMED_KINDS", "Controller"]
+__all__ = ["INFORMED_KINDS", "JOB_POLL", "Controller"]
 
 log = logging.getLogger("kontinue.controller")
 
-JOB_POLL = timedelta(seconds=0.5)
 RESYNC_SECONDS = 60.0
 """A full pass at least this often even when nothing changed (level-triggered safety)."""
 
 
 class Controller:
-    """Reconciles Executions, Suspensions and Mutexes in one namespace (or all).
+    """Reconciles Executions, Suspensions, Mutexes and schedules in one namespace (or all).
 
     An Execution's retry and timeout come from its spec, else from its function's defaults:
     those of `registry` when the controller runs beside a worker, else those the workers
@@ -83,24 +77,44 @@ class Controller:
         self.runners = runners or {}
         self.registry = registry
         self.informer = informer or Informer(store, INFORMED_KINDS, namespace)
-        self._published: dict[str, Function] = {}
-        self.next_timer: datetime | None = None
-        self._seen_changes = -1  # the informer's change count at the last pass
-        self._resync_at = 0.0
-        # Running jobs are polled every JOB_POLL of real time, whatever the clock says (a
-        # job is a real process even under a frozen virtual clock).
-        self._jobs_due: float | None = None
+        inf = self.informer
+        self.defaults = FunctionDefaults(inf, registry)
         self.jobs = JobWatches(self.runners)  # runners that can watch jobs are not polled
-        # Suspensions seen resolved since the last pass (a sleep someone resumed early),
-        # and whether sleeps must be read anyway (after a relist: changes may be missed).
-        self._resolved_seen: set[tuple[str, str]] = set()
-        self._relists_seen = -1
-        self._recheck_sleeps = True
-        self.informer.subscribe(self._noticed)
-        self.schedules = ScheduleReconciler(store, self.clock, self.informer, self.runners)
+        shared = Shared(store, self.clock, inf, self.defaults, self.runners, self.jobs)
+        self.cancel = CancelReconciler(shared)
+        self.retries = RetryReconciler(shared, self.cancel)
+        self.timeouts = TimeoutReconciler(shared, self.retries, self.cancel)
+        self.wakeups = WakeupReconciler(shared, self.retries)
+        self.mutexes = MutexReconciler(shared)
+        self.schedules = ScheduleReconciler(store, self.clock, inf, self.runners)
         self.cleanup = CleanupReconciler(
-            store, self.clock, self.informer, self._ttl, runners=self.runners
+            store, self.clock, inf, self.defaults.ttl, runners=self.runners
         )
+        self.timers = Timers()
+        self._dirty: set[Key] = set()  # Executions to look at in the next pass
+        self._full = True  # the next pass looks at every cached Execution
+        self._schedules_dirty = True
+        self._other_at: datetime | None = None  # the schedules' and clean-up's next time
+        self._relists_seen = -1
+        self._resync_at = 0.0
+        # Executions whose jobs run: looked at when a watched job changed, or every JOB_POLL
+        # of real time for jobs that are polled, whatever the clock says (a job is a real
+        # process even under a frozen virtual clock).
+        self._polling: set[Key] = set()
+        self._jobs_due: float | None = None
+        self.looked_at = 0
+        """How many Executions the passes looked at so far (what the work costs)."""
+        inf.subscribe(self._noticed)
+        inf.listen(self._changed)
+
+    @property
+    def next_timer(self) -> datetime | None:
+        """When the next due time falls (None: nothing is due at any time)."""
+        first = self.timers.next()
+        other = self._other_at
+        if first is None or (other is not None and other < first):
+            return other
+        return first
 
     def run(
         self, stop: threading.Event, interval: float = 0.5, elector: Elector | None = None
@@ -112,492 +126,195 @@ class Controller:
         """
         while not stop.is_set():
             if elector is not None and not elector.leading():
+                self.standby()
                 self.informer.sync()
                 elector.wait_leading(interval)
                 continue
             self.informer.sync()
             self.reconcile()
             wait = interval
-            if self.next_timer is not None and not self.clock.virtual:
-                wait = min(wait, max(0.0, (self.next_timer - self.clock.now()).total_seconds()))
+            timer = self.next_timer
+            if timer is not None and not self.clock.virtual:
+                wait = min(wait, max(0.0, (timer - self.clock.now()).total_seconds()))
             self.jobs.wait(self.informer, wait, stop)
 
     def close(self) -> None:
         """Stop the job watches."""
         self.jobs.close()
 
-    def reconcile(self, *, force: bool = False) -> int:
-        """One pass over the live work; returns how many writes it made.
+    def standby(self) -> None:
+        """Another controller leads: when this one leads again, its first pass is full."""
+        self._full = True
 
-        The pass is skipped when nothing changed since the last one, no timer is due and
-        the periodic resync is not due either (unless `force`): so parked work costs
-        nothing while it waits, however much of it there is.
+    # -- routing changes --------------------------------------------------------------------
+
+    def _noticed(self, obj: Any) -> None:
+        """The informer took in `obj`: note who must look at it."""
+        kind = obj.kind
+        if kind == Execution.KIND:
+            self._dirty.add(key_of(obj))
+            self._owners_dirty(obj.metadata.namespace, obj.metadata.owner_references)
+            self.mutexes.noticed(obj)
+            if SCHEDULE_LABEL in obj.metadata.labels:
+                self._schedules_dirty = True
+        elif kind == Suspension.KIND:
+            self.wakeups.noticed(obj)
+            self._dirty.add((obj.metadata.namespace, obj.spec.execution))
+        elif kind == Mutex.KIND:
+            self.mutexes.dirty = True
+        elif kind == Function.KIND:
+            self._full = True  # its defaults (retry, timeout, limit) apply to every Execution
+        elif kind == ScheduledExecution.KIND:
+            self._schedules_dirty = True
+
+    def _owners_dirty(self, namespace: str, refs: list[Any]) -> None:
+        for ref in refs:
+            kind = ref.get("kind") if isinstance(ref, dict) else ref.kind
+            name = ref.get("name") if isinstance(ref, dict) else ref.name
+            if kind == Execution.KIND and name:
+                self._dirty.add((namespace, str(name)))
+
+    def _changed(self, events: list[WatchEvent], relisted: bool) -> None:
+        """Deletions (which the informer passes on only here) and relists."""
+        if relisted:
+            self._full = True
+        for ev in events:
+            if ev.type != "DELETED":
+                continue
+            key = (ev.namespace, ev.name)
+            meta = ev.object.get("metadata") or {}
+            if ev.kind == Execution.KIND:
+                self._dirty.add(key)  # to drop its due time
+                self._owners_dirty(ev.namespace, meta.get("ownerReferences") or [])
+                self.mutexes.gone(key)
+                self._schedules_dirty = True
+            elif ev.kind == Suspension.KIND:
+                execution = (ev.object.get("spec") or {}).get("execution")
+                if execution:
+                    self._dirty.add((ev.namespace, execution))
+            elif ev.kind == Mutex.KIND:
+                self.mutexes.dirty = True
+            elif ev.kind == ScheduledExecution.KIND:
+                self._schedules_dirty = True
+
+    # -- a pass -----------------------------------------------------------------------------
+
+    def reconcile(self, *, force: bool = False) -> int:
+        """One pass over what changed or fell due; returns how many writes it made.
+
+        Nothing is looked at when nothing changed, no time fell due and the periodic resync
+        is not due either (unless `force`): so parked work costs nothing while it waits,
+        however much of it there is.
         """
         self.informer.sync()
         now = self.clock.now()
-        quiet = self.informer.changes == self._seen_changes
-        timer_due = self.next_timer is not None and self.next_timer <= now
         mono = time.monotonic()
+        relisted = self._relists_seen != self.informer.relists
+        anew = force or self._full or relisted  # everything may have changed meaning
+        full = anew or mono >= self._resync_at
         jobs_due = self.jobs.take() or (self._jobs_due is not None and self._jobs_due <= mono)
-        if quiet and not (force or timer_due or jobs_due) and mono < self._resync_at:
+        due = self.timers.pop_due(now)
+        others = (
+            full
+            or self._schedules_dirty
+            or (self._other_at is not None and self._other_at <= now)
+            or self.cleanup.due(now)
+        )
+        if not (full or self._dirty or due or jobs_due or others or self.mutexes.dirty):
             return 0
-        self._seen_changes = self.informer.changes
-        self._recheck_sleeps = self._relists_seen != self.informer.relists
-        self._relists_seen = self.informer.relists
-        self._resync_at = mono + RESYNC_SECONDS
-        self._jobs_due = None
-        self.next_timer = None
-        self._published = {f.name: f for f in self.informer.of(Function)}
-        unfinished = self.informer.unfinished()
-        children: defaultdict[str, list[Execution]] = defaultdict(list)
-        for ex in unfinished:
-            for ref in ex.metadata.owner_references:
-                if ref.kind == "Execution":
-                    children[ref.uid].append(ex)
+        dirty = self._dirty
+        dirty.update(due)
+        self._dirty = set()
+        self.wakeups.recheck_sleeps = relisted
+        if full:
+            self._full = False
+            self._relists_seen = self.informer.relists
+            self._resync_at = mono + RESYNC_SECONDS
+            keys = self.informer.keys(Execution)
+            if anew:
+                self.mutexes.relisted(self.informer.unfinished())
+            else:  # the periodic resync: what waits for a due time was looked at already
+                keys = [k for k in keys if self.timers.get(k) is None]
+            dirty.update(keys)
+        if jobs_due:
+            dirty |= self._polling
+            self._polling = set()
+            self._jobs_due = None
+        self.defaults.refresh()
+        run = Pass(now)
+        writes = self._executions(dirty, run)
+        if full or self.mutexes.dirty:
+            writes += self.mutexes.reconcile(now)
+        if others:
+            self._schedules_dirty = False
+            writes += self.schedules.reconcile(now, run.any_timer)
+            writes += self.cleanup.reconcile(now, run.any_timer)
+            self._other_at = run.other
+        self.wakeups.resolved_seen.clear()  # this pass looked at each of them
+        return writes
+
+    def _executions(self, keys: set[Key], run: Pass) -> int:
+        """Look at the Executions `keys`: their own progress, then their children."""
         writes = 0
-        for ex in unfinished:
+        stopped: list[Execution] = []  # canceled ones whose jobs may still run
+        owners: set[str] = set()
+        for key in keys:
+            ex: Execution | None = self.informer.get(Execution, *key)
+            if ex is None:  # gone, or finished and out of the cache
+                self.timers.set(key, None)
+                continue
+            self.looked_at += 1
+            owners.add(ex.metadata.uid or "")
+            owners.update(r.uid for r in ex.metadata.owner_references if r.kind == "Execution")
+            if ex.terminal:
+                if ex.status.waiting_on is not None:
+                    stopped.append(ex)
+                continue
             try:
-                writes += self._reconcile_one(ex, now, children)
+                writes += self._progress(ex, run)
             except (ConflictError, NotFoundError):
                 writes += 1  # changed meanwhile; the next pass sees the new state
-        for uid in list(children):
-            owner: Execution | None = self.informer.by_uid(uid)
+        for uid in owners:
+            owner: Execution | None = self.informer.by_uid(uid) if uid else None
+            if owner is None or not self.informer.live_children(uid):
+                continue  # an owner gone: its dependents go with it
             try:
-                if owner is None:  # the owner is gone: its dependents go with it
-                    continue
-                if owner.status.phase in ("Canceled", "Skipped"):
-                    writes += self._cascade_cancel(owner, children)
-                elif owner.status.phase == "Failed":  # nothing waits for them any more
-                    writes += self._cancel_children(owner, children, "its parent failed")
+                writes += self.cancel.reconcile_owner(owner)
             except (ConflictError, NotFoundError):
                 writes += 1
-        for ex in self.informer.of(Execution):
-            stopped = ex.status.phase in ("Canceled", "Skipped")
-            canceled = stopped and ex.status.waiting_on is not None
-            if canceled:
-                if self._cancel_jobs(ex):  # nothing left running: stop looking
-                    writes += self._try(self._write, ex, _stop_waiting)
-                elif not self._jobs_watched(ex):
-                    self._timer(now + JOB_POLL)  # look again then
-                    self._poll_jobs_again()
-        writes += self._reconcile_mutexes(unfinished, now)
-        writes += self.schedules.reconcile(now, self._timer)
-        writes += self.cleanup.reconcile(now, self._timer)
-        self._resolved_seen.clear()  # this pass looked at each of them
+        for ex in stopped:
+            made, running = self.cancel.reconcile_stopped(ex, run)
+            writes += made
+            if running is not None:
+                self._poll_jobs(key_of(ex), timed=running)
+        for key in keys:
+            self.timers.set(key, run.due.get(key))
         return writes
 
-    def _noticed(self, obj: Any) -> None:
-        if isinstance(obj, Suspension) and obj.status.resolved:
-            self._resolved_seen.add((obj.metadata.namespace, obj.metadata.name))
-
-    def _defaults(self, ex: Execution) -> tuple[ExecutionRetry | None, ExecutionTimeout | None]:
-        """The retry and timeout defaults of the Execution's function."""
-        name = ex.spec.function
-        if self.registry is not None and name in self.registry:
-            fdef = self.registry.get(name)
-            return fdef.retry, fdef.timeout
-        published: Function | None = self.informer.get(Function, ex.metadata.namespace, name)
-        if published is None:
-            published = self._published.get(name)  # published in another namespace
-        if published is None:
-            return None, None
-        return published.spec.retry, published.spec.timeout
-
-    def _ttl(self, ex: Execution) -> ExecutionTTL | None:
-        """The clean-up in force: the spec's, else the function's default."""
-        if ex.spec.ttl is not None:
-            return ex.spec.ttl
-        name = ex.spec.function
-        if self.registry is not None and name in self.registry:
-            return self.registry.get(name).ttl
-        published: Function | None = self.informer.get(Function, ex.metadata.namespace, name)
-        return published.spec.ttl if published is not None else None
-
-    def _retry(self, ex: Execution) -> ExecutionRetry | None:
-        """The retry options in force: the spec's, else the function's default."""
-        return ex.spec.retry or self._defaults(ex)[0]
-
-    def _timeout(self, ex: Execution) -> ExecutionTimeout | None:
-        """The timeouts in force: the spec's, else the function's default."""
-        return ex.spec.timeout or self._defaults(ex)[1]
-
-    def _jobs_watched(self, ex: Execution) -> bool:
-        waiting = ex.status.waiting_on
-        return waiting is not None and self.jobs.watched(waiting.runner, ex.metadata.namespace)
-
-    def _poll_jobs_again(self) -> None:
-        self._jobs_due = time.monotonic() + JOB_POLL.total_seconds()
-
-    def _timer(self, when: datetime) -> None:
-        if self.next_timer is None or when < self.next_timer:
-            self.next_timer = when
-
-    # -- per Execution ----------------------------------------------------------------------
-
-    def _reconcile_one(
-        self, ex: Execution, now: datetime, children: dict[str, list[Execution]]
-    ) -> int:
-        st = ex.status
-        ns = ex.metadata.namespace
-        timeout = self._timeout(ex)
-        if timeout and timeout.overall and st.start_time:
-            deadline = st.start_time + timeout.overall
-            if now >= deadline:
-                err = ErrOverallTimeout(
-                    f'Execution "{ex.metadata.name}" ran past its overall timeout '
-                    f"({timeout.overall.total_seconds():g}s)"
-                )
-                return self._finish(ex, "Failed", error_to_record(err), children)
-            self._timer(deadline)
-        if st.phase == "Backoff":
-            if st.backoff_until is None or st.backoff_until <= now:
-                return self._write(ex, _retry_now)
-            self._timer(st.backoff_until)
+    def _progress(self, ex: Execution, run: Pass) -> int:
+        """Timeouts first; then a retry due, or a wake-up: the first that writes ends it."""
+        made = self.timeouts.overall(ex, run)
+        if made is not None:
+            return made
+        made = self.cancel.reconcile_requested(ex, run)
+        if made is not None:
+            return made
+        made = self.retries.reconcile(ex, run)
+        if made is not None:
+            return made
+        if ex.status.phase != "Suspended":
             return 0
-        if st.phase != "Suspended":
-            return 0
-        if timeout and timeout.attempt and st.attempt_start_time:
-            deadline = st.attempt_start_time + timeout.attempt
-            if now >= deadline:
-                return self._attempt_timed_out(ex, now, children)
-            self._timer(deadline)
-        waiting = st.waiting_on
-        if waiting is None:
-            return self._write(ex, _wake)
-        if waiting.kind == "suspension":
-            # A sleep: its end is known, so its Suspension is not read (nor cached: a parked
-            # Execution costs its own cache entry only) unless someone resolved it early,
-            # which the informer passes on as a change, or the cache was listed anew.
-            sleeping = waiting.until is not None and waiting.until > now
-            if (
-                sleeping
-                and not self._recheck_sleeps
-                and not any((ns, n) in self._resolved_seen for n in waiting.names)
-            ):
-                assert waiting.until is not None
-                self._timer(waiting.until)
-                return 0
-            return self._check_suspensions(ex, waiting.names, now, keep=waiting.until is None)
-        if waiting.kind == "children":
-            kids = [self.informer.fetch(Execution, ns, n) for n in waiting.names]
-            done = [k is None or k.terminal for k in kids]
-            failed = any(k is not None and k.status.phase in ("Failed", "Canceled") for k in kids)
-            ready = all(done) or (waiting.mode == "any" and any(done)) or failed
-            if ready:
-                return self._write(ex, _wake)
-            if waiting.progress_total:  # a fan-out: show its children finishing
-                progress = Progress(
-                    current=waiting.progress_done + sum(done), max=waiting.progress_total
-                )
-                if ex.status.progress != progress:
-                    return self._write(ex, _show(progress))
-            return 0
-        if waiting.kind == "poll":
-            if waiting.until is None or waiting.until <= now:
-                return self._write(ex, _wake)
-            self._timer(waiting.until)
-            return 0
-        if waiting.kind == "job":
-            return self._check_jobs(ex, waiting.names, waiting.runner, now)
-        return 0
+        made = self.timeouts.attempt(ex, run)
+        if made is not None:
+            return made
+        made, running = self.wakeups.reconcile(ex, run)
+        if running is not None:
+            self._poll_jobs(key_of(ex), timed=running)
+        return made
 
-    def _check_suspensions(
-        self, ex: Execution, names: list[str], now: datetime, *, keep: bool = True
-    ) -> int:
-        ns = ex.metadata.namespace
-        for name in names:
-            sus: Suspension | None = self.informer.fetch(Suspension, ns, name, keep=keep)
-            if sus is None or sus.status.resolved:
-                continue
-            if sus.spec.resume_at is not None:
-                if sus.spec.resume_at <= now:
-                    sus.status.resolved = True
-                    sus.status.resolved_at = now
-                    sus.status.resolved_by = "timer"
-                    self.store.update_status(sus)
-                    continue
-                self._timer(sus.spec.resume_at)
-            return 0
-        return self._write(ex, _wake)
-
-    def _check_jobs(
-        self, ex: Execution, names: list[str], runner: str | None, now: datetime
-    ) -> int:
-        backend = self.runners.get(runner or "local")
-        if backend is None:
-            return 0
-        for name in names:
-            record = self.jobs.poll(runner, name, ex.metadata.namespace)
-            if record is None:
-                return self._job_lost(ex, name, now)
-            if record.phase == "Running":
-                if not self.jobs.watched(runner, ex.metadata.namespace):  # else a change wakes
-                    self._timer(now + JOB_POLL)
-                    self._poll_jobs_again()
-                return 0
-        return self._write(ex, _wake)
-
-    def _job_lost(self, ex: Execution, job: str, now: datetime) -> int:
-        """A job the Execution waits on is gone (deleted, garbage-collected, its node lost):
-        an infrastructure failure of the attempt, retried under the Execution's retry policy
-        (a new attempt starts a new job), never re-created in a loop."""
-        err = Error(
-            f'job {job} of Execution "{ex.metadata.name}" disappeared before it finished '
-            "(deleted, garbage-collected, or its node was lost)",
-            kind=ErrorKind.INFRASTRUCTURE,
-            retryable=True,
-        )
-        record = error_to_record(err)
-        retry = self._retry(ex)
-        if retry and ex.status.attempts < retry.retries:
-
-            def backoff(e: Execution) -> None:
-                e.status.phase = "Backoff"
-                e.status.error = ErrorRecord.model_validate(record)
-                e.status.message = f"attempt {e.status.attempts + 1} failed: {err}"
-                e.status.backoff_until = now + (retry.backoff if retry else timedelta(0))
-                e.status.waiting_on = None
-
-            return self._write(ex, backoff)
-        return self._finish(ex, "Failed", record, {})
-
-    def _attempt_timed_out(
-        self, ex: Execution, now: datetime, children: dict[str, list[Execution]]
-    ) -> int:
-        timeout = self._timeout(ex)
-        assert timeout and timeout.attempt
-        err = ErrAttemptTimeout(
-            f'attempt {ex.status.attempts + 1} of Execution "{ex.metadata.name}" ran past its '
-            f"attempt timeout ({timeout.attempt.total_seconds():g}s)"
-        )
-        retry = self._retry(ex)
-        self._cancel_children(ex, children, "its parent's attempt timed out")
-        self._cancel_jobs(ex)
-        if retry and ex.status.attempts < retry.retries:
-            record = error_to_record(err)
-
-            def backoff(e: Execution) -> None:
-                e.status.phase = "Backoff"
-                e.status.error = ErrorRecord.model_validate(record)
-                e.status.backoff_until = now + (retry.backoff if retry else timedelta(0))
-                e.status.waiting_on = None
-
-            return self._write(ex, backoff)
-        return self._finish(ex, "Failed", error_to_record(err), children)
-
-    def _finish(
-        self,
-        ex: Execution,
-        phase: str,
-        error: dict[str, Any],
-        children: dict[str, list[Execution]],
-    ) -> int:
-        now = self.clock.now()
-
-        def mutate(e: Execution) -> None:
-            e.status.phase = phase  # type: ignore[assignment]
-            e.status.error = ErrorRecord.model_validate(error)
-            e.status.finish_time = now
-            e.status.lease = None
-            e.status.waiting_on = None
-
-        writes = self._write(ex, mutate)
-        return writes + self._cancel_children(ex, children, f"its parent {phase.lower()}")
-
-    def _cascade_cancel(self, ex: Execution, children: dict[str, list[Execution]]) -> int:
-        how = "skipped" if ex.status.phase == "Skipped" else "canceled"
-        return self._cancel_children(ex, children, f"its parent was {how}")
-
-    def _cancel_jobs(self, ex: Execution) -> bool:
-        """Stop the jobs `ex` waits on; True once none of them runs any more."""
-        waiting = ex.status.waiting_on
-        if waiting is None or waiting.kind != "job":
-            return True
-        backend = self.runners.get(waiting.runner or "local")
-        if backend is None:
-            return False  # another process runs that runner; it will stop them
-        stopped = True
-        for name in waiting.names:
-            record = self.jobs.poll(waiting.runner, name, ex.metadata.namespace)
-            if record is not None and record.phase == "Running":
-                backend.cancel(name, ex.metadata.namespace)
-                stopped = False
-        return stopped
-
-    def _cancel_children(
-        self, ex: Execution, children: dict[str, list[Execution]], why: str
-    ) -> int:
-        writes = 0
-        for child in children.get(ex.metadata.uid or "", []):
-            if not child.terminal:
-                writes += self._write(child, _canceler(self.clock.now(), why))
-        return writes
-
-    def _write(self, ex: Execution, mutate: Callable[[Execution], None]) -> int:
-        draft = ex.model_copy(deep=True)
-        mutate(draft)
-        self.store.update_status(draft)
-        return 1
-
-    # -- mutexes ----------------------------------------------------------------------------
-
-    def _limit(self, ex: Execution) -> int | None:
-        """The concurrency limit of the Execution's function, if it has one."""
-        name = ex.spec.function
-        if self.registry is not None and name in self.registry:
-            return self.registry.get(name).concurrency
-        published: Function | None = self.informer.get(Function, ex.metadata.namespace, name)
-        if published is None or published.spec.concurrency is None:
-            return None
-        return published.spec.concurrency.limit
-
-    def _reconcile_mutexes(self, executions: list[Execution], now: datetime) -> int:
-        """Grant mutexes and function slots first come, first served.
-
-        A mutex has one holder; a function with `concurrency.limit` N has a semaphore of N
-        slots. A holder keeps it until its Execution ends (canceled and deleted ones too). A
-        function slot goes only to an Execution that already holds its mutex, so that no
-        Execution sits on a slot while it waits for a mutex.
-        """
-        order = sorted(
-            (e for e in executions if not e.terminal),
-            key=lambda e: (e.metadata.creation_timestamp or now, e.metadata.name),
-        )
-        mutex_queues: defaultdict[tuple[str, str], list[Execution]] = defaultdict(list)
-        for ex in order:
-            if ex.spec.mutex is not None:
-                mutex_queues[(ex.metadata.namespace, ex.spec.mutex.name)].append(ex)
-        writes = 0
-        wanted = {(ns, mutex_resource_name(k)) for (ns, k) in mutex_queues}
-        holding: set[tuple[str, str]] = set()
-        for (ns, key), queue in mutex_queues.items():
-            waits, got = self._grant(ns, mutex_resource_name(key), queue, 1, {MUTEX_KEY: key})
-            writes += waits
-            holding.update((ns, n) for n in got)
-            holder = got[0] if got else None
-            for position, ex in enumerate(queue):
-                if ex.metadata.name in got or ex.status.phase != "Pending":
-                    continue
-                message = f"{WAITING_PREFIX}{key} held by {holder} ({position} ahead in the queue)"
-                if ex.status.message != message:
-                    writes += self._try(self._write, ex, _say(message))
-        fn_queues: defaultdict[tuple[str, str, int], list[Execution]] = defaultdict(list)
-        for ex in order:
-            limit = self._limit(ex)
-            if limit is None:
-                continue
-            if (
-                ex.spec.mutex is not None
-                and (ex.metadata.namespace, ex.metadata.name) not in holding
-            ):
-                continue
-            fn_queues[(ex.metadata.namespace, ex.spec.function, limit)].append(ex)
-        for (ns, fn, limit), queue in fn_queues.items():
-            name = semaphore_resource_name(fn)
-            wanted.add((ns, name))
-            waits, got = self._grant(ns, name, queue, limit, {FUNCTION_KEY: fn})
-            writes += waits
-            waiting = [e for e in queue if e.metadata.name not in got]
-            for position, ex in enumerate(waiting, start=1):
-                if ex.status.phase != "Pending":
-                    continue
-                message = (
-                    f"{WAITING_FOR_SLOT}{fn} (concurrency limit {limit}, running: "
-                    f"{', '.join(got)}; {position - 1} ahead in the queue)"
-                )
-                if ex.status.message != message:
-                    writes += self._try(self._write, ex, _say(message))
-        for mutex in self.informer.of(Mutex):  # nobody wants it any more: free it
-            held = mutex.status.holders or mutex.status.holder
-            if held and (mutex.metadata.namespace, mutex.metadata.name) not in wanted:
-                draft = mutex.model_copy(deep=True)
-                draft.status.holder = None
-                draft.status.holders = []
-                writes += self._try(self.store.update_status, draft)
-        return writes
-
-    def _grant(
-        self, ns: str, name: str, queue: list[Execution], limit: int, annotations: dict[str, str]
-    ) -> tuple[int, list[str]]:
-        """Keep the holders still in `queue`, fill free places in queue order.
-
-        Returns the writes made and the holders; until the Mutex resource exists (the first
-        pass creates it) nobody holds it.
-        """
-        current: Mutex | None = self.informer.get(Mutex, ns, name)
-        if current is None:
-            meta = ObjectMeta(name=name, namespace=ns, annotations=annotations)
-            return self._try(
-                self.store.create, Mutex(metadata=meta, spec=MutexSpec(limit=limit))
-            ), []
-        names = [e.metadata.name for e in queue]
-        held = current.status.holders or ([current.status.holder] if current.status.holder else [])
-        holders = [h for h in held if h in names]
-        for candidate in names:
-            if len(holders) >= limit:
-                break
-            if candidate not in holders:
-                holders.append(candidate)
-        first = holders[0] if holders else None
-        if holders == held and current.status.holder == first and current.spec.limit == limit:
-            return 0, holders
-        draft = current.model_copy(deep=True)
-        draft.status.holders = holders
-        draft.status.holder = holders[0] if holders else None
-        writes = self._try(self.store.update_status, draft)
-        if draft.spec.limit != limit:
-            draft = self.store.get(Mutex, ns, name)
-            draft.spec.limit = limit
-            writes += self._try(self.store.update, draft)
-        return writes, holders
-
-    @staticmethod
-    def _try(write: Callable[..., Any], *args: Any) -> int:
-        try:
-            write(*args)
-            return 1
-        except (ConflictError, AlreadyExistsError, NotFoundError):
-            return 1
-
-
-def _show(progress: Progress) -> Callable[[Execution], None]:
-    def mutate(ex: Execution) -> None:
-        ex.status.progress = progress
-
-    return mutate
-
-
-def _stop_waiting(ex: Execution) -> None:
-    ex.status.waiting_on = None
-
-
-def _wake(ex: Execution) -> None:
-    ex.status.phase = "Pending"
-    ex.status.waiting_on = None
-
-
-def _retry_now(ex: Execution) -> None:
-    ex.status.phase = "Pending"
-    ex.status.attempts += 1
-    ex.status.backoff_until = None
-    ex.status.worker = None  # a new attempt: its first start is a resumption
-
-
-def _say(message: str) -> Callable[[Execution], None]:
-    def mutate(ex: Execution) -> None:
-        ex.status.message = message
-
-    return mutate
-
-
-def _canceler(now: datetime, why: str) -> Callable[[Execution], None]:
-    def mutate(ex: Execution) -> None:
-        ex.status.phase = "Canceled"
-        ex.status.finish_time = now
-        ex.status.lease = None
-        ex.status.message = f"canceled because {why}"
-        ex.status.error = ErrorRecord(
-            kind="ChildCanceled", message=f"canceled because {why}", retryable=False
-        )
-
-    return mutate
+    def _poll_jobs(self, key: Key, *, timed: bool) -> None:
+        """Look at `key` again when its jobs change: at the next JOB_POLL if `timed`, else
+        when their watch says so."""
+        self._polling.add(key)
+        if timed and self._jobs_due is None:
+            self._jobs_due = time.monotonic() + JOB_POLL.total_seconds()

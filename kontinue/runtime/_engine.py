@@ -121,6 +121,8 @@ class Engine:
         moved = self.worker.poll()
         if self.elector is None or self.elector.leading():
             moved += self.controller.reconcile()
+        else:
+            self.controller.standby()
         return moved
 
     def run_until(

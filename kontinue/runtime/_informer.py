@@ -6,6 +6,11 @@ not the store's history (a store that ran 100,000 Executions costs the same as a
 one). What a pass still needs of finished work stays: a finished Execution whose owner is
 unfinished (its parent reads how it ended), one with unfinished children (they are
 canceled with it), and a canceled one whose jobs may still run.
+
+A parked Execution (Suspended: asleep, at a gate, waiting on children or jobs) is kept
+packed, as the JSON the store holds (a tenth of the memory of the model), and read back
+into a model only when asked for: parked work is mostly left alone until its time comes,
+so 10,000 parked Executions cost a few MiB.
 """
 
 from __future__ import annotations
@@ -42,6 +47,39 @@ LIVE_PHASES: tuple[Phase, ...] = ("Pending", "Executing", "Suspended", "Backoff"
 
 _Key = tuple[str, str]
 
+_TELL_EVERY = 256
+"""Changes passed to the listeners at a time."""
+
+
+class _Packed:
+    """A parked Execution as JSON, with what the cache's indexes need of it."""
+
+    __slots__ = ("data", "owners", "uid")
+    kind = Execution.KIND
+    terminal = False  # only unfinished (Suspended) Executions are packed
+
+    def __init__(self, ex: Execution) -> None:
+        self.data = ex.model_dump_json(by_alias=True, exclude_none=True).encode()
+        self.uid = ex.metadata.uid
+        self.owners = tuple(ref.uid for ref in _exec_owners(ex))
+
+    def load(self) -> Execution:
+        return Execution.model_validate_json(self.data)
+
+
+def _load(obj: Any) -> Any:
+    return obj.load() if isinstance(obj, _Packed) else obj
+
+
+def _uid(obj: Any) -> str | None:
+    return obj.uid if isinstance(obj, _Packed) else obj.metadata.uid
+
+
+def _owner_uids(obj: Any) -> tuple[str, ...]:
+    if isinstance(obj, _Packed):
+        return obj.owners
+    return tuple(ref.uid for ref in _exec_owners(obj))
+
 
 class Informer:
     """Caches the live resources of some kinds (in one namespace or all) and applies changes.
@@ -60,7 +98,7 @@ class Informer:
         self.namespace = namespace
         self._by_kind: dict[str, dict[_Key, Any]] = {kind: {} for kind in self.kinds}
         self._by_uid: dict[str, Any] = {}
-        self._unfinished: dict[_Key, Execution] = {}
+        self._unfinished: dict[_Key, Execution | _Packed] = {}
         self._runnable: dict[_Key, Execution] = {}
         # owner uid -> keys of its unfinished child Executions
         self._live_children: defaultdict[str, set[_Key]] = defaultdict(set)
@@ -120,16 +158,18 @@ class Informer:
         if not self._keeps(obj):
             self._after_change(obj)
             return
-        self._by_kind[obj.kind][key] = obj
+        parked = obj.kind == Execution.KIND and obj.status.phase == "Suspended"
+        entry = _Packed(obj) if parked else obj
+        self._by_kind[obj.kind][key] = entry
         if obj.metadata.uid:
-            self._by_uid[obj.metadata.uid] = obj
+            self._by_uid[obj.metadata.uid] = entry
         if obj.kind == Execution.KIND:
             owners = _exec_owners(obj)
             if obj.terminal:
                 for ref in owners:
                     self._kept_children[ref.uid].add(key)
             else:
-                self._unfinished[key] = obj
+                self._unfinished[key] = entry
                 if obj.status.phase in ("Pending", "Executing"):
                     self._runnable[key] = obj
                 for ref in owners:
@@ -141,30 +181,30 @@ class Informer:
         old = self._by_kind[kind].pop(key, None)
         if old is None:
             return None
-        uid = old.metadata.uid or ""
+        uid = _uid(old) or ""
         if self._by_uid.get(uid) is old:
             del self._by_uid[uid]
         if kind == Execution.KIND:
             self._unfinished.pop(key, None)
             self._runnable.pop(key, None)
-            for ref in _exec_owners(old):
+            for owner in _owner_uids(old):
                 for index in (self._live_children, self._kept_children):
-                    keys = index.get(ref.uid)
+                    keys = index.get(owner)
                     if keys is not None:
                         keys.discard(key)
                         if not keys:
-                            del index[ref.uid]
+                            del index[owner]
         return old
 
     def _after_change(self, obj: Any) -> None:
         """Re-decide what stays among the Executions related to a changed one."""
         if obj.kind != Execution.KIND:
             return
-        for ref in _exec_owners(obj):  # an owner kept for its live children may go now
-            owner = self._by_uid.get(ref.uid)
+        for ref in _owner_uids(obj):  # an owner kept for its live children may go now
+            owner = self._by_uid.get(ref)
             if owner is not None and owner.terminal and not self._keeps(owner):
                 self._drop_object(owner)
-        uid = obj.metadata.uid or ""
+        uid = _uid(obj) or ""
         if obj.terminal:  # finished children kept for it go when it finishes too
             for key in list(self._kept_children.get(uid, ())):
                 child = self._by_kind[Execution.KIND].get(key)
@@ -197,7 +237,7 @@ class Informer:
             for obj in self.store.list(cls, self.namespace, phases=phases):
                 self._put(obj)
         # Finished owners that unfinished children still need (a cancel to pass on).
-        for ex in list(self._unfinished.values()):
+        for ex in map(_load, list(self._unfinished.values())):
             for ref in _exec_owners(ex):
                 if ref.uid not in self._by_uid:
                     owner = self.fetch(Execution, ex.metadata.namespace, ref.name)
@@ -207,41 +247,53 @@ class Informer:
         self.changes += 1
         self.relists += 1
 
-    def sync(self, timeout: float = 0.0) -> list[WatchEvent]:
-        """Apply changes since the last sync, waiting up to `timeout` s for the first one."""
+    def sync(self, timeout: float = 0.0) -> int:
+        """Apply changes since the last sync, waiting up to `timeout` s for the first one.
+
+        Returns how many changes were applied. Listeners are told in chunks of at most
+        _TELL_EVERY changes, so a sync that catches up on many changes never holds them
+        all at once.
+        """
         if self._version is None:
             self._relist()
             self._tell([], True)
-            return []
+            return 0
         events: list[WatchEvent] = []
+        applied = 0
+        keep = bool(self._listeners)
         try:
             for ev in self.store.watch(
                 self._version, tuple(self.kinds), self.namespace, timeout=timeout
             ):
-                events.append(ev)
+                applied += 1
                 self.changes += 1
                 self._version = ev.resource_version
                 if ev.type == "DELETED":
                     self._drop(ev.kind, (ev.namespace, ev.name))
                 else:
                     self._put(self.kinds[ev.kind].model_validate(ev.object))
+                if keep:
+                    events.append(ev)
+                    if len(events) >= _TELL_EVERY:
+                        self._tell(events, False)
+                        events = []
         except GoneError:
             self._relist()
             self._tell(events, True)
-            return events
+            return applied
         if events:
             self._tell(events, False)
-        return events
+        return applied
 
     # -- reading ---------------------------------------------------------------------------
 
     def of(self, cls: type[Any]) -> list[Any]:
         """Cached resources of one kind (for Executions: the live ones and those kept)."""
-        return list(self._by_kind[cls.KIND].values())
+        return [_load(obj) for obj in self._by_kind[cls.KIND].values()]
 
     def get(self, cls: type[Any], namespace: str, name: str) -> Any | None:
         """One cached resource, or None (it may still be in the store: see `fetch`)."""
-        return self._by_kind[cls.KIND].get((namespace, name))
+        return _load(self._by_kind[cls.KIND].get((namespace, name)))
 
     def fetch(self, cls: type[Any], namespace: str, name: str, *, keep: bool = True) -> Any | None:
         """One resource from the cache, else from the store (None if it does not exist).
@@ -251,7 +303,7 @@ class Informer:
         """
         cached = self._by_kind[cls.KIND].get((namespace, name))
         if cached is not None:
-            return cached
+            return _load(cached)
         try:
             obj = self.store.get(cls, namespace, name)
         except NotFoundError:
@@ -262,15 +314,28 @@ class Informer:
 
     def by_uid(self, uid: str) -> Any | None:
         """A cached resource by its uid, or None."""
-        return self._by_uid.get(uid)
+        return _load(self._by_uid.get(uid))
 
     def unfinished(self) -> list[Execution]:
         """Executions that are not Completed, Failed or Canceled."""
-        return list(self._unfinished.values())
+        return [_load(obj) for obj in self._unfinished.values()]
+
+    def live_children(self, uid: str) -> list[Execution]:
+        """The unfinished child Executions of the Execution with `uid`."""
+        cached = self._by_kind[Execution.KIND]
+        return [_load(cached[key]) for key in self._live_children.get(uid, ()) if key in cached]
 
     def runnable(self) -> list[Execution]:
         """Executions that are Pending or Executing (a worker may claim them)."""
         return list(self._runnable.values())
+
+    def keys(self, cls: type[Any]) -> list[_Key]:
+        """(namespace, name) of the cached resources of one kind (nothing is read back)."""
+        return list(self._by_kind[cls.KIND])
+
+    def count_unfinished(self) -> int:
+        """How many unfinished Executions the cache holds (nothing is read back)."""
+        return len(self._unfinished)
 
     def size(self) -> int:
         """How many objects the cache holds."""

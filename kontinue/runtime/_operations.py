@@ -11,7 +11,6 @@ from typing import Any
 from kontinue.api import (
     Error,
     ErrorKind,
-    ErrorRecord,
     Execution,
     ExecutionMutex,
     ExecutionRetry,
@@ -20,8 +19,10 @@ from kontinue.api import (
     ExecutionTTL,
     Function,
     ObjectMeta,
+    OnCancel,
     Suspension,
 )
+from kontinue.runtime._cancel import _AlreadyDone, cancel_mutation, on_cancel_of
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._naming import check_execution_name, check_generate_name
 from kontinue.runtime._registry import GROUP_LABEL
@@ -73,8 +74,12 @@ def start_execution(
     annotations: dict[str, str] | None = None,
     display_name: str | None = None,
     description: str | None = None,
+    on_cancel: OnCancel | None = None,
 ) -> Execution:
     """Create a Pending Execution of `function` (named `name`, else `<function>-xxxxx`).
+
+    `on_cancel` defaults to what the function declares for these arguments (`Cleanup` for a
+    pipeline with `finally:` steps).
 
     Raises:
         Error: (Validation) the name or generate_name breaks Kubernetes' naming rules.
@@ -104,6 +109,7 @@ def start_execution(
         ttl=ttl,
         display_name=display_name,
         description=description,
+        on_cancel=on_cancel or on_cancel_of(function, arguments),
     )
     return store.create(Execution(metadata=meta, spec=spec))
 
@@ -145,28 +151,23 @@ def cancel_execution(
     clock: Clock | None = None,
     why: str = "",
     runners: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> list[str]:
     """Cancel an Execution and its whole subtree; returns the names it canceled.
 
-    With `runners`, the jobs the canceled Executions wait on are stopped here and now, so a
-    cancel stops the work even when no controller runs (after a killed `kontinue submit`).
+    An Execution that cleans up on cancel (`spec.onCancel: Cleanup`, a pipeline with
+    `finally:`) is asked to: it runs its clean-up and then ends Canceled (see `_cancel.py`);
+    a second cancel, or `force`, ends it at once. With `runners`, the jobs the canceled
+    Executions wait on are stopped here and now, so a cancel stops the work even when no
+    controller runs (after a killed `kontinue submit`).
     """
     now = (clock or SystemClock()).now()
     canceled: list[str] = []
     stopped: list[Execution] = []
 
     def visit(ex_name: str, reason: str) -> None:
-        def change(ex: Execution) -> None:
-            if ex.terminal:
-                raise _AlreadyDone(ex.status.phase)
-            ex.status.phase = "Canceled"
-            ex.status.finish_time = now
-            ex.status.lease = None
-            ex.status.message = reason
-            ex.status.error = ErrorRecord(kind="ChildCanceled", message=reason, retryable=False)
-
         try:
-            ex = _mutate(store, namespace, ex_name, change)
+            ex = _mutate(store, namespace, ex_name, cancel_mutation(now, reason, force=force))
             canceled.append(ex_name)
             stopped.append(ex)
         except _AlreadyDone:
@@ -212,10 +213,8 @@ def _stop_jobs(store: Store, executions: list[Execution], runners: dict[str, Any
 
 def _no_waiting(ex: Execution) -> None:
     ex.status.waiting_on = None
-
-
-class _AlreadyDone(Exception):
-    pass
+    if ex.status.phase == "Suspended":  # asked to cancel: its clean-up runs now
+        ex.status.phase = "Pending"
 
 
 def resume_execution(
@@ -307,6 +306,8 @@ def retry_execution(store: Store, namespace: str, name: str) -> Execution:
             )
         ex.status.phase = "Pending"
         ex.status.attempts += 1
+        ex.status.cancel_requested = None  # a retried one goes on from before its cancel
+        ex.status.observed_cancel = None
         ex.status.worker = None  # a new attempt: its first start is a resumption
         ex.status.finish_time = None
         ex.status.backoff_until = None

@@ -21,6 +21,7 @@ from kontinue.api import (
     ScheduledExecution,
     ScheduledExecutionSpec,
 )
+from kontinue.runtime._cancel import on_cancel_of
 from kontinue.runtime._cleanup import delete_execution
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._informer import Informer
@@ -109,6 +110,7 @@ def schedule_run(
             mutex=spec.mutex,
             display_name=spec.display_name,
             description=spec.description,
+            on_cancel=on_cancel_of(spec.function, spec.arguments),
         ),
     )
 

@@ -23,11 +23,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, TypeVar
 
 from kontinue.api import (
+    CancelEntry,
     Execution,
     ExecutionMutex,
     ExecutionRetry,
     ExecutionSpec,
     ExecutionTimeout,
+    ExecutionTTL,
     ObjectMeta,
     Progress,
     StepEntry,
@@ -44,6 +46,7 @@ from kontinue.runners import (
     Runner,
     RunnerError,
 )
+from kontinue.runtime._cancel import CANCEL_KIND, on_cancel_of
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._errors import (
     ErrAttemptTimeout,
@@ -61,10 +64,18 @@ from kontinue.runtime._naming import (
     child_resource_name,
     is_valid_step_name,
 )
-from kontinue.runtime._operations import GROUP_LABEL, PARENT_LABEL, function_group, retry_execution
+from kontinue.runtime._operations import (
+    GROUP_LABEL,
+    PARENT_LABEL,
+    OperationError,
+    cancel_execution,
+    children_of,
+    function_group,
+    retry_execution,
+)
 from kontinue.runtime._signals import Park, Stop
 from kontinue.runtime._tree import ROOT_LABEL, root_label
-from kontinue.store import AlreadyExistsError, ConflictError
+from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from kontinue.runtime._claim import Claim
@@ -156,6 +167,13 @@ class StepRuntime:
         self._store = store
         self._claim = claim
         self._journal, self._raw_count = _effective(journal)
+        # a cancel delivered in an earlier attempt (then retried) and the clean-up after it
+        # are not replayed: the new attempt goes on from the steps before it
+        attempts = claim.execution.status.attempts
+        for index, entry in enumerate(self._journal):
+            if entry.kind == CANCEL_KIND and (entry.attempt or 0) < attempts:
+                del self._journal[index:]
+                break
         self._cursor = 0
         self._replacing: dict[str, tuple[int, int]] = {}
         self.clock = clock
@@ -287,7 +305,15 @@ class StepRuntime:
 
     def checkpoint(self) -> None:
         """Raise if the Execution was canceled or ran out of time; every step starts here."""
-        scope = self._claim.scope
+        claim = self._claim
+        if claim.cancel_requested is not None and not claim.shielded and not claim.canceled:
+            self._deliver_cancel()
+            if claim.scope.cancelled() and claim.scope.reason == "canceled":
+                # the request came while recorded steps were replayed: the next run replays
+                # them undisturbed and delivers it where the recorded steps end
+                claim.restart = True
+                raise Stop("a cancel was requested while the Execution replayed its steps")
+        scope = claim.scope
         if scope.cancelled():
             reason = scope.reason or "canceled"
             if reason == "deadline exceeded":
@@ -351,8 +377,11 @@ class StepRuntime:
             ErrNonDeterminism: the journal holds a different step at this position.
         """
         if self._cursor >= len(self._journal):
+            self._deliver_cancel()
             return None
         entry = self._journal[self._cursor]
+        if entry.kind == CANCEL_KIND:
+            self._deliver_cancel()
         if entry.name != name or entry.kind != kind or not isinstance(entry, entry_type):
             raise ErrNonDeterminism(
                 f'Execution "{self.name}" is not deterministic: at step {self._cursor + 1} the '
@@ -366,8 +395,66 @@ class StepRuntime:
         # a raised error or a failed job of an earlier attempt: this attempt runs it again
         if entry.is_failure and (entry.attempt or 0) < self.attempts():
             self._replacing[name] = (self._cursor - 1, entry.seq)
+            self._deliver_cancel()
             return None
         return entry
+
+    # -- cancel with clean-up (see _cancel.py) --------------------------------------------
+
+    def _deliver_cancel(self) -> None:
+        """Before a step runs live (or at a journaled cancel): raise a requested cancel."""
+        claim = self._claim
+        if claim.cancel_requested is None or claim.shielded or claim.canceled:
+            return
+        if self.observe_cancel():
+            raise ErrCanceled(
+                f'Execution "{self.name}" was canceled: {claim.cancel_requested.reason}',
+                retryable=False,
+            )
+
+    def observe_cancel(self) -> bool:
+        """Deliver a requested cancel at this point of the run; True if it is delivered.
+
+        Where the journal ends, a `cancel` entry is recorded (once), the Execution's children
+        still running are canceled and the status says the function observed the cancel; on
+        replay that entry is consumed at the same point. False when no cancel was requested,
+        or recorded steps other than the cancel entry come next (they replay first).
+        """
+        claim = self._claim
+        request = claim.cancel_requested
+        if request is None or claim.canceled:
+            return False
+        if claim.observed:
+            return True
+        if self._cursor < len(self._journal):
+            if self._journal[self._cursor].kind != CANCEL_KIND:
+                return False
+            self._cursor += 1
+            claim.observed = True
+            return True
+        self._record(CancelEntry, CANCEL_KIND, CANCEL_KIND, {"reason": request.reason})
+        claim.observed = True
+        self._cancel_children(request.reason)
+        return True
+
+    def _cancel_children(self, reason: str) -> None:
+        def observed(ex: Execution) -> bool:
+            if ex.status.observed_cancel:
+                return False
+            ex.status.observed_cancel = True
+            return True
+
+        self.update_status(observed)
+        why = f"canceled because its parent {self.name} was canceled ({reason})"
+        runners = self._services.get("runners")
+        for child in children_of(self._store, self.execution()):
+            if child.terminal or child.status.cancel_requested is not None:
+                continue
+            try:
+                name = child.metadata.name
+                cancel_execution(self._store, self.namespace, name, why=why, runners=runners)
+            except (OperationError, NotFoundError):
+                continue  # it ended meanwhile
 
     def _record(self, entry_type: type[E], name: str, kind: str, fields: dict[str, Any]) -> E:
         """Append a completed step to the journal, durably, before the function goes on."""
@@ -448,6 +535,7 @@ class StepRuntime:
         retry: ExecutionRetry | None = None,
         timeout: ExecutionTimeout | None = None,
         mutex: ExecutionMutex | None = None,
+        ttl: ExecutionTTL | None = None,
         display_name: str | None = None,
         description: str | None = None,
     ) -> str:
@@ -494,8 +582,10 @@ class StepRuntime:
                 retry=retry,
                 timeout=timeout,
                 mutex=mutex,
+                ttl=ttl,
                 display_name=display_name,
                 description=description,
+                on_cancel=on_cancel_of(function, arguments),
             ),
         )
         try:

@@ -21,6 +21,7 @@ from kontinue.api import (
     Lease,
     Mutex,
 )
+from kontinue.runtime._cancel import cancel_mutation
 from kontinue.runtime._claim import Claim
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._context import ExecutionContext
@@ -171,7 +172,13 @@ class Worker:
         for claim in claims:
             current = self.informer.get(Execution, *claim.key)
             if current is None or current.status.phase in ("Canceled", "Skipped"):
+                claim.canceled = True
                 claim.scope.cancel("canceled" if current is None else current.status.phase.lower())
+            elif current.status.cancel_requested is not None and claim.cancel_requested is None:
+                # asked to cancel with clean-up: its next step raises ErrCanceled (_cancel.py)
+                claim.cancel_requested = current.status.cancel_requested
+                if not claim.shielded:
+                    claim.scope.cancel("canceled")
 
     def wait_idle_event(self, timeout: float) -> bool:
         """Wait until some function run finishes (or `timeout`); True if one did."""
@@ -353,15 +360,23 @@ class Worker:
             self._finish(claim, lambda e: _park(e, waiting))
             return
         except Stop:
-            if claim.draining and not claim.lost:
+            if (claim.draining or claim.restart) and not claim.lost:
                 self._finish(claim, _release)  # hand it back at once, not after the lease
             return
         except StorageFaultError:
             raise  # a full or broken disk is not the function's outcome
         except Exception as exc:
-            if claim.lost or (isinstance(exc, ErrCanceled) and claim.scope.reason == "canceled"):
+            if claim.lost or claim.canceled:
+                return
+            if claim.observed:  # it was told of a cancel and has cleaned up: it ends Canceled
+                self._finish(claim, _canceled(claim, exc, self.clock))
+                return
+            if isinstance(exc, ErrCanceled) and claim.scope.reason == "canceled":
                 return
             self._fail(claim, exc)
+            return
+        if claim.observed:
+            self._finish(claim, _canceled(claim, None, self.clock))
             return
         self._finish(claim, lambda e: _complete(e, payload, self.clock))
 
@@ -462,6 +477,24 @@ def _release(ex: Execution) -> None:
     ex.status.phase = "Pending"
     ex.status.lease = None
     ex.status.message = "handed back by a worker that shut down"
+
+
+def _canceled(claim: Claim, error: Exception | None, clock: Clock) -> Any:
+    """The end of an Execution that ran its clean-up after a cancel: Canceled, whatever the
+    clean-up did (a clean-up's own failure is added to the message)."""
+    request = claim.cancel_requested
+    reason = request.reason if request is not None else "canceled"
+    message = reason
+    if error is not None and not isinstance(error, ErrCanceled):
+        message = f"{reason}; then its clean-up failed: {error}"[:4000]
+    end = cancel_mutation(clock.now(), message, force=True, strict=False)
+
+    def mutate(ex: Execution) -> None:
+        end(ex)
+        ex.status.result = None
+        ex.status.waiting_on = None
+
+    return mutate
 
 
 def _park(ex: Execution, waiting: Any) -> None:

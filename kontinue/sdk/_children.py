@@ -45,6 +45,7 @@ def spawn_execution(
             retry=options.retry,
             timeout=options.timeout,
             mutex=options.mutex,
+            ttl=options.ttl,
             display_name=options.display_name,
             description=options.description,
         )

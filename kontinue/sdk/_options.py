@@ -72,6 +72,8 @@ class ExecuteOptions(StepOptions):
     retry: ExecutionRetry | None = None
     timeout: ExecutionTimeout | None = None
     mutex: ExecutionMutex | None = None
+    ttl: ExecutionTTL | None = None
+    """How long the child is kept after it finished (`deleteAfter`), once its root finished."""
 
 
 class ChildExecutionOptions(BaseModel):

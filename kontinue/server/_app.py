@@ -477,9 +477,17 @@ def create_app(state: ServerState) -> FastAPI:
         return {"resumed": resumed}
 
     @app.post("/api/v1/executions/{name}/cancel", tags=["actions"])
-    def cancel(name: str, _: Writer, namespace: Namespace = "default") -> dict[str, Any]:
-        """Cancel the Execution and everything it started."""
-        return {"canceled": cancel_execution(store, namespace, name)}
+    def cancel(
+        name: str, _: Writer, namespace: Namespace = "default", force: bool = False
+    ) -> dict[str, Any]:
+        """Cancel the Execution and everything it started.
+
+        A pipeline with `finally:` steps runs them first, then ends Canceled (`cleaningUp`
+        says so); `force=true`, or a second cancel, stops them at once.
+        """
+        canceled = cancel_execution(store, namespace, name, force=force, runners=state.runners)
+        ex = store.get(Execution, namespace, name)
+        return {"canceled": canceled, "cleaningUp": not ex.terminal}
 
     @app.post("/api/v1/executions/{name}/retry", tags=["actions"])
     def retry(name: str, _: Writer, namespace: Namespace = "default") -> dict[str, Any]:

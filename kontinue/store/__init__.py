@@ -195,4 +195,8 @@ def open_kubernetes_store(
     from kontinue.store._kubernetes import KubernetesStore
 
     conn = connect_kubernetes(kubeconfig, context)
-    return KubernetesStore(conn.api_client, namespace=namespace or conn.namespace, owns_client=True)
+    store = KubernetesStore(
+        conn.api_client, namespace=namespace or conn.namespace, owns_client=True
+    )
+    store.source = conn.source
+    return store

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from kontinue.store._errors import StoreUnavailableError
 
-__all__ = ["KubeConnection", "connect"]
+__all__ = ["KubeConnection", "connect", "unreachable"]
 
 _SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 POOL_SIZE = 32  # concurrent requests of one process: functions, lease renewals, watches
@@ -74,8 +75,16 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> KubeCo
             loader.load_kube_config(
                 config_file=path, context=context, client_configuration=configuration
             )
+        except StoreUnavailableError:
+            raise
         except loader.ConfigException as exc:
             raise StoreUnavailableError(f"cannot use kubeconfig {path}: {exc}") from None
+        except Exception as exc:  # not YAML, or YAML of another shape (the client's TypeErrors)
+            raise StoreUnavailableError(
+                f"kubeconfig {path} is not a valid kubeconfig"
+                f" ({type(exc).__name__}: {' '.join(str(exc).split())});"
+                " pass --kubeconfig FILE of a kubeconfig (apiVersion: v1, kind: Config)"
+            ) from None
         namespace = ((chosen or {}).get("context") or {}).get("namespace") or "default"
         source = f"kubeconfig {path} (context {(chosen or {}).get('name', '?')})"
     configuration.connection_pool_maxsize = POOL_SIZE
@@ -89,3 +98,26 @@ def _kubeconfig_from_env() -> str | None:
             return candidate
     default = Path.home() / ".kube" / "config"
     return str(default) if default.is_file() else None
+
+
+def unreachable(host: str, exc: BaseException) -> str:
+    """One line saying why the API server at `host` did not answer (urllib3's error, shortened).
+
+    urllib3 wraps the cause (`MaxRetryError(reason=NewConnectionError("...: [Errno 111]
+    Connection refused"))`) and repeats the URL; the user needs the host and the cause.
+    """
+    reason: BaseException = exc
+    while isinstance(getattr(reason, "reason", None), BaseException):
+        reason = reason.reason  # type: ignore[attr-defined]
+    text = str(reason).strip() or type(reason).__name__
+    if "Failed to establish a new connection: " in text:
+        text = text.split("Failed to establish a new connection: ", 1)[1]
+    elif text.startswith(("HTTPSConnection(", "HTTPConnection(")) and "): " in text:
+        text = text.split("): ", 1)[1]  # "HTTPSConnection(host=..., port=...): <cause>"
+    text = re.sub(r"^\[Errno -?\d+\] ", "", text)
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return (
+        f"cannot reach the Kubernetes API server at {host} ({text}); check that it runs and"
+        " that your kubeconfig points at it"
+    )

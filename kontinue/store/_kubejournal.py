@@ -262,10 +262,11 @@ class Journal:
             raise
         except Exception as exc:
             from kontinue.store._errors import StoreUnavailableError
+            from kontinue.store._kubeconnect import unreachable
 
+            host = self.store.api_client.configuration.host
             raise StoreUnavailableError(
-                f"cannot reach the Kubernetes API server to record step of Execution "
-                f'"{name}": {exc}'
+                f'recording a step of Execution "{name}": {unreachable(host, exc)}'
             ) from None
 
     def _owner(self, name: str, uid: str) -> list[dict[str, Any]]:

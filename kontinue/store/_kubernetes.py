@@ -32,6 +32,7 @@ from kontinue.store._errors import (
     StoreUnavailableError,
     ValueTooLargeError,
 )
+from kontinue.store._kubeconnect import unreachable
 from kontinue.store._kubefeed import WATCH_SECONDS, Feed
 from kontinue.store._kubejournal import Journal
 from kontinue.store._limits import check_execution
@@ -104,6 +105,8 @@ class KubernetesStore:
         self._count_lock = threading.Lock()
         self.requests = 0
         self.journal = Journal(self)
+        self.source = "an ApiClient given by the caller"
+        """How the cluster was found (a kubeconfig and context, or in-cluster)."""
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -128,8 +131,7 @@ class KubernetesStore:
             raise
         except Exception as exc:  # urllib3: refused, reset, timed out, TLS
             raise StoreUnavailableError(
-                f"cannot reach the Kubernetes API server at {self.api_client.configuration.host}:"
-                f" {exc}; check that it runs and that your kubeconfig points at it"
+                unreachable(self.api_client.configuration.host, exc)
             ) from None
 
     @staticmethod
@@ -583,7 +585,18 @@ def _default_status(cls: type[Resource]) -> Any:
 
 
 def raise_api_error(exc: Any, what: tuple[str, str, str]) -> NoReturn:
-    """Raise the store error for an `ApiException` about `what` (kind, namespace, name)."""
+    """Raise the store error for an `ApiException` about `what` (kind, namespace, name).
+
+    The error says all there is to say: it does not carry the client's exception (whose
+    text is the whole HTTP exchange, headers included) as its cause.
+    """
+    try:
+        _raise_api_error(exc, what)
+    except StoreError as err:
+        raise err from None
+
+
+def _raise_api_error(exc: Any, what: tuple[str, str, str]) -> NoReturn:
     kind, namespace, name = what
     status = int(exc.status or 0)
     try:

@@ -18,10 +18,11 @@ from typing import Any
 
 import kontinue
 import kontinue.api as api  # typed entries by attribute: the recorder runs on older code
-from kontinue.api import Execution, Lease
 from kontinue.runners import LocalRunner
 from kontinue.runtime import Registry
 from kontinue.testing import Environment
+
+from ._histories import load_history, replay_past_the_gate
 
 HISTORY = Path(__file__).parent / "histories" / "every-kind.json"
 REGISTRY = Registry()
@@ -86,27 +87,6 @@ def _record(tmp: Path) -> None:
         HISTORY.write_text(json.dumps(env.journal("kinds"), indent=1) + "\n")
 
 
-def _load(env: Environment, history: list[dict[str, Any]]) -> None:
-    """The history as the journal of a parked `kinds` Execution, its children finished."""
-    for entry in history:
-        if entry["kind"] == "spawn":
-            child = env.start(entry["function"], None, name=entry["child"])
-            child.status.phase = "Completed"
-            env.store.update_status(child)
-    parent = env.start("kinds-flow", ARGS, name="kinds")
-    now = env.clock.now()
-    parent.status.phase = "Executing"
-    parent.status.lease = Lease(
-        holder="recorder", acquire_time=now, renew_time=now, expire_time=now + timedelta(hours=1)
-    )
-    parent = env.store.update_status(parent)
-    for entry in history:
-        env.store.append_journal("default", "kinds", entry["seq"], entry, "recorder")
-    parent.status.phase = "Pending"
-    parent.status.lease = None
-    env.store.update_status(parent)
-
-
 def test_every_kind_reads_as_its_own_model_and_back_to_the_stored_form() -> None:
     history = json.loads(HISTORY.read_text())
     typed = api.parse_journal(history)
@@ -134,17 +114,11 @@ def test_a_journal_of_every_kind_written_before_typing_replays(tmp_path: Path) -
         _record(tmp_path)
     history = json.loads(HISTORY.read_text())
     with Environment(tmp_path / "replay", registry=REGISTRY) as env:  # no runner: never asked
-        _load(env, history)
+        load_history(env, history, "kinds-flow", "kinds", ARGS)
         stored = env.store.read_journal("default", "kinds")
         assert [e.wire() for e in env.store.read_entries("default", "kinds")] == stored
 
-        LIVE.clear()
-        parked: Execution = env.run("kinds")
-        assert parked.status.phase == "Suspended", parked.status.error
-        assert LIVE == [], f"replaying the history ran steps again: {LIVE}"
-        env.resume("kinds")
-        done = env.run("kinds")
-        assert done.status.phase == "Completed", done.status.error
+        done = replay_past_the_gate(env, "kinds", LIVE)
         assert LIVE == ["after-gate"]
         assert done.status.result == {
             "raised": "no stock left",

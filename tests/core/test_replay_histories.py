@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 
 import kontinue
-from kontinue.api import Execution, Lease
+from kontinue.api import Execution
 from kontinue.runtime import Registry
 from kontinue.testing import Environment
+
+from ._histories import load_history, replay_past_the_gate
 
 HISTORIES = Path(__file__).parent / "histories"
 REGISTRY = Registry()
@@ -64,28 +66,6 @@ def _record(path: Path, tmp: Path) -> None:
         path.write_text(json.dumps(env.journal("order"), indent=1) + "\n")
 
 
-def _load(env: Environment, history: list[dict[str, Any]]) -> None:
-    """Store the history as the journal of a parked `order` Execution, as a worker would
-    have left it, with the children it spawned finished as they were when it was recorded."""
-    for entry in history:
-        if entry["kind"] == "spawn":
-            child = env.start(entry["function"], None, name=entry["child"])
-            child.status.phase = "Completed"
-            env.store.update_status(child)
-    parent = env.start("order-flow", ARGS, name="order")
-    now = env.clock.now()
-    parent.status.phase = "Executing"
-    parent.status.lease = Lease(
-        holder="recorder", acquire_time=now, renew_time=now, expire_time=now + timedelta(hours=1)
-    )
-    parent = env.store.update_status(parent)
-    for entry in history:
-        env.store.append_journal("default", "order", entry["seq"], entry, "recorder")
-    parent.status.phase = "Pending"
-    parent.status.lease = None
-    env.store.update_status(parent)
-
-
 def test_a_recorded_history_replays_without_rerunning_steps(tmp_path: Path) -> None:
     path = HISTORIES / "order-flow.json"
     if os.environ.get("KONTINUE_UPDATE_GOLDEN") and not os.environ.get("CI"):
@@ -94,15 +74,9 @@ def test_a_recorded_history_replays_without_rerunning_steps(tmp_path: Path) -> N
     assert [e["kind"] for e in history][:4] == ["store", "spawn", "spawn", "wait"]
 
     with Environment(tmp_path / "replay", registry=REGISTRY) as env:
-        _load(env, history)
+        load_history(env, history, "order-flow", "order", ARGS)
 
-        LIVE.clear()
-        parked = env.run("order")
-        assert parked.status.phase == "Suspended", parked.status.error
-        assert LIVE == [], f"replaying the history ran steps again: {LIVE}"
-        env.resume("order")
-        done = env.run("order")
-        assert done.status.phase == "Completed", done.status.error
+        done = replay_past_the_gate(env, "order", LIVE)
         assert LIVE == ["receipt"]
         assert done.status.result == {
             "order": "order-7",
@@ -120,7 +94,7 @@ def test_a_history_that_does_not_match_the_code_is_refused(tmp_path: Path, drop:
     for seq, entry in enumerate(history):
         entry["seq"] = seq
     with Environment(tmp_path, registry=REGISTRY) as env:
-        _load(env, history)
+        load_history(env, history, "order-flow", "order", ARGS)
         failed: Execution = env.run("order")
         assert failed.status.phase == "Failed"
         assert failed.status.error is not None

@@ -118,6 +118,11 @@ def test_the_installed_chart_runs_an_execution(kube_cluster: Path) -> None:
         ).items
         log = core.read_namespaced_pod_log(worker.metadata.name, namespace)
         assert "running health-noop" in log, log
+        # ...and found the cluster as a pod does: its service account's token and CA (the
+        # node agent mounts them where the ServiceAccount admission put the volume), so it
+        # worked as `kontinue-worker` under the chart's Role, not as an admin
+        assert "(in-cluster service account)" in log, log
+        assert worker.spec.service_account_name == "kontinue-worker"
     finally:
         try:
             cfg.uninstall("kontinue", ignore_not_found=True, timeout=60)

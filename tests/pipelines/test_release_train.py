@@ -119,8 +119,8 @@ def test_a_canceled_release_still_runs_finally(cli: CLI) -> None:
     _ok(cli("submit", PIPELINE, "--name", "stop"))
     canceled = cli("cancel", "stop")
     _ok(canceled)
-    assert "the pipeline's finally steps run as Execution stop-finally" in canceled.stderr
-    assert cli("logs", "stop-finally", "notify").stdout.strip() == "release 1.4.0 Canceled"
+    assert "stop runs its finally steps before it ends Canceled" in canceled.stderr
+    assert cli("logs", "stop", "notify").stdout.strip() == "release 1.4.0 Canceled"
     got = json.loads(cli("get", "stop", "-o", "json").stdout)
     assert got["status"]["phase"] == "Canceled"
     again = cli("cancel", "stop")
