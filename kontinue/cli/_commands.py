@@ -291,6 +291,10 @@ def controller(args: argparse.Namespace) -> int:
     identity = _identity()
     elector = controller_elector(args, store, identity)
     where = f" in namespace {args.namespace} as {identity}" if elector else ""
+    if elector is not None:  # say which replica leads, as client-go's "acquired lease" does
+        import logging
+
+        logging.getLogger("kontinue.leader").setLevel(logging.INFO)
     say_cluster(args, store, "controller")
     stop_health = start_health(args.health_port, lambda: not args.stop.is_set(), store)
     sys.stderr.write(f"controller running{where}\n")
@@ -576,9 +580,18 @@ def create(args: argparse.Namespace) -> int:
         manifests.append(ex)
     import_user_code(args.imports)
     store = _store(args, create=True)
+    from kontinue.runtime import create_sealed, seal_by_schema
+
+    def sealed(obj: Any, function: str, arguments: Any) -> Any:
+        # secret arguments (format: password in the function's schema) go to a secret
+        obj.spec.arguments, values = seal_by_schema(
+            store, obj.metadata.namespace, function, arguments
+        )
+        return create_sealed(store, obj, values)
+
     for se in schedules:
         try:
-            store.create(se)
+            sealed(se, se.spec.function, se.spec.arguments)
         except AlreadyExistsError as exc:
             raise UsageError(str(exc)) from None
         print(f"scheduledexecution.kontinue.cloud/{se.metadata.name} created")
@@ -588,7 +601,7 @@ def create(args: argparse.Namespace) -> int:
         if group is not None and GROUP_LABEL not in ex.metadata.labels:
             ex.metadata.labels[GROUP_LABEL] = group  # routed like `kontinue execute`
         try:
-            stored = store.create(ex)
+            stored = sealed(ex, ex.spec.function, ex.spec.arguments)
         except AlreadyExistsError as exc:
             raise UsageError(str(exc)) from None
         created.append(stored)

@@ -103,6 +103,11 @@ class _Logs:
                 self.printed[job] = upto
             if done:
                 self.finished.add(job)
+        if out:  # a script that echoes a secret shows ******
+            from kontinue.runtime import mask, tree_secret_values
+
+            secrets = tree_secret_values(self.store, root)
+            out = [(step, mask(line, secrets)) for step, line in out]
         return out
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from kontinue.api import Execution, JobEntry
 from kontinue.cli._errors import UsageError
 from kontinue.runners import JobNotFoundError
-from kontinue.runtime import tree_executions
+from kontinue.runtime import mask, tree_executions, tree_secret_values
 from kontinue.store import Store
 
 __all__ = ["logs"]
@@ -61,6 +61,7 @@ def logs(args: argparse.Namespace, runners: dict[str, Any]) -> int:
     elif not targets:
         raise UsageError(f"Execution {args.name} has run no job, pod or script step yet")
     missing = 0
+    secrets = tree_secret_values(store, root)  # a script that echoes a secret shows ******
     for target in targets:
         runner = runners.get(target.runner)
         if runner is None:
@@ -70,10 +71,10 @@ def logs(args: argparse.Namespace, runners: dict[str, Any]) -> int:
         try:
             if args.follow and hasattr(runner, "follow"):
                 for line in runner.follow(target.job, args.namespace, tail_lines=args.tail):
-                    sys.stdout.write(line + "\n")
+                    sys.stdout.write(mask(line, secrets) + "\n")
                     sys.stdout.flush()
             else:
-                text = runner.logs(target.job, args.namespace, tail_lines=args.tail)
+                text = mask(runner.logs(target.job, args.namespace, tail_lines=args.tail), secrets)
                 sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
         except JobNotFoundError as exc:
             missing += 1

@@ -147,8 +147,12 @@ def schedule_create(args: argparse.Namespace) -> int:
     se = ScheduledExecution(
         metadata=ObjectMeta(name=args.name, namespace=args.namespace, labels=labels), spec=spec
     )
+    from kontinue.runtime import create_sealed, seal_by_schema
+
+    # secret params/arguments: kept in a secret the schedule owns, copied for each run
+    se.spec.arguments, sealed = seal_by_schema(store, args.namespace, spec.function, spec.arguments)
     try:
-        se = store.create(se)
+        se = create_sealed(store, se, sealed)
     except AlreadyExistsError:
         raise UsageError(
             f'a schedule named "{args.name}" already exists; delete it first with '
@@ -409,7 +413,10 @@ def resubmit(args: argparse.Namespace) -> int:
         annotations={"kontinue.cloud/resubmitted-from": source.metadata.name},
     )
     try:
-        created = store.create(Execution(metadata=meta, spec=source.spec.model_copy(deep=True)))
+        from kontinue.runtime import create_like
+
+        again = Execution(metadata=meta, spec=source.spec.model_copy(deep=True))
+        created = create_like(store, source, again)  # with a copy of its secret values
     except AlreadyExistsError:
         raise UsageError(f"an Execution named {args.new_name!r} already exists") from None
     name = created.metadata.name

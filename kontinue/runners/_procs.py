@@ -7,12 +7,13 @@ import fcntl
 import json
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from kontinue.api._files import atomic_write_json
 
 __all__ = [
     "ProcessId",
@@ -131,30 +132,6 @@ def terminate_groups(groups: Iterable[ProcessId], grace: float, poll: float = 0.
         pending = [g for g in pending if group_alive(g)]
     for group in pending:
         _signal_group(group, signal.SIGKILL)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write `data` as JSON to `path` so that readers see the old file or the new, never half.
-
-    The text goes to a temporary file in the same directory, is fsynced, and replaces the
-    target with `os.replace`; the directory is fsynced too so the rename survives a crash.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, separators=(",", ":"), sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def read_json(path: Path) -> Any:

@@ -69,6 +69,16 @@ from kontinue.runtime._operations import (
     start_execution,
 )
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry, UnknownFunctionError
+from kontinue.runtime._secrets import (
+    MASK,
+    create_like,
+    create_sealed,
+    mask,
+    seal_by_schema,
+    seal_by_values,
+    secret_values_of,
+    tree_secret_values,
+)
 from kontinue.runtime._steps import (
     EXECUTION_LABEL,
     PENDING,
@@ -87,6 +97,7 @@ __all__ = [
     "DEFAULT_SHELL",
     "EXECUTION_LABEL",
     "GROUP_LABEL",
+    "MASK",
     "PARENT_LABEL",
     "PENDING",
     "REGISTRY",
@@ -136,6 +147,8 @@ __all__ = [
     "child_resource_name",
     "children_of",
     "cleanup_on_cancel",
+    "create_like",
+    "create_sealed",
     "delivered_cancel",
     "error_from_record",
     "error_to_record",
@@ -147,6 +160,7 @@ __all__ = [
     "job_spec_from_pod_spec",
     "jobs_with_ttl",
     "log_error_summary",
+    "mask",
     "max_depth",
     "mutex_resource_name",
     "new_non_retryable_error",
@@ -157,12 +171,16 @@ __all__ = [
     "retry_execution",
     "root_label",
     "script_pod_spec",
+    "seal_by_schema",
+    "seal_by_values",
+    "secret_values_of",
     "shielded",
     "skip_execution",
     "start_execution",
     "step_runtime",
     "to_plain",
     "tree_executions",
+    "tree_secret_values",
     "tree_state",
     "tree_suspensions",
 ]

@@ -10,6 +10,7 @@ from kontinue.api import Execution, ExecutionRetry, ExecutionTimeout, Lease, Ste
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._context import CancelScope
 from kontinue.runtime._errors import ErrCanceled, Error, ErrorKind
+from kontinue.runtime._secrets import mask
 from kontinue.runtime._signals import Stop
 from kontinue.store import (
     ConflictError,
@@ -50,6 +51,8 @@ class Claim:
         self.retry = retry
         self.timeout = timeout
         self.lock = threading.RLock()
+        self.secrets: list[str] = []
+        """The secret values of the run: masked in every status and journal write."""
         st = execution.status
         self.attempt_deadline: datetime | None = (
             st.attempt_start_time + timeout.attempt
@@ -80,6 +83,8 @@ class Claim:
 
     def append(self, entry: StepEntry) -> None:
         """Append a journal entry, fenced by the lease."""
+        if self.secrets:  # a step outcome that holds a secret value is journaled masked
+            entry = type(entry).model_validate(mask(entry.wire(), self.secrets))
         try:
             self.store.append_journal(*self.key, entry.seq, entry, self.holder)
         except (FencedError, ConflictError) as exc:
@@ -107,6 +112,8 @@ class Claim:
                 draft = current.model_copy(deep=True)
                 if mutate(draft) is False:
                     return current
+                if self.secrets:
+                    self._mask(draft)
                 try:
                     self.execution = self.store.update_status(draft)
                     return self.execution
@@ -118,6 +125,14 @@ class Claim:
                     self._check_owner(current)
                     self.execution = current
             raise Stop(f"could not write the status of {self.key[1]}: too many conflicts")
+
+    def _mask(self, draft: Execution) -> None:
+        """Mask the secret values in what the run leaves: result, message and error."""
+        st = draft.status
+        st.result = mask(st.result, self.secrets)
+        st.message = mask(st.message, self.secrets)
+        if st.error is not None:
+            st.error = type(st.error).model_validate(mask(st.error.wire(), self.secrets))
 
     def _check_owner(self, current: Execution) -> None:
         lease = current.status.lease

@@ -26,6 +26,7 @@ from kontinue.runtime._cancel import _AlreadyDone, cancel_mutation, on_cancel_of
 from kontinue.runtime._clock import Clock, SystemClock
 from kontinue.runtime._naming import check_execution_name, check_generate_name
 from kontinue.runtime._registry import GROUP_LABEL
+from kontinue.runtime._secrets import create_sealed, seal_by_schema
 from kontinue.store import ConflictError, NotFoundError, Store, check_inputs
 
 __all__ = [
@@ -100,6 +101,8 @@ def start_execution(
         labels=labels,
         annotations=annotations or {},
     )
+    # secret params/arguments (format: password, x-kontinue-secret) go to a secret of their own
+    arguments, sealed = seal_by_schema(store, namespace, function, arguments)
     spec = ExecutionSpec(
         function=function,
         arguments=arguments,
@@ -111,7 +114,7 @@ def start_execution(
         description=description,
         on_cancel=on_cancel or on_cancel_of(function, arguments),
     )
-    return store.create(Execution(metadata=meta, spec=spec))
+    return create_sealed(store, Execution(metadata=meta, spec=spec), sealed)
 
 
 def _prefix_of(function: str) -> str:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from kontinue.api import Execution, ScheduledExecution
 from kontinue.runtime._schedules import next_run, schedule_run
+from kontinue.runtime._secrets import create_like
 from kontinue.store import ConflictError, Store
 
 __all__ = ["TRIGGERED_BY_ANNOTATION", "set_suspended", "trigger_schedule", "upcoming"]
@@ -56,7 +57,7 @@ def trigger_schedule(store: Store, namespace: str, name: str, by: str) -> Execut
     se = store.get(ScheduledExecution, namespace, name)
     run = schedule_run(se, generate_name=f"{se.metadata.name}-manual-")
     run.metadata.annotations[TRIGGERED_BY_ANNOTATION] = by
-    return store.create(run)
+    return create_like(store, se, run)  # with a copy of the schedule's secret arguments
 
 
 def upcoming(se: ScheduledExecution, now: datetime) -> datetime | None:

@@ -26,6 +26,7 @@ from kontinue.runtime._cleanup import delete_execution
 from kontinue.runtime._clock import Clock
 from kontinue.runtime._informer import Informer
 from kontinue.runtime._operations import OperationError, cancel_execution
+from kontinue.runtime._secrets import create_like
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError, Store
 
 __all__ = [
@@ -220,7 +221,7 @@ class ScheduleReconciler:
         run = schedule_run(se, name=name)
         run.metadata.annotations[SCHEDULED_TIME_ANNOTATION] = due.isoformat()
         try:
-            self.store.create(run)
+            create_like(self.store, se, run)  # with a copy of the schedule's secret arguments
             writes += 1
             log.info("schedule %s started %s (due %s)", se.metadata.name, name, due)
         except AlreadyExistsError:

@@ -73,6 +73,7 @@ from kontinue.runtime._operations import (
     function_group,
     retry_execution,
 )
+from kontinue.runtime._secrets import create_sealed, mask, seal_by_values
 from kontinue.runtime._signals import Park, Stop
 from kontinue.runtime._tree import ROOT_LABEL, root_label
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError
@@ -564,6 +565,9 @@ class StepRuntime:
             group = self._registry.get(function).worker_group
         if group is not None:
             labels[GROUP_LABEL] = group
+        # a child's arguments built from this run's secrets keep them sealed in its own secret
+        secret_values = self._claim.secrets
+        arguments, sealed = seal_by_values(arguments, secret_values)
         child = Execution(
             metadata=ObjectMeta(
                 name=name,
@@ -589,7 +593,7 @@ class StepRuntime:
             ),
         )
         try:
-            self._store.create(child)
+            create_sealed(self._store, child, sealed, secret_values)
         except AlreadyExistsError:
             existing = self._store.get(Execution, ns, name)
             if not any(r.uid == parent.metadata.uid for r in existing.metadata.owner_references):
@@ -674,8 +678,9 @@ class StepRuntime:
                 step=step,
                 type=type_,
                 resume_at=resume_at,
-                display_name=display_name,
-                description=description,
+                # a gate's title built from a secret param shows ******
+                display_name=mask(display_name, self._claim.secrets),
+                description=mask(description, self._claim.secrets),
                 inputs=inputs,
             ),
         )

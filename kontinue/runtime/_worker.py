@@ -41,6 +41,7 @@ from kontinue.runtime._mutex import (
 )
 from kontinue.runtime._operations import GROUP_LABEL
 from kontinue.runtime._registry import REGISTRY, FunctionDef, Registry
+from kontinue.runtime._secrets import mask, reveal_arguments
 from kontinue.runtime._signals import Park, Stop
 from kontinue.runtime._steps import StepRuntime
 from kontinue.store import (
@@ -342,7 +343,8 @@ class Worker:
         )
         try:
             try:
-                args = fdef.parse_arguments(ex.spec.arguments)
+                arguments, claim.secrets = reveal_arguments(self.store, ex)
+                args = fdef.parse_arguments(arguments)
             except ValueError as exc:
                 raise Error(str(exc), kind=ErrorKind.VALIDATION, retryable=False) from None
             result = fdef.fn(ktx, args)
@@ -417,7 +419,8 @@ class Worker:
                 st.finish_time = now
 
         if not again and not isinstance(exc, Error):
-            log.info("Execution %s failed: %s", claim.key[1], record["message"])
+            message = mask(record["message"], claim.secrets)
+            log.info("Execution %s failed: %s", claim.key[1], message)
         self._finish(claim, mutate)
 
     def _finish(self, claim: Claim, mutate: Any) -> None:

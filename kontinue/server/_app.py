@@ -26,10 +26,12 @@ from kontinue.runtime import (
     OperationError,
     Registry,
     cancel_execution,
+    mask,
     resume_execution,
     retry_execution,
     skip_execution,
     start_execution,
+    tree_secret_values,
 )
 from kontinue.runtime._schedule_ops import set_suspended, trigger_schedule
 from kontinue.server._auth import TOKEN_COOKIE, Auth, AuthError, Principal
@@ -336,6 +338,7 @@ def create_app(state: ServerState) -> FastAPI:
                 )
             targets = chosen[-1:]
         many = len(targets) > 1
+        secrets = tree_secret_values(store, root)  # a script that echoes a secret shows ******
 
         def lines() -> Iterator[str]:
             for target in targets:
@@ -347,9 +350,9 @@ def create_app(state: ServerState) -> FastAPI:
                     continue
                 if follow and hasattr(runner, "follow"):
                     for line in runner.follow(target.job, namespace, tail_lines=tail):
-                        yield line + "\n"
+                        yield mask(line, secrets) + "\n"
                 else:
-                    text = runner.logs(target.job, namespace, tail_lines=tail)
+                    text = mask(runner.logs(target.job, namespace, tail_lines=tail), secrets)
                     yield text if text.endswith("\n") or not text else text + "\n"
 
         return StreamingResponse(

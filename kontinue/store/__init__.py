@@ -30,7 +30,7 @@ from kontinue.store._limits import (
 )
 from kontinue.store._protocol import Store, WatchEvent
 from kontinue.store._selectors import Requirement, Selector, parse_selector
-from kontinue.store._sqlite import DB_FILE, SQLiteStore
+from kontinue.store._sqlite import DB_FILE, SECRET_ANNOTATION, SQLiteStore
 
 if TYPE_CHECKING:
     from kontinue.store._kubeconnect import KubeConnection
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DB_FILE",
+    "SECRET_ANNOTATION",
     "AlreadyExistsError",
     "ConflictError",
     "FencedError",

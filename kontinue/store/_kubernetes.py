@@ -561,6 +561,42 @@ class KubernetesStore:
     def read_journal(self, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
         return self.journal.read(namespace, name)
 
+    # -- secrets ----------------------------------------------------------------------------
+
+    def write_secret(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
+        """A `v1` Secret (type Opaque); the Execution holds only its name."""
+        from kubernetes import client
+
+        what = ("Secret", namespace, name)
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name=name, namespace=namespace, labels={"app.kubernetes.io/managed-by": "kontinue"}
+            ),
+            type="Opaque",
+            string_data=dict(data),
+        )
+        try:
+            self.call(what, self.core.create_namespaced_secret, namespace, body)
+        except AlreadyExistsError:
+            self.call(what, self.core.replace_namespaced_secret, name, namespace, body)
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str]:
+        import base64
+
+        secret = self.call(
+            ("Secret", namespace, name), self.core.read_namespaced_secret, name, namespace
+        )
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+    def adopt_secret(self, namespace: str, name: str, owner: Resource) -> None:
+        """The owner's ownerReference on the Secret: the garbage collector deletes it with
+        the Execution."""
+        ref = owner.owner_reference().model_dump(by_alias=True, exclude_none=True)
+        patch = {"metadata": {"ownerReferences": [ref]}}
+        self.call(
+            ("Secret", namespace, name), self.core.patch_namespaced_secret, name, namespace, patch
+        )
+
     def read_entries(self, namespace: str, name: str) -> builtins.list[JournalEntry]:
         return self.journal.read_entries(namespace, name)
 

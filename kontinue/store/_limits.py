@@ -88,22 +88,24 @@ def check_execution(body: Mapping[str, Any], *, spec: bool, status: bool) -> Non
             arguments, Mapping
         ):
             arguments, what = arguments.get("params"), "params"
-        if arguments is not None:
-            size, limit = _size(arguments), max_argument_bytes()
-            if size > limit:
-                raise ValueTooLargeError(
-                    f'the {what} of Execution "{name}" are {size:,} bytes as JSON, over the '
-                    f"limit of {limit:,} (KONTINUE_MAX_ARGUMENT_BYTES); {_BY_REFERENCE}"
-                )
+        what = f'the {what} of Execution "{name}" are'
+        _refuse(arguments, max_argument_bytes(), what, "KONTINUE_MAX_ARGUMENT_BYTES", _BY_REFERENCE)
     if status:
         result = (body.get("status") or {}).get("result")
-        if result is not None:
-            size, limit = _size(result), max_result_bytes()
-            if size > limit:
-                raise ValueTooLargeError(
-                    f'the result of Execution "{name}" is {size:,} bytes as JSON, over the '
-                    f"limit of {limit:,} (KONTINUE_MAX_RESULT_BYTES)"
-                )
+        what = f'the result of Execution "{name}" is'
+        _refuse(result, max_result_bytes(), what, "KONTINUE_MAX_RESULT_BYTES")
+
+
+def _refuse(value: Any, limit: int, what: str, variable: str, fix: str = "") -> None:
+    """Raise ValueTooLargeError when `value` as JSON is longer than `limit` bytes."""
+    if value is None:
+        return
+    size = _size(value)
+    if size > limit:
+        raise ValueTooLargeError(
+            f"{what} {size:,} bytes as JSON, over the limit of {limit:,} ({variable})"
+            + (f"; {fix}" if fix else "")
+        )
 
 
 def check_journal_entry(name: str, entry: Mapping[str, Any], size: int, limit: int) -> None:
@@ -129,9 +131,5 @@ def check_inputs(execution: str, step: str, inputs: Any) -> None:
     Raises:
         ValueTooLargeError: naming the gate's step and Execution, the size and the limit.
     """
-    size, limit = _size(inputs), max_input_bytes()
-    if size > limit:
-        raise ValueTooLargeError(
-            f'the inputs for step "{step}" of Execution "{execution}" are {size:,} bytes as '
-            f"JSON, over the limit of {limit:,} (KONTINUE_MAX_INPUT_BYTES); {_BY_REFERENCE}"
-        )
+    what = f'the inputs for step "{step}" of Execution "{execution}" are'
+    _refuse(inputs, max_input_bytes(), what, "KONTINUE_MAX_INPUT_BYTES", _BY_REFERENCE)

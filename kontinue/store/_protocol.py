@@ -162,6 +162,23 @@ class Store(Protocol):
         """The journal entries of an Execution, in order, typed by kind (what replay reads)."""
         ...
 
+    def write_secret(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
+        """Keep secret values apart from every resource (create or replace `name`).
+
+        On the embedded store a file of mode 0600 beside (never inside) the state file; on
+        Kubernetes a `v1` Secret. Resources only hold the secret's name.
+        """
+        ...
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str]:
+        """The values of a secret. Raises NotFoundError."""
+        ...
+
+    def adopt_secret(self, namespace: str, name: str, owner: Resource) -> None:
+        """Make `owner` own the secret: it is deleted with it (Kubernetes' garbage collector,
+        or the embedded store's cascade)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -8,6 +8,7 @@ database lock with `BEGIN IMMEDIATE`, so compare-and-swap checks and writes are 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
 import secrets
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from kontinue.api._files import atomic_write_json
 from kontinue.store._errors import (
     AlreadyExistsError,
     ConflictError,
@@ -50,6 +52,9 @@ _BUSY_SECONDS = 60.0  # how long a write waits for another process's write lock
 _SAFETY_POLL = 1.0  # seconds between checks for changes when wake-ups work
 _FALLBACK_POLL = 0.02  # ... and where they do not (no Unix sockets)
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+_SECRETS_DIR = "secrets"
+SECRET_ANNOTATION = "kontinue.cloud/secret"
+"""On an Execution: the name of the secret holding its secret arguments."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -697,10 +702,17 @@ class SQLiteStore:
             ).fetchone()
             if row is None:
                 raise NotFoundError(cls.KIND, namespace, name)
-            self._delete_tree(db, (cls.KIND, namespace, name), row[0], set())
+            deleted: builtins.list[dict[str, Any]] = []
+            self._delete_tree(db, (cls.KIND, namespace, name), row[0], set(), deleted)
+        self._drop_secrets(deleted)
 
     def _delete_tree(
-        self, db: sqlite3.Connection, key: tuple[str, str, str], uid: str, doomed: set[str]
+        self,
+        db: sqlite3.Connection,
+        key: tuple[str, str, str],
+        uid: str,
+        doomed: set[str],
+        deleted: builtins.list[dict[str, Any]],
     ) -> None:
         """Delete an object and, as Kubernetes' garbage collector does, every dependent left
         without an owner; `doomed` holds the uids going in this cascade (ownership may loop)."""
@@ -719,11 +731,13 @@ class SQLiteStore:
                 child,
             ).fetchall()
             if all(owner in doomed for (owner,) in owners):
-                self._delete_tree(db, (child[0], child[1], child[2]), child_uid, doomed)
+                self._delete_tree(db, (child[0], child[1], child[2]), child_uid, doomed, deleted)
         row = db.execute(
             "SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?", key
         ).fetchone()
-        self._event(db, "DELETED", json.loads(row[0]))
+        body = json.loads(row[0])
+        deleted.append(body)
+        self._event(db, "DELETED", body)
         db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?", key)
         db.execute("DELETE FROM owners WHERE kind=? AND namespace=? AND name=?", key)
         db.execute("DELETE FROM owners WHERE owner_uid=?", (uid,))
@@ -868,6 +882,40 @@ class SQLiteStore:
                 (namespace, name),
             ).fetchall()
         return "[" + ",".join(r[0] for r in rows) + "]"
+
+    # -- secrets ----------------------------------------------------------------------------
+
+    def _secret_file(self, namespace: str, name: str) -> Path:
+        if not all(c.isalnum() or c in "-." for c in f"{namespace}{name}") or ".." in name:
+            raise ValueError(f"invalid secret name {namespace}/{name}")
+        return self.path.parent / _SECRETS_DIR / f"{namespace}_{name}.json"
+
+    def write_secret(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
+        """A file of mode 0600 in `secrets/` (0700) beside the state file, written whole
+        (a staging file, fsync, rename): the values never enter kontinue.db or its WAL."""
+        path = self._secret_file(namespace, name)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        atomic_write_json(path, dict(data))  # a temporary file of mode 0600, then a rename
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str]:
+        try:
+            text = self._secret_file(namespace, name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NotFoundError("Secret", namespace, name) from None
+        return dict(json.loads(text))
+
+    def adopt_secret(self, namespace: str, name: str, owner: Resource) -> None:
+        """Nothing to record: the owner names its secret (annotation `kontinue.cloud/secret`)
+        and `delete` removes the file with it."""
+
+    def _drop_secrets(self, bodies: builtins.list[dict[str, Any]]) -> None:
+        for body in bodies:
+            meta = body.get("metadata") or {}
+            secret = (meta.get("annotations") or {}).get(SECRET_ANNOTATION)
+            if secret:
+                with contextlib.suppress(OSError, ValueError):
+                    self._secret_file(meta.get("namespace", "default"), secret).unlink()
 
     def close(self) -> None:
         self._wake.close()

@@ -28,3 +28,24 @@ def test_get_without_a_name_lists_like_kubectl_get(kube: Kube) -> None:
 
     one = kube.cli("get", "greet-a")  # a name still shows that one Execution
     assert one.returncode == 0 and one.stdout.splitlines()[1].split()[0] == "greet-a"
+
+
+def test_controllers_say_which_one_leads_and_when_the_lease_moves(kube: Kube) -> None:
+    import signal
+    import time
+
+    from tests.kubernetes.conftest import stop
+
+    first, second = kube.controller("c1"), kube.controller("c2")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        leading = [n for n in ("c1", "c2") if "holds the leader lease" in kube.log(n)]
+        if leading:
+            break
+        time.sleep(0.2)
+    assert len(leading) == 1, (kube.log("c1"), kube.log("c2"))
+    leader, other = (first, "c2") if leading == ["c1"] else (second, "c1")
+    stop(leader, signal.SIGKILL)
+    while time.monotonic() < deadline and "holds the leader lease" not in kube.log(other):
+        time.sleep(0.2)
+    assert "holds the leader lease" in kube.log(other), kube.log(other)
