@@ -83,6 +83,7 @@ def make_engine(store: Store, args: argparse.Namespace) -> Engine:
     holds the controllers' leader Lease (a controller in the cluster may hold it).
     """
     namespace = args.namespace if is_kubernetes(args) else None
+    args.drains = True  # the first SIGTERM sets args.stop: the engine drains, then exits
     engine = Engine(store, runners=cli_runners(args, store), namespace=namespace)
     engine.elector = controller_elector(args, store, engine.worker.identity)
     return engine
@@ -184,6 +185,7 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
+    args.drains = True  # the first SIGTERM sets args.stop: the worker drains, then exits
     import_user_code(args.imports)
     if not REGISTRY.names():
         raise UsageError("no functions registered; pass --import MODULE or --import FILE.py")
@@ -280,6 +282,7 @@ def _serve_metrics(w: Worker, store: Any, metrics: Any, args: argparse.Namespace
 
 
 def controller(args: argparse.Namespace) -> int:
+    args.drains = True  # the first SIGTERM sets args.stop: the controller stops, then exits
     store = _store(args, create=True)
     namespace = served_namespace(args)
     ctl = Controller(store, runners=cli_runners(args, store), namespace=namespace)

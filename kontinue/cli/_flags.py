@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["PHASES", "add_filters", "add_log", "add_output", "add_resume"]
+__all__ = ["PHASES", "add_filters", "add_log", "add_output", "add_resume", "selector"]
 
 PHASES = ("Pending", "Executing", "Suspended", "Backoff", "Completed", "Failed", "Canceled")
 
@@ -20,9 +20,22 @@ def add_output(p: argparse.ArgumentParser) -> None:
     )
 
 
+def selector(text: str) -> str:
+    """`-l SELECTOR`, checked while parsing the line: a malformed one is a usage error (2)."""
+    from kontinue.store._selectors import parse_selector
+
+    try:
+        parse_selector(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (write e.g. team=platform,tier!=web)") from None
+    return text
+
+
 def add_filters(p: argparse.ArgumentParser) -> None:
     """`-l`, `--phase`, `-A`, `--sort-by`."""
-    p.add_argument("-l", "--selector", help="label selector, e.g. team=platform,tier!=web")
+    p.add_argument(
+        "-l", "--selector", type=selector, help="label selector, e.g. team=platform,tier!=web"
+    )
     p.add_argument("--phase", help=f"only these phases, comma-separated ({', '.join(PHASES)})")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
     p.add_argument(

@@ -243,7 +243,8 @@ def _strip_kind(name: str) -> str:
 def get(args: argparse.Namespace) -> int:
     """`kontinue get NAME...`: the Executions named (one table, or their documents).
 
-    Without a name it lists them, filters included, as `kubectl get executions` does.
+    Without a name it lists them, filters included, as `kubectl get executions` does;
+    names and filters together are refused, as kubectl refuses them.
     """
     from kontinue.api import Execution
     from kontinue.cli._stores import open_cli_store
@@ -251,6 +252,10 @@ def get(args: argparse.Namespace) -> int:
     if not args.names:
         args.archived = False
         return list_(args)
+    if args.selector or args.phase or args.all_namespaces or args.sort_by:
+        raise UsageError(
+            "give Execution names, or filters (-l, --phase, -A, --sort-by) without names, not both"
+        )
     store = open_cli_store(args)
     names = [_strip_kind(n) for n in args.names]
     if len(names) == 1 and args.output in (None, "json", "yaml") and not args.watch:
@@ -369,7 +374,9 @@ def show_one(store: Store, args: argparse.Namespace, name: str) -> int:
                 ex.spec.function,
                 ex.status.phase,
                 progress_text(ex),
-                str(ex.status.attempts),
+                # status.attempts counts the retries: the first run is attempt 1, as in
+                # `-o wide` and `describe`
+                str(ex.status.attempts + 1 if ex.status.start_time else 0),
                 str(ex.status.resumptions),
                 age(ex.metadata.creation_timestamp),
             ]

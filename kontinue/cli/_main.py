@@ -357,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("delete", commands.delete, "delete Executions and everything they own")
     p.add_argument("names", nargs="*", metavar="NAME").completer = _names_completer  # type: ignore[attr-defined]
-    p.add_argument("-l", "--selector", help="delete the Executions with these labels")
+    p.add_argument(
+        "-l", "--selector", type=_flags.selector, help="delete the Executions with these labels"
+    )
     p.add_argument("--phase", help="with -l/--all: only Executions in these phases")
     p.add_argument("--all", action="store_true", help="delete every Execution in the namespace")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
@@ -450,6 +452,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
+        # a command that runs work (an engine, a worker, a controller) claims the first
+        # SIGTERM to drain; any other command (watch, list -w, logs -f, a prompt) ends at once
+        if not getattr(args, "drains", False):
+            raise _Terminated
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
@@ -480,8 +486,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("kontinue: interrupted; the Execution's state is kept\n")
         return 130
+    except _Terminated:
+        sys.stderr.write("kontinue: stopped (SIGTERM); the Execution's state is kept\n")
+        return 143
     except Exception as exc:  # anything else is a bug in kontinue
         return _report_bug(exc, args.verbose)
+
+
+class _Terminated(BaseException):
+    """SIGTERM reached a command that has nothing to drain: it ends at once (exit 143)."""
 
 
 def _report_bug(exc: BaseException, verbose: bool) -> int:
