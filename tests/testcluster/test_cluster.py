@@ -234,6 +234,7 @@ def test_up_status_down_and_the_agent_survives_an_api_server_restart(
         [str(SCRIPT), "up", str(directory)], capture_output=True, text=True, env=env, timeout=300
     )
     assert up.returncode == 0, up.stderr
+    worker: subprocess.Popen[bytes] | None = None
     try:
         assert up.stdout.strip() == str(directory / "kubeconfig")
         status = subprocess.run([str(SCRIPT), "status", str(directory)], capture_output=True)
@@ -258,12 +259,23 @@ def test_up_status_down_and_the_agent_survives_an_api_server_restart(
         }
         assert "executions.kontinue.cloud" in names
 
+        # A kontinue worker rides out the crash below (as client-go's informers do).
+        worker_log = tmp_path / "worker.log"
+        kontinue = [sys.executable, "-m", "kontinue", "--store", "kubernetes", "--kubeconfig"]
+        worker = subprocess.Popen(
+            [*kontinue, str(directory / "kubeconfig"), "-n", "default", "worker", "--import",
+             str(ROOT / "tests" / "kubernetes" / "fns_kube.py"), "--lease-duration", "3s"],
+            stdout=worker_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        wait_for(lambda: "kube-steps" in worker_log.read_text(), 60, "the worker to start")
+
         # The API server crashes and is started again with the same command.
         apiserver = _pid(directory, "kube-apiserver")
         argv = Path(f"/proc/{apiserver}/cmdline").read_bytes().split(b"\0")[:-1]
         os.kill(apiserver, signal.SIGKILL)  # a crash: no goodbye to its watchers
         wait_for(lambda: not _alive(apiserver), 30, "the API server to stop")
-        time.sleep(2)  # the agent's watch and heartbeat fail meanwhile
+        time.sleep(12)  # the agent's and the worker's watches and heartbeats fail meanwhile
         log = open(directory / "kube-apiserver.log", "ab")  # noqa: SIM115
         restarted = subprocess.Popen(
             [a.decode() for a in argv], stdout=log, stderr=log, start_new_session=True
@@ -275,8 +287,26 @@ def test_up_status_down_and_the_agent_survives_an_api_server_restart(
         c.pod("after", "p", ["echo", "still here"])
         wait_for(lambda: c.phase("after", "p") == "Succeeded", 60, "the pod after the restart")
         assert c.core.read_namespaced_pod_log("p", "after") == "still here\n"
+
+        # the worker rode the outage out: it still runs, said no traceback, and serves
+        said = worker_log.read_text()
+        assert worker.poll() is None, said
+        assert "Traceback" not in said, said
+        done = subprocess.run(
+            [*kontinue, str(directory / "kubeconfig"), "-n", "default", "execute", "kube-steps",
+             "--import", str(ROOT / "tests" / "kubernetes" / "fns_kube.py"),
+             "-a", "n=2", "-a", f"marks={tmp_path / 'marks'}"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
         c.api_client.close()
     finally:
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
         down = subprocess.run(
             [str(SCRIPT), "down", str(directory)], capture_output=True, text=True, timeout=120
         )
