@@ -114,6 +114,12 @@ def _run_here(store: Store, args: argparse.Namespace, name: str) -> int:
             color=use_color(args.no_color),
             log_runners=cli_runners(args, store) if getattr(args, "log", False) else None,
         )
+    except KeyboardInterrupt:  # Ctrl-C: the state is kept; say how to carry on from it
+        sys.stderr.write(
+            f"kontinue: interrupted; Execution {name} is kept as it is (a running script "
+            f"runs on); carry it on with: {command('resume', name)}\n"
+        )
+        return 130
     finally:
         stop_worker(engine.worker, "kontinue", grace=5.0)  # hand running functions back
         if engine.elector is not None:

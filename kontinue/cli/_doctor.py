@@ -3,13 +3,15 @@
 Checks, in order: the database file (present, not empty, private), SQLite's integrity check,
 Executions whose worker's lease ran out (a crashed worker), and local jobs still running for
 an Execution that is gone or finished (orphans). `--fix` stops orphaned jobs, `--backup FILE`
-writes a consistent copy with `VACUUM INTO`, `--init` turns a zero-byte file into a new store.
+writes a consistent copy with `VACUUM INTO` (the secret params beside it as `FILE.secrets`),
+`--init` turns a zero-byte file into a new store.
 Exit code: 0 healthy (or fixed), 1 problems remain, 2 the store cannot be read at all.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sqlite3
 import sys
 from datetime import UTC, datetime
@@ -24,7 +26,11 @@ def add_command(sub: argparse._SubParsersAction, add: object) -> None:  # type: 
     """Register `kontinue doctor`."""
     p = add("doctor", doctor, "check the state directory: integrity, leases, jobs, backups")  # type: ignore[operator]
     p.add_argument("--fix", action="store_true", help="stop orphaned jobs")
-    p.add_argument("--backup", metavar="FILE", help="write a consistent copy (VACUUM INTO)")
+    p.add_argument(
+        "--backup",
+        metavar="FILE",
+        help="write a consistent copy (VACUUM INTO; secret params to FILE.secrets)",
+    )
     p.add_argument("--init", action="store_true", help="make a zero-byte kontinue.db a new store")
 
 
@@ -62,10 +68,19 @@ def doctor(args: argparse.Namespace) -> int:
         target = Path(args.backup)
         if target.exists():
             raise UsageError(f"{target} exists already; give a new file for the backup")
+        secrets_dir = db.parent / "secrets"
+        secrets_copy = target.with_name(target.name + ".secrets")
+        if secrets_dir.is_dir() and secrets_copy.exists():
+            raise UsageError(f"{secrets_copy} exists already; give a new file for the backup")
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
             conn.execute("VACUUM INTO ?", (str(target),))
         target.chmod(0o600)
-        _say(True, f"backup written to {target} (restore: stop kontinue, copy it to {db})")
+        restore = f"restore: stop kontinue, copy it to {db}"
+        if secrets_dir.is_dir():  # secret params live beside the database, not in it
+            shutil.copytree(secrets_dir, secrets_copy)  # keeps the 0700 / 0600 modes
+            secrets_copy.chmod(0o700)
+            restore += f" and {secrets_copy} to {secrets_dir}"
+        _say(True, f"backup written to {target} ({restore})")
     return 1 if problems else 0
 
 

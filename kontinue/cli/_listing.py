@@ -321,10 +321,10 @@ def delete(args: argparse.Namespace) -> int:
             return 0
         if not args.yes:
             _confirm(names, args.namespace)
-    from kontinue.cli._runners import embedded_runners
+    from kontinue.cli._stores import cli_runners
     from kontinue.runtime._cleanup import delete_execution
 
-    runners = embedded_runners(args.state_dir, args.runner)
+    runners = cli_runners(args, store)  # on Kubernetes: the cluster's runner, not local jobs
     for n in names:
         delete_execution(store, args.namespace, n, runners)
         sys.stderr.write(

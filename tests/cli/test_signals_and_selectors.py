@@ -80,3 +80,50 @@ def test_get_lists_with_filters_as_kubectl_does(cli: CLI) -> None:
     wide = cli("get", "one", "two", "-o", "wide").stdout.splitlines()
     wide_row = dict(zip(wide[0].split(), wide[1].split(), strict=False))
     assert row["ATTEMPTS"] == wide_row["ATTEMPT"] == "1"
+
+
+def test_ctrl_c_of_a_foreground_submit_says_how_to_carry_on(
+    cli: CLI, state_dir: Path, tmp_path: Path
+) -> None:
+    from tests.cli._paste import hints, paste
+
+    pipeline = tmp_path / "slow.yaml"
+    pipeline.write_text(
+        "apiVersion: kontinue.cloud/v1alpha1\nkind: Pipeline\nmetadata: {name: slow}\n"
+        "steps:\n  - name: a\n"
+        "    script: {image: alpine, command: 'echo start; sleep 4; echo done'}\n"
+    )
+    submit = _started(state_dir, "submit", str(pipeline), "--name", "slow", "--log")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until the script runs
+            got = cli("get", "slow", "-o", "json")
+            if got.returncode == 0 and "running script" in got.stdout:
+                break
+            time.sleep(0.5)
+        submit.send_signal(signal.SIGINT)
+        _, err = submit.communicate(timeout=60)
+    finally:
+        if submit.poll() is None:
+            submit.kill()
+            submit.communicate()
+    assert submit.returncode == 130, err
+    assert "Traceback" not in err
+    pasted = hints(err)
+    assert pasted == [f"kontinue resume slow --state-dir {state_dir}"], err
+    carried = paste(pasted[0], tmp_path)
+    assert carried.returncode == 0, carried.stderr
+    assert "Completed" in cli("get", "slow").stdout
+
+
+def test_resume_log_shows_only_what_runs_from_here_on(cli: CLI) -> None:
+    pipeline = str(ROOT / "pipelines" / "build-test-deploy.yaml")
+    first = cli("submit", pipeline, "-p", "service=shop", "--name", "btd", "--log")
+    assert first.returncode == 0, first.stderr
+    assert "building shop:1.0.0" in first.stderr + first.stdout
+    resumed = cli("resume", "btd", "approve-production", "--log")
+    assert resumed.returncode == 0, resumed.stderr
+    shown = resumed.stderr + resumed.stdout
+    assert "deploying shop to production with 3 replicas" in shown
+    # the build and tests ran before this command: their output is not printed again
+    assert "building shop" not in shown and "unit tests of shop pass" not in shown, shown

@@ -100,7 +100,7 @@ def test_sigterm_stops_a_server_spinning_on_a_template(
 ) -> None:
     assert cli("submit", str(_pipeline(tmp_path, SPIN)), "--name", "t", "--no-wait").returncode == 0
     server = subprocess.Popen(
-        [*KONTINUE, "--state-dir", str(state_dir), "server"],
+        [*KONTINUE, "--state-dir", str(state_dir), "server", "--port", "0"],
         env=_env(KONTINUE_TEMPLATE_MAX_SECONDS="100000"),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_limits,
     )  # fmt: skip

@@ -64,7 +64,7 @@ def test_a_secret_argument_is_a_v1_secret_owned_by_its_execution(kube: Kube) -> 
         assert SECRET not in shown.stdout + shown.stderr
         assert "******" in shown.stdout or args[0] == "tree"
 
-    deleted = kube.cli("delete", "f", "--runner", "local")
+    deleted = kube.cli("delete", "f")  # the Kubernetes runner, on the cluster of --kubeconfig
     assert deleted.returncode == 0, deleted.stderr
     deadline = time.monotonic() + 60
     while True:

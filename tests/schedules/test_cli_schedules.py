@@ -163,14 +163,14 @@ def test_a_server_killed_as_a_schedule_fires_does_not_start_that_run_twice(
     def runs() -> list[Execution]:
         return store.list(Execution, "default", {SCHEDULE_LABEL: "tick"})
 
-    server = start_kontinue(state_dir, "server", "--import", FNS)
+    server = start_kontinue(state_dir, "server", "--port", "0", "--import", FNS)
     try:
         wait_for(lambda: runs(), what="the schedule's first run")
     finally:
         stop(server, signal.SIGKILL)  # right as it fires: maybe before its status write
     first = runs()[0]
     due = first.metadata.annotations[SCHEDULED_TIME_ANNOTATION]
-    server = start_kontinue(state_dir, "server", "--import", FNS)
+    server = start_kontinue(state_dir, "server", "--port", "0", "--import", FNS)
     try:
         wait_for(
             lambda: store.get(Execution, "default", first.metadata.name).terminal,
