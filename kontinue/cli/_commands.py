@@ -243,7 +243,7 @@ def worker(args: argparse.Namespace) -> int:
         )
         threads[-1].start()
     try:
-        w.run(args.stop)
+        _ride_out(w.run, args)
     except KeyboardInterrupt:
         pass
     finally:
@@ -255,6 +255,39 @@ def worker(args: argparse.Namespace) -> int:
             elector.stop()
         sys.stderr.write("worker stopped\n")
     return 0
+
+
+def _ride_out(run: Any, args: argparse.Namespace) -> None:
+    """`run(args.stop)`; on Kubernetes, an API server that stops answering is waited for.
+
+    As client-go's informers do, a worker rides out an API server restart: one warning line
+    per outage, then retries with a backoff up to 30 s. Its leases run out meanwhile, so
+    another worker may take its Executions over; the journal's fencing keeps this one from
+    appending to them. On SQLite a store fault still stops the worker with one line.
+    """
+    import logging
+    import time
+
+    from kontinue.store import StorageFaultError, StoreUnavailableError
+
+    log = logging.getLogger("kontinue.worker")
+    backoff = 1.0
+    while not args.stop.is_set():
+        began = time.monotonic()
+        try:
+            run(args.stop)
+            return
+        except StorageFaultError:
+            raise
+        except StoreUnavailableError as exc:
+            if getattr(args, "store", None) != "kubernetes":
+                raise
+            if time.monotonic() - began > 30:
+                backoff = 1.0  # it ran a while: a new outage
+            if backoff == 1.0:
+                log.warning("%s; retrying until it answers", exc)
+            args.stop.wait(backoff)
+            backoff = min(backoff * 2, 30.0)
 
 
 def _guard(run: Any, args: argparse.Namespace) -> Any:

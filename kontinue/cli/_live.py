@@ -86,6 +86,13 @@ class _Logs:
                 )
         return found
 
+    def skip_done(self, root: Execution) -> None:
+        """Leave out the output of jobs that ended before now (`resume` and `retry` show what
+        runs from here on; `watch` shows the whole run)."""
+        for job, _runner, _step, done in self.jobs(root):
+            if done:
+                self.finished.add(job)
+
     def new_lines(self, root: Execution) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         for job, runner_name, step, done in self.jobs(root):
@@ -124,11 +131,14 @@ class Display:
         tty: bool | None = None,
         color: bool = True,
         log_runners: dict[str, Any] | None = None,
+        logs_from_now: bool = False,
     ) -> None:
         self.store, self.root, self.namespace, self.out = store, root, namespace, out
         self.tty = out.isatty() and not os.environ.get("CI") if tty is None else tty
         self.color = color
         self.logs = _Logs(store, log_runners) if log_runners is not None else None
+        if self.logs is not None and logs_from_now:
+            self.logs.skip_done(store.get(Execution, namespace, root))
         self.seen: dict[str, tuple[Any, ...]] = {}
         self.started: dict[str, str] = {}
         self.last = 0.0

@@ -104,7 +104,9 @@ def run_in_process(
     """
     out = out or sys.stderr
     store = engine.store
-    display = Display(store, name, namespace, out, color=color, log_runners=log_runners)
+    display = Display(
+        store, name, namespace, out, color=color, log_runners=log_runners, logs_from_now=True
+    )
     done, last, stranded = _waiter(store, namespace, name, engine.worker.registry, importer)
     _say_held(store, namespace, name, engine.worker.identity, out)
     stopped = stop or threading.Event()

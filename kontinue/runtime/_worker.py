@@ -49,6 +49,7 @@ from kontinue.store import (
     ConflictError,
     StorageFaultError,
     Store,
+    StoreUnavailableError,
     ValueTooLargeError,
 )
 
@@ -321,6 +322,8 @@ class Worker:
             # next poll with this one line
             self.fatal = self.fatal or exc
             log.error("Execution %s: %s", claim.key[1], exc)
+        except StoreUnavailableError as exc:  # the API server went away: its lease runs out
+            log.error("Execution %s: %s", claim.key[1], exc)
         except Exception:
             log.exception("worker failed while finishing Execution %s", claim.key[1])
         finally:
@@ -463,6 +466,8 @@ class Worker:
                 if not claim.lost:
                     try:
                         claim.renew()
+                    except StoreUnavailableError as exc:  # the API server is away: one line
+                        log.error("could not renew the lease of %s: %s", claim.key[1], exc)
                     except Exception:  # one failed renewal must not end renewals for all
                         log.exception("could not renew the lease of %s", claim.key[1])
 

@@ -114,3 +114,16 @@ def test_ctrl_c_of_a_foreground_submit_says_how_to_carry_on(
     carried = paste(pasted[0], tmp_path)
     assert carried.returncode == 0, carried.stderr
     assert "Completed" in cli("get", "slow").stdout
+
+
+def test_resume_log_shows_only_what_runs_from_here_on(cli: CLI) -> None:
+    pipeline = str(ROOT / "pipelines" / "build-test-deploy.yaml")
+    first = cli("submit", pipeline, "-p", "service=shop", "--name", "btd", "--log")
+    assert first.returncode == 0, first.stderr
+    assert "building shop:1.0.0" in first.stderr + first.stdout
+    resumed = cli("resume", "btd", "approve-production", "--log")
+    assert resumed.returncode == 0, resumed.stderr
+    shown = resumed.stderr + resumed.stdout
+    assert "deploying shop to production with 3 replicas" in shown
+    # the build and tests ran before this command: their output is not printed again
+    assert "building shop" not in shown and "unit tests of shop pass" not in shown, shown
