@@ -99,8 +99,7 @@ def load_args_file(path: str, what: str = "arguments file") -> dict[str, Any]:
     from kontinue.dsl._yaml_limits import YAMLLimitError, check_yaml
 
     try:
-        if not path.endswith(".json"):
-            check_yaml(text)
+        check_yaml(text)  # JSON is YAML to the pre-check: depth and aliases, with line:col
         data = json.loads(text) if path.endswith(".json") else YAML(typ="safe").load(text)
     except YAMLLimitError as exc:
         raise UsageError(f"{path}:{exc.line}:{exc.col}: {exc}") from None

@@ -79,7 +79,11 @@ CASES = {
     "deep params file": (["submit", "hello.yaml", "--params-file", "deep.yaml"], "deep.yaml:1:"),
     "deep JSON args": (
         ["execute", "f", "--import", "fns.py", "--args-file", "deep.json"],
-        "deep.json: nested too deep",
+        "deep.json:1:1001: nested more than 100 levels deep",
+    ),
+    "deep JSON params file": (
+        ["submit", "hello.yaml", "--params-file", "deep.json"],
+        "deep.json:1:1001: nested more than 100 levels deep",
     ),
     "self-referencing alias": (["validate", "self.yaml"], "self.yaml:1:11: alias *x refers"),
     "-p without =": (["submit", "hello.yaml", "-p", "name"], "'name' must be written as key=value"),
