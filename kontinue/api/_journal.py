@@ -132,6 +132,9 @@ class JobEntry(StepEntry):
     job: dict[str, Any]
     """The runner's `JobRecord` in its JSON form."""
     job_failed: bool | None = Field(default=None, alias="failed")
+    logs: dict[str, str] | None = None
+    """The end of the last pod's container logs (by container name, at most 64 KiB + 1 byte
+    each), read once when the job finished: replay answers from them, never from the runner."""
 
     @property
     def is_failure(self) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from kontinue.runners import log_error_summary, strip_ansi
 from kontinue.runtime import Error, ErrorKind, ExecutionContext
 from kontinue.sdk import JobResult, LogOptions, PodResult
+from kontinue.sdk._jobs import LOG_CAPTURE_BYTES
 
 __all__ = [
     "RESULT_CAP",
@@ -28,8 +29,9 @@ __all__ = [
     "pod_outcome",
 ]
 
-RESULT_CAP = 64 * 1024
-"""The most bytes of stdout a step's ``result`` keeps (and ``outputs: json`` may parse)."""
+RESULT_CAP = LOG_CAPTURE_BYTES - 1
+"""The most bytes of stdout a step's ``result`` keeps (and ``outputs: json`` may parse): what
+the job's journal entry keeps of its log, so replay reads the result from the journal."""
 
 SUMMARY_CAP = 2000
 """The most characters of a failed step's log quoted in its error."""

@@ -15,6 +15,7 @@ and never touches the store or the runners itself; users see only `ExecutionCont
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 from collections import defaultdict
@@ -100,6 +101,8 @@ RETRIED_FOR = "kontinue.cloud/retried-for-parent-attempt"
 DEPTH_ANNOTATION = "kontinue.cloud/depth"
 DEPTH_ENV = "KONTINUE_MAX_DEPTH"
 DEFAULT_MAX_DEPTH = 64
+CAPTURED_CONTAINERS = 4
+"""How many containers of a finished job's last pod have the end of their log journaled."""
 
 
 class NotAnOutcome(Error):
@@ -745,6 +748,32 @@ class StepRuntime:
                 cause=exc,
             ) from None
         return record, runner.kind
+
+    def capture_logs(self, record: JobRecord, limit_bytes: int) -> dict[str, str] | None:
+        """The end of each container's log of the job's last pod (the first few containers),
+        read once as the job finishes so that replay never reads logs from the runner again.
+
+        A log the runner cannot give (its job gone, a runner error) is left out: reading it
+        later falls back to the runner, as before.
+        """
+        pod = record.last_pod
+        if pod is None or not pod.containers:
+            return None
+        captured: dict[str, str] = {}
+        for status in pod.containers[:CAPTURED_CONTAINERS]:
+            try:
+                runner = self.runner(record.runner)
+                text = runner.logs(
+                    record.name, record.namespace, pod.name, status.name, None,
+                    limit_bytes=limit_bytes,
+                )  # fmt: skip
+            except (Error, RunnerError, OSError):
+                continue
+            # binary output grows up to six times as JSON (\u0000): such a log stays with the
+            # runner, as a step's result drops those bytes anyway
+            if len(json.dumps(text)) <= 2 * limit_bytes:
+                captured[status.name] = text
+        return captured or None
 
     def job_logs(
         self,

@@ -8,6 +8,7 @@ Execution parks and holds no worker; the controller wakes it when the job finish
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,10 @@ __all__ = [
     "run_pod",
     "run_script",
 ]
+
+LOG_CAPTURE_BYTES = 64 * 1024 + 1
+"""How much of the end of each container's log a finished job journals (by bytes: 64 KiB, and
+one byte more to tell a whole log from a cut one)."""
 
 
 class JobOptions(StepOptions):
@@ -118,6 +123,8 @@ class PodResult:
     namespace: str = field(repr=False, default="default")
     runner: str = field(repr=False, default="local")
     labels: dict[str, str] = field(repr=False, default_factory=dict)
+    captured: dict[str, str] = field(repr=False, default_factory=dict)
+    """The end of each container's log as journaled when the job finished (by name)."""
 
     @functools.cached_property
     def pod(self) -> Any:
@@ -137,8 +144,18 @@ class PodResult:
         return next((c for c in codes if c), 0)
 
     def logs(self, ktx: ExecutionContext, opts: LogOptions | None = None) -> str:
-        """The pod's logs (default: the last 100 lines of the first container)."""
+        """The pod's logs (default: the last 100 lines of the first container).
+
+        What the journal kept when the job finished (the end of each log) answers first, so a
+        replay reads no log from the runner; a longer request reads the runner's log.
+        """
         opts = opts or LogOptions()
+        name = opts.container or (self.record.containers[0].name if self.record.containers else "")
+        if name in self.captured:
+            head = self.runner == "kubernetes"  # limitBytes keeps a log's first bytes there
+            text = _from_capture(self.captured[name], opts.tail_lines, opts.limit_bytes, head)
+            if text is not None:
+                return text
         return step_runtime(ktx).job_logs(
             self.runner,
             self.job,
@@ -175,8 +192,8 @@ class JobResult:
 def run_job(ktx: ExecutionContext, opts: JobOptions) -> JobResult:
     """Run a Kubernetes Job (locally: its pod as processes) and wait for it to finish."""
     spec = to_plain(opts.spec)
-    record = _run(ktx, "job", opts, spec, opts.extra_labels, opts.extra_annotations)
-    result = _job_result(record)
+    record, captured = _run(ktx, "job", opts, spec, opts.extra_labels, opts.extra_annotations)
+    result = _job_result(record, captured)
     if opts.check and not result.succeeded():
         failed = next((p for p in result.pods if not p.succeeded()), None)
         summary = failed.log_error_summary(ktx) if failed else result.message
@@ -190,8 +207,8 @@ def run_job(ktx: ExecutionContext, opts: JobOptions) -> JobResult:
 def run_pod(ktx: ExecutionContext, opts: PodOptions) -> PodResult:
     """Run one pod through a Job with `backoffLimit: 0` and return its result."""
     spec = job_spec_from_pod_spec(opts.spec, backoff_limit=0)
-    record = _run(ktx, "pod", opts, spec, opts.extra_labels, opts.extra_annotations)
-    return _checked(ktx, "pod", _pod_result(record), opts.check)
+    record, captured = _run(ktx, "pod", opts, spec, opts.extra_labels, opts.extra_annotations)
+    return _checked(ktx, "pod", _pod_result(record, captured), opts.check)
 
 
 def run_script(ktx: ExecutionContext, opts: ScriptOptions) -> PodResult:
@@ -200,8 +217,8 @@ def run_script(ktx: ExecutionContext, opts: ScriptOptions) -> PodResult:
         opts.image, opts.command, shell=opts.shell, env=opts.env, working_dir=opts.working_dir
     )
     spec = job_spec_from_pod_spec(pod, backoff_limit=0)
-    record = _run(ktx, "script", opts, spec, opts.extra_labels, opts.extra_annotations)
-    return _checked(ktx, "script", _pod_result(record), opts.check)
+    record, captured = _run(ktx, "script", opts, spec, opts.extra_labels, opts.extra_annotations)
+    return _checked(ktx, "script", _pod_result(record, captured), opts.check)
 
 
 def _checked(ktx: ExecutionContext, op: str, result: PodResult, check: bool) -> PodResult:
@@ -221,7 +238,8 @@ def _run(
     spec: dict[str, Any],
     labels: dict[str, str],
     annotations: dict[str, str],
-) -> JobRecord:
+) -> tuple[JobRecord, dict[str, str]]:
+    """Run the job as a step; returns its record and the journaled ends of its logs."""
     rt = step_runtime(ktx)
 
     def live(step: str) -> dict[str, Any] | WaitingOn:
@@ -248,12 +266,13 @@ def _run(
                 "displayName": opts.display_name,
                 "description": opts.description,
                 "failed": (record.phase == "Failed" or _job_failed(op, record)) or None,
+                "logs": rt.capture_logs(record, LOG_CAPTURE_BYTES),
             }
         rt.set_message(message)
         return WaitingOn(kind="job", names=[record.name], runner=runner, step=step)
 
     entry = rt.step(JobEntry, live, kind=op, opts=opts)
-    return JobRecord.from_json(entry.job)
+    return JobRecord.from_json(entry.job), dict(entry.logs or {})
 
 
 def _job_failed(op: str, record: JobRecord) -> bool:
@@ -271,20 +290,53 @@ def _running_message(op: str, what: str, spec: dict[str, Any], runner: str) -> s
     return f"running {op} {what} in {images}"
 
 
-def _pod_result(record: JobRecord) -> PodResult:
+def _pod_result(record: JobRecord, captured: Mapping[str, str] | None = None) -> PodResult:
     pod = record.last_pod or PodRecord(name=record.name, phase="Failed", message=record.message)
     phase = pod.phase if record.phase != "Failed" or pod.phase != "Succeeded" else "Failed"
     message = record.message or pod.message
     return PodResult(
-        pod, message, phase, record.name, record.namespace, record.runner, dict(record.labels)
-    )
+        pod, message, phase, record.name, record.namespace, record.runner, dict(record.labels),
+        dict(captured or {}),
+    )  # fmt: skip
 
 
-def _job_result(record: JobRecord) -> JobResult:
+def _job_result(record: JobRecord, captured: Mapping[str, str] | None = None) -> JobResult:
+    last = record.last_pod
     pods = [
         PodResult(
-            p, p.message, p.phase, record.name, record.namespace, record.runner, dict(record.labels)
+            p, p.message, p.phase, record.name, record.namespace, record.runner,
+            dict(record.labels), dict(captured or {}) if p is last else {},
         )
         for p in record.pods
-    ]
+    ]  # fmt: skip
     return JobResult(record.succeeded, record.failed, record.message, pods)
+
+
+def _from_capture(
+    text: str, tail_lines: int | None, limit_bytes: int | None, head: bool = False
+) -> str | None:
+    """Answer a log request from a journaled log end, or None if it does not hold the answer.
+
+    The capture is whole when it is shorter than `LOG_CAPTURE_BYTES`; otherwise it answers a
+    request for at most that many bytes, or for fewer lines than it holds. A cut capture from
+    a runner that keeps the first bytes (`head`: the API server's ``limitBytes``) answers only
+    the very request that made it.
+    """
+    whole = len(text.encode()) < LOG_CAPTURE_BYTES
+    if head and not whole:
+        return text if tail_lines is None and limit_bytes == LOG_CAPTURE_BYTES else None
+    if tail_lines is not None:
+        lines = text.splitlines(keepends=True)
+        if not whole and len(lines) <= tail_lines:  # its first line may be cut
+            if limit_bytes is None or limit_bytes >= len(text.encode()):
+                return None
+            # the last `limit_bytes` of those lines lie inside the capture
+        else:
+            text = "".join(lines[-tail_lines:]) if tail_lines else ""
+    elif not whole and (limit_bytes is None or limit_bytes > LOG_CAPTURE_BYTES):
+        return None
+    if limit_bytes is not None:
+        data = text.encode()
+        if len(data) > limit_bytes:
+            text = data[-limit_bytes:].decode(errors="ignore")
+    return text
