@@ -34,6 +34,7 @@ __all__ = [
     "reveal_arguments",
     "seal_by_schema",
     "seal_by_values",
+    "seal_job_env",
     "secret_values_of",
     "tree_secret_values",
 ]
@@ -253,3 +254,45 @@ def mask(value: Any, values: Collection[str]) -> Any:
     if isinstance(value, list):
         return [mask(v, values) for v in value]
     return value
+
+
+def seal_job_env(
+    store: Store, spec: dict[str, Any], job: str, owner: Execution, values: Collection[str]
+) -> dict[str, Any]:
+    """A Kubernetes Job spec whose env values holding a secret value read it from a `v1`
+    Secret (`<job>-env`, owned by the Execution) instead of carrying it in the Job's spec,
+    where anyone who may read Jobs would see it. Returns `spec` unchanged if none does."""
+    values = [v for v in values if len(v) >= _MIN_MASKED]
+    pod = (spec.get("template") or {}).get("spec") or {}
+    if not values or not pod:
+        return spec
+    name = f"{job}-env"
+    sealed: dict[str, str] = {}
+
+    def container(c: dict[str, Any]) -> dict[str, Any]:
+        env = []
+        for var in c.get("env") or []:
+            value = var.get("value")
+            if isinstance(value, str) and any(v in value for v in values):
+                key = f"{c.get('name', 'main')}.{var['name']}"
+                sealed[key] = value
+                var = {
+                    "name": var["name"],
+                    "valueFrom": {"secretKeyRef": {"name": name, "key": key}},
+                }
+            env.append(var)
+        return {**c, "env": env} if c.get("env") else c
+
+    new_pod = {
+        **pod,
+        **{
+            field: [container(c) for c in pod[field]]
+            for field in ("initContainers", "containers")
+            if pod.get(field)
+        },
+    }
+    if not sealed:
+        return spec
+    store.write_secret(owner.metadata.namespace, name, sealed)
+    store.adopt_secret(owner.metadata.namespace, name, owner)
+    return {**spec, "template": {**spec["template"], "spec": new_pod}}

@@ -74,7 +74,7 @@ from kontinue.runtime._operations import (
     function_group,
     retry_execution,
 )
-from kontinue.runtime._secrets import create_sealed, mask, seal_by_values
+from kontinue.runtime._secrets import create_sealed, mask, seal_by_values, seal_job_env
 from kontinue.runtime._signals import Park, Stop
 from kontinue.runtime._tree import ROOT_LABEL, root_label
 from kontinue.store import AlreadyExistsError, ConflictError, NotFoundError
@@ -730,6 +730,8 @@ class StepRuntime:
         try:
             record = runner.poll(name, ex.metadata.namespace)
             if record is None:
+                if runner.kind == "kubernetes" and self._claim.secrets:
+                    spec = seal_job_env(self._store, spec, name, ex, self._claim.secrets)
                 record = runner.start(
                     JobRequest(
                         name=name,

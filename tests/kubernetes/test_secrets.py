@@ -75,3 +75,51 @@ def test_a_secret_argument_is_a_v1_secret_owned_by_its_execution(kube: Kube) -> 
             break
         assert time.monotonic() < deadline, "the Secret outlived its Execution"
         time.sleep(0.5)
+
+
+PIPELINE = """\
+apiVersion: kontinue.cloud/v1alpha1
+kind: Pipeline
+metadata: {name: secret-job}
+params:
+  type: object
+  properties:
+    token: {type: string, format: password}
+    out: {type: string}
+steps:
+  - name: use
+    script:
+      image: alpine:3.20
+      command: 'printf %s "{{ params.token }}" > "{{ params.out }}"; echo "got {{ params.token }}"'
+"""
+
+
+def test_a_script_job_reads_the_secret_from_a_secret_not_from_its_spec(kube: Kube) -> None:
+    (kube.tmp / "p.yaml").write_text(PIPELINE)
+    out = kube.tmp / "received-by-job"
+    done = kube.cli("submit", "p.yaml", "--name", "sj", "-p", f"token={SECRET}", "-p", f"out={out}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    assert out.read_text() == SECRET  # the Job's process got the real value
+
+    from kubernetes import client
+
+    jobs = client.BatchV1Api(kube.store.api_client).list_namespaced_job(kube.namespace).items
+    assert jobs, "the script ran as a Job"
+    raw_ex = kube.store.get_raw(Execution, kube.namespace, "sj")
+    for job in jobs:
+        spec = client.ApiClient().sanitize_for_serialization(job.spec)
+        assert SECRET not in json.dumps(spec)  # not in the Job, readable by whoever reads Jobs
+        refs = [
+            e["valueFrom"]["secretKeyRef"]
+            for c in spec["template"]["spec"]["containers"]
+            for e in c.get("env", [])
+            if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
+        ]
+        assert refs, spec["template"]["spec"]["containers"]
+        secret = kube.store.core.read_namespaced_secret(refs[0]["name"], kube.namespace)
+        assert base64.b64decode(secret.data[refs[0]["key"]]).decode() == SECRET
+        owners = [(o.kind, o.name, o.uid) for o in secret.metadata.owner_references]
+        assert owners == [("Execution", "sj", raw_ex["metadata"]["uid"])]
+    logs = kube.cli("logs", "sj", "use")
+    assert "got ******" in logs.stdout and SECRET not in logs.stdout + logs.stderr
