@@ -95,6 +95,23 @@ def kube_cluster() -> Path:
         pytest.skip(str(exc))
 
 
+_CLUSTER_DIRS = ("tests/kubernetes/", "tests/helm/", "tests/testcluster/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n`, as `addopts` asks), every test that works with the test
+    cluster runs on one worker, one after another: the store contract suite's clean-up wipes
+    kontinue's resources in every namespace, and the cluster is one shared machine."""
+    for item in items:
+        path = Path(str(item.fspath)).relative_to(ROOT).as_posix()
+        if (
+            path.startswith(_CLUSTER_DIRS)
+            or "kube_cluster" in getattr(item, "fixturenames", ())
+            or "kubernetes" in item.nodeid.split("::")[-1]
+        ):
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from tests.cluster import stop_started_cluster
 
