@@ -238,8 +238,12 @@ class PodRun:
                 continue
             if mount.sub_path:
                 source = source / mount.sub_path
+            if _hides_the_host(mount.mount_path, self.dir):
+                # containers share the host's files here: a volume at /tmp must not hide the
+                # cluster, the repository or Python when they live under /tmp
+                continue
             out.append((source, mount.mount_path))
-        return out
+        return _mount_order(out)
 
     def _volume(self, volume: Any) -> Path | None:
         """The volume's files in the pod's directory (written once), or None for a kind of
@@ -1016,6 +1020,35 @@ def main() -> None:
     threading.Thread(target=agent.heartbeat_loop, daemon=True).start()
     log.info("node %s ready; kubelet endpoint https://127.0.0.1:%d", agent.node_name, agent.port)
     agent.watch_loop()
+
+
+def _mount_order(mounts: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """Bind mounts in an order in which none hides the source of one still to come: a volume
+    at /tmp would hide the pod's own directory when the cluster lives under /tmp (a clone in
+    /tmp running CI). Among those free to go, parents before children, as a kubelet does."""
+
+    def hides(target: str, source: Path) -> bool:
+        return source == Path(target) or Path(target) in source.parents
+
+    pending = sorted(mounts, key=lambda m: len(Path(m[1]).parts))
+    ordered: list[tuple[Path, str]] = []
+    while pending:
+        free = next(
+            (m for m in pending if not any(hides(m[1], o[0]) for o in pending if o is not m)),
+            pending[0],  # a cycle cannot be ordered: keep the given order
+        )
+        ordered.append(free)
+        pending.remove(free)
+    return ordered
+
+
+def _hides_the_host(target: str, pod_dir: Path) -> bool:
+    """Whether a volume mounted at `target` would hide what the container's process needs from
+    the host (this test node has no image): the pod's directory, the agent's working directory
+    (the repository) or the Python it runs."""
+    needed = [pod_dir, Path.cwd(), Path(sys.prefix), Path(sys.executable).resolve().parent]
+    where = Path(target)
+    return any(p == where or where in p.parents for p in needed)
 
 
 if __name__ == "__main__":
